@@ -1,0 +1,196 @@
+"""Where each model's files come from, and a load-once cache of loaded models.
+
+Resolution order for a model's checkpoint directory:
+  1. the environment override ``<MODEL>_CHECKPOINT`` (a local directory or a Hub id),
+  2. the bundled directory ``assets/<model>/`` (trained by this repository),
+  3. the model's default Hub id, when the Hub may be used (``HF_HUB_OFFLINE`` unset).
+
+Every loader in ``core`` takes a *local directory* laid out like the Hub repository, so the
+Hub path and the bundled path run the same code; tests build tiny replicas of the Hub layout.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+BUNDLED = "bundled"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # package name in core/ and folder name in assets/
+    title: str  # human name, used in messages
+    train_command: str  # how to produce the bundled checkpoint
+    hub_ids: tuple[str, ...] = ()  # public checkpoints a user may pick, first = default
+    hub_patterns: tuple[str, ...] = ("*.json", "*.txt", "*.model", "*.safetensors", "*.bin")
+
+    @property
+    def env_var(self) -> str:
+        return f"{self.name.upper()}_CHECKPOINT"
+
+    @property
+    def asset_dir(self) -> Path:
+        return ASSETS_DIR / self.name
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "roformer_sim",
+            "RoFormer-Sim paraphrase & similarity",
+            "python -m core.roformer_sim.train",
+            hub_ids=(
+                "junnyu/roformer_chinese_sim_char_ft_small",
+                "junnyu/roformer_chinese_sim_char_ft_base",
+                "junnyu/roformer_chinese_sim_char_small",
+                "junnyu/roformer_chinese_sim_char_base",
+            ),
+        ),
+        ModelSpec("math_solver", "T5 math word-problem solver", "python -m core.math_solver.train"),
+        ModelSpec("xiangqi", "Xiangqi GPT", "python -m core.xiangqi.train"),
+        ModelSpec(
+            "perturbed_masking",
+            "Chinese masked LM for Perturbed Masking",
+            "python -m core.perturbed_masking.train_mlm",
+            hub_ids=("bert-base-chinese",),
+        ),
+        ModelSpec("vae", "MNIST VAE", "python -m core.vae.train"),
+    )
+}
+
+
+class CheckpointNotFound(FileNotFoundError):
+    """No checkpoint for a model in any of the places it may come from."""
+
+
+def hub_allowed() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("", "0", "false", "no")
+
+
+def spec(model: str) -> ModelSpec:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
+    return MODELS[model]
+
+
+def _is_checkpoint_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def _download(hub_id: str, patterns: tuple[str, ...]) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(hub_id, allow_patterns=list(patterns)))
+
+
+def sources(model: str) -> list[str]:
+    """The choices a tab offers: the bundled model when present, then the Hub ids when usable."""
+    s = spec(model)
+    found = [BUNDLED] if _is_checkpoint_dir(s.asset_dir) else []
+    return found + (list(s.hub_ids) if hub_allowed() else [])
+
+
+def locate(model: str, source: str | None = None) -> Path:
+    """Local directory of a model's checkpoint.
+
+    ``source`` None follows the resolution order; ``"bundled"`` asks for assets/<model>/;
+    anything else is a local directory or a Hub id.
+    """
+    s = spec(model)
+    if source is None:
+        override = os.environ.get(s.env_var, "").strip()
+        candidates = ([override] if override else []) + [BUNDLED] + list(s.hub_ids[:1])
+    else:
+        candidates = [source]
+    looked: list[str] = []
+    for cand in candidates:
+        if cand == BUNDLED:
+            looked.append(f"bundled directory {s.asset_dir}")
+            if _is_checkpoint_dir(s.asset_dir):
+                return s.asset_dir
+            continue
+        path = Path(cand).expanduser()
+        if path.exists() or cand.startswith((".", "/", "~")):
+            looked.append(f"directory {path} (needs config.json)")
+            if _is_checkpoint_dir(path):
+                return path
+            continue
+        if not hub_allowed():
+            looked.append(f"Hub {cand} (skipped: HF_HUB_OFFLINE is set)")
+            continue
+        try:
+            return _download(cand, s.hub_patterns)
+        except Exception as exc:  # network, auth, missing repo: all end up in the message
+            looked.append(f"Hub {cand} ({type(exc).__name__}: {exc})")
+    raise CheckpointNotFound(
+        f"No checkpoint for the {s.title} ({model}). Looked in: {'; '.join(looked)}. "
+        f"Train one with `{s.train_command}` (writes {s.asset_dir}), or set {s.env_var} "
+        "to a checkpoint directory or a Hub id."
+    )
+
+
+def device() -> "torch.device":  # noqa: F821 - torch imported lazily to keep imports cheap
+    """CUDA when available, else CPU; ``DEMO_DEVICE`` overrides (e.g. ``cpu``, ``cuda:1``)."""
+    import torch
+
+    wanted = os.environ.get("DEMO_DEVICE", "").strip()
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_cache: dict[str, object] = {}
+_cache_guard = threading.Lock()
+_key_locks: dict[str, threading.Lock] = {}
+
+
+def cached(key: str, factory: Callable[[], T]) -> T:
+    """Return the object stored under ``key``, building it with ``factory`` exactly once.
+
+    Concurrent callers of the same key wait for the first build instead of loading twice;
+    different keys load in parallel. A failed build is not cached, so a later call retries.
+    """
+    with _cache_guard:
+        if key in _cache:
+            return _cache[key]  # type: ignore[return-value]
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _cache_guard:
+            if key in _cache:
+                return _cache[key]  # type: ignore[return-value]
+        value = factory()
+        with _cache_guard:
+            _cache[key] = value
+        return value
+
+
+def load(model: str, loader: Callable[[Path, "torch.device"], T], source: str | None = None) -> T:  # noqa: F821
+    """Locate a checkpoint and load it once per process with ``loader(directory, device)``."""
+    dev = device()
+    key = f"{model}|{source or 'default'}|{dev}"
+    return cached(key, lambda: loader(locate(model, source), dev))
+
+
+def clear_cache() -> None:
+    with _cache_guard:
+        _cache.clear()
+
+
+def model_card(model: str, source: str | None = None) -> str:
+    """The MODEL_CARD.md of a local checkpoint, or a short note for Hub checkpoints."""
+    s = spec(model)
+    if source in (None, BUNDLED):
+        card = s.asset_dir / "MODEL_CARD.md"
+        if card.is_file():
+            return card.read_text(encoding="utf-8")
+        return f"No bundled {s.title} yet: train it with `{s.train_command}`."
+    return f"Public checkpoint `{source}` from the Hugging Face Hub (https://huggingface.co/{source})."

@@ -1,0 +1,78 @@
+"""Shared fixtures: a running app on a free loopback port, data paths, tiny-model helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"public datasets not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """Start `python app.py` on a free port and yield its URL (shared by API and browser tests)."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{log_path.read_text()}")
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"app did not start in 120 s:\n{log_path.read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        app_log = log_path.read_text()
+        if "Traceback" in app_log:
+            print(app_log)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI every test must run: a skip there means a missing install step, so it fails the run."""
+    if os.environ.get("CI", "").lower() != "true" or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        for rep in skipped:
+            print(f"CI forbids skips: {rep.nodeid}: {rep.longrepr}")
+        session.exitstatus = 1
