@@ -1,0 +1,240 @@
+"""Paraphrases and similarity with a loaded RoFormer-Sim (see model.py).
+
+``paraphrase`` follows Su's ``gen_synonyms`` (ZhuiyiTechnology/roformer-sim test/generate.py): sample n
+continuations with top-p, drop duplicates and the input, rank by cosine to the input, keep k. Unlike
+the reference (and the PyTorch ports, which sample one candidate per call) all n candidates are
+sampled in one batch, the source is encoded once, and each step feeds only the new token through a
+key/value cache; rows that reached [SEP] leave the batch.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask, unilm_allowed
+
+MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
+
+
+# ---------------------------------------------------------------- pure pieces
+
+
+def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """bert4keras top-p: keep the most likely tokens until their cumulative probability first reaches
+    ``top_p`` (the token that crosses it is kept), zero the rest, renormalise. probs: (B, V)."""
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    cumulative = sorted_probs.cumsum(dim=-1)
+    drop = torch.zeros_like(sorted_probs, dtype=torch.bool)
+    drop[:, 1:] = cumulative[:, :-1] >= top_p  # the most likely token always stays
+    kept = torch.zeros_like(probs).scatter(1, order, sorted_probs.masked_fill(drop, 0.0))
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Join WordPiece tokens of a char vocabulary: no spaces between Chinese characters, '##' pieces glued
+    to their word, one space between two Latin/digit words (BertTokenizer.decode spaces every token)."""
+    out = ""
+    for token in tokens:
+        if token.startswith("##"):
+            out += token[2:]
+        elif out and out[-1].isascii() and out[-1].isalnum() and token[0].isascii() and token[0].isalnum():
+            out += " " + token
+        else:
+            out += token
+    return out
+
+
+def distinct_candidates(texts: Sequence[str], source: str) -> list[str]:
+    """Non-empty candidates in first-seen order, without duplicates and without the input itself."""
+    seen = {source.strip()}
+    out = []
+    for text in (t.strip() for t in texts):
+        if text and text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def rank_by_cosine(source_vector: np.ndarray, vectors: np.ndarray, texts: Sequence[str], k: int) -> list[tuple[str, float]]:
+    """The k texts whose (unit) vectors are closest to the source's, best first, with their cosine."""
+    scores = vectors @ source_vector
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(texts[i], float(scores[i])) for i in order]
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def check_text(text: str, sim: Sim, what: str = "the sentence") -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValueError(f"Type a sentence: {what} is empty.")
+    n_tokens = len(sim.tokenizer.tokenize(text))
+    if n_tokens > MAX_LEN - 2:
+        raise ValueError(
+            f"{what.capitalize()} is too long: {n_tokens} tokens, the model reads at most {MAX_LEN - 2} "
+            f"(about {MAX_LEN - 2} Chinese characters). Shorten it."
+        )
+    return text
+
+
+def check_sampling(n: int, k: int, top_p: float) -> None:
+    if not 1 <= n <= MAX_CANDIDATES:
+        raise ValueError(f"n (candidates to sample) must be between 1 and {MAX_CANDIDATES}, got {n}")
+    if k < 1:
+        raise ValueError(f"k (candidates to show) must be at least 1, got {k}")
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+
+
+# ---------------------------------------------------------------- generation
+
+
+class CachedSteps:
+    """Incremental UniLM decoding: the source is encoded once with full attention (a UniLM source sees
+    only itself) into a KV cache copied for the n rows; each step feeds only the n newest tokens
+    (segment 1), which may see the whole cache and themselves: exactly what the UniLM mask allows."""
+
+    def __init__(self, sim: Sim, source_ids: torch.Tensor, n: int):
+        self.model, self.n, self.cache = sim.model, n, DynamicCache()
+        length = source_ids.shape[1]
+        see_all = additive_mask(torch.ones(1, length, length, dtype=torch.bool, device=sim.device), self.model.dtype)
+        h = self.model.hidden_states(source_ids, torch.full_like(source_ids, SOURCE), see_all, self.cache)
+        self.first_logits = self.model.cls(h[:, -1]).expand(n, -1)
+        self.cache.batch_repeat_interleave(n)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.cache.batch_select_indices(rows.nonzero()[:, 0])
+
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        see_cache = torch.zeros(len(tokens), 1, 1, self.cache.get_seq_length() + 1, dtype=self.model.dtype, device=tokens.device)
+        h = self.model.hidden_states(tokens[:, None], torch.full_like(tokens[:, None], TARGET), see_cache, self.cache)
+        return self.model.cls(h[:, -1])
+
+
+class RecomputedSteps:
+    """The reference recipe (bert4keras AutoRegressiveDecoder): run the whole sequence with the UniLM
+    mask at every step, no cache. Kept for tests and the speed benchmark."""
+
+    def __init__(self, sim: Sim, source_ids: torch.Tensor, n: int):
+        self.model = sim.model
+        self.ids = source_ids.expand(n, -1)
+        self.segments = torch.full_like(self.ids, SOURCE)
+        self.first_logits = self.last_logits()
+
+    def last_logits(self) -> torch.Tensor:
+        mask = additive_mask(unilm_allowed(self.segments, torch.ones_like(self.ids)), self.model.dtype)
+        return self.model.cls(self.model.hidden_states(self.ids, self.segments, mask)[:, -1])
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.ids, self.segments = self.ids[rows], self.segments[rows]
+
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.ids = torch.cat([self.ids, tokens[:, None]], dim=1)
+        self.segments = torch.cat([self.segments, torch.full_like(tokens[:, None], TARGET)], dim=1)
+        return self.last_logits()
+
+
+@torch.inference_mode()
+def decode(
+    sim: Sim,
+    source_ids: torch.Tensor,
+    n: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+    max_new: int = MAX_LEN,
+    steps: type = CachedSteps,
+) -> list[list[int]]:
+    """n continuations of one source ``[CLS] ... [SEP]`` (ids (1, L)), each up to, not including, [SEP].
+
+    ``choose`` maps next-token logits (rows, V) to token ids (rows,); rows that chose [SEP] leave the batch.
+    """
+    sep = sim.tokenizer.sep_token_id
+    stepper = steps(sim, source_ids, n)
+    logits = stepper.first_logits
+    rows = torch.arange(n, device=sim.device)  # which output each row of the batch belongs to
+    outputs: list[list[int]] = [[] for _ in range(n)]
+    for _ in range(max_new):
+        tokens = choose(logits)
+        going = tokens != sep
+        for row, token in zip(rows[going].tolist(), tokens[going].tolist()):
+            outputs[row].append(token)
+        if not going.any():
+            break
+        if not going.all():
+            stepper.keep(going)
+            rows, tokens = rows[going], tokens[going]
+        logits = stepper.advance(tokens)
+    return outputs
+
+
+def sample_top_p(top_p: float, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    def choose(logits: torch.Tensor) -> torch.Tensor:
+        probs = top_p_filter(torch.softmax(logits.float(), dim=-1), top_p)
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+    return choose
+
+
+def source_ids(sim: Sim, text: str, mask_positions: Sequence[int] = ()) -> torch.Tensor:
+    """``[CLS] text [SEP]`` ids, with [MASK] at the given token positions (0 = [CLS]) for "fill and rephrase"."""
+    ids, _ = sim.tokenize([text])
+    for pos in mask_positions:
+        if not 1 <= pos <= ids.shape[1] - 2:
+            raise ValueError(f"mask position {pos} is outside the sentence (tokens 1..{ids.shape[1] - 2})")
+        ids[0, pos] = sim.tokenizer.mask_token_id
+    return ids
+
+
+def sample(sim: Sim, text: str, n: int, top_p: float, seed: int, mask_positions: Sequence[int] = ()) -> list[str]:
+    """n raw sampled sentences (duplicates and copies included), in sampling order."""
+    generator = torch.Generator(device=sim.device).manual_seed(int(seed))
+    ids = source_ids(sim, text, mask_positions)
+    outputs = decode(sim, ids, n, sample_top_p(top_p, generator))
+    return [detokenize(sim.tokenizer.convert_ids_to_tokens(out, skip_special_tokens=True)) for out in outputs]
+
+
+def paraphrase(
+    sim: Sim, text: str, n: int = 20, k: int = 10, top_p: float = 0.95, seed: int = 0, mask_positions: Sequence[int] = ()
+) -> list[tuple[str, float]]:
+    """Up to k (sentence, cosine to the input) pairs, best first, from n candidates sampled in one batch."""
+    text = check_text(text, sim)
+    check_sampling(n, k, top_p)
+    candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions), text)
+    if not candidates:
+        return []
+    vectors = encode(sim, [text] + candidates)
+    return rank_by_cosine(vectors[0], vectors[1:], candidates, k)
+
+
+# ---------------------------------------------------------------- similarity
+
+
+@torch.inference_mode()
+def encode(sim: Sim, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Unit sentence vectors (N, H), float32. Texts are batched by length so little is spent on padding."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.zeros((len(texts), sim.model.config.hidden_size), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        ids, padding = sim.tokenize([texts[i] for i in chunk])
+        v = torch.nn.functional.normalize(sim.model.sentence_vectors(ids, padding).float(), dim=-1)
+        vectors[chunk] = v.cpu().numpy()
+    return vectors
+
+
+def similarity(sim: Sim, a: str, b: str) -> float:
+    """Cosine of the two sentences' pooled vectors."""
+    a, b = check_text(a, sim, "the first sentence"), check_text(b, sim, "the second sentence")
+    va, vb = encode(sim, [a, b])
+    return float(va @ vb)
+
+
+def similarity_matrix(sim: Sim, texts: Sequence[str]) -> np.ndarray:
+    """(N, N) cosines between all the given sentences."""
+    texts = [check_text(t, sim, f"line {i + 1}") for i, t in enumerate(texts)]
+    vectors = encode(sim, texts)
+    return vectors @ vectors.T

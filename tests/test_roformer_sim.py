@@ -1,0 +1,265 @@
+"""RoFormer-Sim on tiny random models: Hub layout loading, UniLM mask, cached decoding, ranking helpers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.roformer_sim import generate
+from core.roformer_sim.model import (
+    BUNDLED_WEIGHTS,
+    HUB_WEIGHTS,
+    RoFormerSim,
+    additive_mask,
+    load,
+    read_weights,
+    save,
+    sim_config,
+    unilm_allowed,
+)
+
+CHARS = list("我喜欢北京今天气不错很好广州和深圳哪个？的是在有人")
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + CHARS + list("abc0123")
+
+
+def hub_config() -> dict:
+    """The fields of junnyu/roformer_chinese_sim_char_* config.json, tiny sizes."""
+    return {
+        "architectures": ["RoFormerForCausalLM"],
+        "model_type": "roformer",
+        "attention_probs_dropout_prob": 0.1,
+        "embedding_size": 32,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": 32,
+        "initializer_range": 0.02,
+        "intermediate_size": 64,
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": 128,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "pad_token_id": 0,
+        "rotary_value": False,
+        "type_vocab_size": 2,
+        "use_cache": True,
+        "vocab_size": len(VOCAB),
+        "is_decoder": True,
+        "eos_token_id": 3,
+        "pooler_activation": "linear",
+    }
+
+
+@pytest.fixture(scope="module")
+def hub_dir(tmp_path_factory):
+    """A directory laid out exactly like the junnyu Hub repos: config.json (is_decoder true),
+    pytorch_model.bin with roformer.* / roformer.pooler.dense.* / cls.predictions.* keys (tied tensors
+    stored under both names, no embed_positions), vocab.txt, no tokenizer config."""
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("junnyu_tiny")
+    model = RoFormerSim(sim_config(hub_config()))
+    for name, p in model.named_parameters():  # every tensor distinguishable from a fresh initialisation
+        if "LayerNorm.weight" in name:
+            p.data.normal_(1.0, 0.1)
+        else:
+            p.data.normal_(0, 0.02 if name.endswith("bias") else 0.2)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name == "roformer.encoder.embed_positions.weight":
+            continue
+        state[name.replace("pooler.", "roformer.pooler.dense.") if name.startswith("pooler.") else name] = tensor.clone()
+    torch.save(state, directory / HUB_WEIGHTS)
+    (directory / "config.json").write_text(json.dumps(hub_config()))
+    (directory / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def sim(hub_dir):
+    return load(hub_dir, "cpu")
+
+
+def test_hub_layout_has_the_expected_key_names(hub_dir):
+    keys = set(torch.load(hub_dir / HUB_WEIGHTS, weights_only=True))
+    assert {"roformer.pooler.dense.weight", "roformer.pooler.dense.bias", "cls.predictions.bias"} <= keys
+    assert {"cls.predictions.decoder.weight", "cls.predictions.transform.dense.weight"} <= keys
+    assert not any(k.startswith("pooler.") for k in keys)
+
+
+def test_every_tensor_of_the_hub_file_is_used(hub_dir, sim):
+    state = sim.model.state_dict()
+    for name, tensor in torch.load(hub_dir / HUB_WEIGHTS, weights_only=True).items():
+        ours = name.replace("roformer.pooler.dense.", "pooler.")
+        assert torch.equal(state[ours], tensor), name
+    assert sim.model.config.is_decoder is False
+    # the pooler is linear: the [CLS] vector is exactly W h + b
+    ids, padding = sim.tokenize(["我喜欢北京"])
+    h = sim.model.hidden_states(ids, torch.zeros_like(ids), additive_mask(padding[:, None, :].bool().expand(-1, 7, -1)))
+    expected = h[:, 0] @ state["pooler.weight"].T + state["pooler.bias"]
+    assert torch.allclose(sim.model.sentence_vectors(ids, padding), expected, atol=1e-6)
+
+
+def test_loader_refuses_unused_missing_and_untied_tensors(hub_dir, tmp_path):
+    state = torch.load(hub_dir / HUB_WEIGHTS, weights_only=True)
+    (tmp_path / "config.json").write_text(json.dumps(hub_config()))
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    cases = {
+        "no place": {**state, "roformer.pooler.extra": torch.zeros(1)},
+        "lacks": {k: v for k, v in state.items() if "pooler" not in k},
+        "tied": {**state, "cls.predictions.decoder.weight": state["cls.predictions.decoder.weight"] + 1},
+    }
+    for message, broken in cases.items():
+        torch.save(broken, tmp_path / HUB_WEIGHTS)
+        with pytest.raises(ValueError, match=message):
+            load(tmp_path)
+
+
+def test_is_decoder_flag_does_not_make_similarities_collapse(sim):
+    # with a causal mask the [CLS] vector sees only itself: every pair would score 1.0
+    assert generate.similarity(sim, "我喜欢北京", "今天天气不错") < 0.95
+
+
+def test_bundled_layout_round_trip(sim, tmp_path):
+    save(sim, tmp_path, dtype=torch.float32)
+    assert (tmp_path / BUNDLED_WEIGHTS).is_file() and (tmp_path / "vocab.txt").is_file()
+    assert "roformer.pooler.dense.weight" in read_weights(tmp_path)
+    again = load(tmp_path)
+    texts = ["我喜欢北京", "广州和深圳哪个好？"]
+    assert np.allclose(generate.encode(sim, texts), generate.encode(again, texts), atol=1e-6)
+
+
+def test_unilm_mask_semantics():
+    segments = torch.tensor([[0, 0, 0, 1, 1, 1, 0]])  # last position is padding
+    padding = torch.tensor([[1, 1, 1, 1, 1, 1, 0]])
+    allowed = unilm_allowed(segments, padding)[0]
+    source, target = range(3), range(3, 6)
+    for q in range(7):
+        assert all(allowed[q, k] for k in source), "every position sees the whole source"
+        assert not allowed[q, 6], "nobody sees padding"
+    for q in source:
+        assert not any(allowed[q, k] for k in target), "source never sees the target"
+    for q in target:
+        assert all(allowed[q, k] == (k <= q) for k in target), "target is causal"
+
+
+def test_unilm_outputs_ignore_later_targets_and_follow_the_source(sim):
+    torch.manual_seed(1)
+    ids = torch.randint(5, len(VOCAB), (1, 10))
+    segments = torch.tensor([[0] * 5 + [1] * 5])
+    padding = torch.ones_like(ids)
+    logits, pooled = sim.model.unilm(ids, segments, padding)
+    changed_target = ids.clone()
+    changed_target[0, 7] = (ids[0, 7] - 4) % (len(VOCAB) - 5) + 5
+    logits2, pooled2 = sim.model.unilm(changed_target, segments, padding)
+    assert torch.equal(logits[:, :7], logits2[:, :7]) and torch.equal(pooled, pooled2)
+    assert not torch.allclose(logits[:, 7:], logits2[:, 7:])
+    changed_source = ids.clone()
+    changed_source[0, 2] = changed_target[0, 7]
+    logits3, _ = sim.model.unilm(changed_source, segments, padding)
+    assert all(not torch.allclose(logits[0, i], logits3[0, i]) for i in range(10))
+    # the pooled vector of a training row is the sentence vector of its source
+    assert torch.allclose(pooled, sim.model.sentence_vectors(ids[:, :5], padding[:, :5]), atol=1e-5)
+
+
+def recording_sampler(seed: int, sep: int, stop_after: int):
+    """Sample tokens, record the logits it was given, and stop rows at random-ish steps."""
+    generator = torch.Generator().manual_seed(seed)
+    seen: list[torch.Tensor] = []
+
+    def choose(logits):
+        seen.append(logits.clone())
+        tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+        stop = torch.rand(len(tokens), generator=generator) < (len(seen) / stop_after)
+        return torch.where(stop, torch.full_like(tokens, sep), tokens)
+
+    return choose, seen
+
+
+def test_cached_decoding_equals_full_recompute(sim):
+    source = generate.source_ids(sim, "广州和深圳哪个好？")
+    sep = sim.tokenizer.sep_token_id
+    choose_cached, cached = recording_sampler(3, sep, 8)
+    choose_full, full = recording_sampler(3, sep, 8)
+    out_cached = generate.decode(sim, source, 6, choose_cached, max_new=12)
+    out_full = generate.decode(sim, source, 6, choose_full, max_new=12, steps=generate.RecomputedSteps)
+    assert out_cached == out_full
+    assert len({len(o) for o in out_cached}) > 1, "rows must finish at different steps"
+    assert len(cached) == len(full)
+    for a, b in zip(cached, full):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-4)
+
+
+def test_paraphrase_contract(sim):
+    results = generate.paraphrase(sim, "我喜欢北京", n=16, k=5, top_p=0.95, seed=0)
+    assert 0 < len(results) <= 5
+    texts = [t for t, _ in results]
+    assert len(set(texts)) == len(texts) and "我喜欢北京" not in texts
+    scores = [s for _, s in results]
+    assert scores == sorted(scores, reverse=True) and all(-1.0001 <= s <= 1.0001 for s in scores)
+    again = generate.paraphrase(sim, "我喜欢北京", n=16, k=5, top_p=0.95, seed=0)
+    assert again == results
+    for text, score in results:
+        assert score == pytest.approx(generate.similarity(sim, "我喜欢北京", text), abs=1e-5)
+
+
+def test_mask_positions_fill_in(sim):
+    ids = generate.source_ids(sim, "我喜欢北京", mask_positions=[2, 3])
+    assert ids[0, 2] == ids[0, 3] == sim.tokenizer.mask_token_id
+    assert generate.paraphrase(sim, "我喜欢北京", n=4, k=4, seed=1, mask_positions=[2])
+    with pytest.raises(ValueError, match="outside"):
+        generate.source_ids(sim, "我喜欢北京", mask_positions=[6])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"text": "   "}, "empty"),
+        ({"text": "我" * 70}, "too long"),
+        ({"n": 0}, "n "),
+        ({"k": 0}, "k "),
+        ({"top_p": 0.0}, "top-p"),
+    ],
+)
+def test_bad_input_raises_clear_errors(sim, kwargs, message):
+    args = {"text": "我喜欢北京", "n": 4, "k": 2, "top_p": 0.9, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        generate.paraphrase(sim, **args)
+
+
+def test_similarity_matrix_is_symmetric_with_unit_diagonal(sim):
+    m = generate.similarity_matrix(sim, ["我喜欢北京", "我不喜欢北京", "今天天气不错"])
+    assert m.shape == (3, 3) and np.allclose(m, m.T, atol=1e-6) and np.allclose(np.diag(m), 1, atol=1e-5)
+    assert generate.encode(sim, ["我", "我喜欢北京今天"] * 40, batch_size=7).shape == (80, 32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0.001, 1.0), min_size=2, max_size=12), st.floats(0.05, 1.0))
+def test_top_p_keeps_the_smallest_prefix_reaching_p(weights, top_p):
+    probs = torch.tensor([weights], dtype=torch.float64)
+    probs = probs / probs.sum()
+    kept = generate.top_p_filter(probs, top_p)[0]
+    assert kept.sum().item() == pytest.approx(1.0)
+    order = torch.argsort(probs[0], descending=True, stable=True)
+    n_kept = int((kept > 0).sum())
+    mass_before_last = probs[0, order[: n_kept - 1]].sum().item()
+    assert mass_before_last < top_p + 1e-12, "a token was kept after the mass already reached p"
+    assert n_kept == len(weights) or probs[0, order[:n_kept]].sum().item() >= top_p - 1e-12
+    assert torch.allclose(kept[kept > 0], (probs[0] / probs[0, kept > 0].sum())[kept > 0])
+
+
+def test_top_p_bert4keras_example():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    assert torch.allclose(generate.top_p_filter(probs, 0.8), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    assert torch.allclose(generate.top_p_filter(probs, 0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
+
+
+def test_pure_helpers():
+    assert generate.detokenize(["我", "用", "iphone", "12", "##8", "，", "ok"]) == "我用iphone 128，ok"
+    assert generate.distinct_candidates(["a ", "b", "a", "", "src", "c"], "src") == ["a", "b", "c"]
+    vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    ranked = generate.rank_by_cosine(np.array([0.0, 1.0]), vectors, ["x", "y", "z"], k=2)
+    assert [t for t, _ in ranked] == ["z", "y"] and ranked[1][1] == pytest.approx(0.8)
