@@ -1,0 +1,199 @@
+"""A VAE for 28x28 binary images, used as a density estimator.
+
+Su Jianlin, "变分自编码器（八）：估计样本概率密度" (https://kexue.fm/archives/8791): the encoder
+q(z|x) is an importance-sampling proposal for the marginal likelihood
+
+    log p(x) ≈ logsumexp_k [log p(x|z_k) + log p(z_k) − log q(z_k|x)] − log K,   z_k ~ q(z|x),
+
+a stochastic lower bound that tightens as K grows (Burda, Grosse & Salakhutdinov 2015, IWAE).
+With K = 1 its expectation is the ELBO; training on it with K > 1 is the IWAE objective.
+
+Reads top to bottom: config, MLP, the model (encoder, decoder, log importance weights), the
+pure scoring functions (log-mean-exp over chunks, nats → bits/dim), save/load.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+IMAGE_SIDE = 28
+N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+@dataclass
+class VAEConfig:
+    n_pixels: int = N_PIXELS
+    hidden: int = 500  # width of both hidden layers of the encoder and of the decoder
+    n_hidden_layers: int = 2
+    latent: int = 50  # Burda et al. use 50 latent units for their one-stochastic-layer model
+    activation: str = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if min(self.n_pixels, self.hidden, self.n_hidden_layers, self.latent) < 1:
+            raise ValueError(f"all sizes must be positive: {self}")
+
+
+def mlp(n_in: int, hidden: int, n_layers: int, n_out: int, activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(n_layers):
+        layers += [nn.Linear(n_in if i == 0 else hidden, hidden), ACTIVATIONS[activation]()]
+    layers.append(nn.Linear(hidden, n_out))
+    return nn.Sequential(*layers)
+
+
+class VAE(nn.Module):
+    """Gaussian encoder q(z|x) = N(μ(x), σ(x)²), prior N(0, I), Bernoulli decoder p(x|z)."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = mlp(c.n_pixels, c.hidden, c.n_hidden_layers, 2 * c.latent, c.activation)
+        self.decoder = mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation)
+
+    def init_output_bias(self, pixel_means: torch.Tensor) -> None:
+        """Start the decoder at the data's pixel marginals, so early training learns structure, not the mean."""
+        p = pixel_means.clamp(1e-3, 1 - 1e-3)
+        with torch.no_grad():
+            self.decoder[-1].bias.copy_(torch.log(p) - torch.log1p(-p))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D) images → mean and log standard deviation of q(z|x), each (B, latent)."""
+        mean, log_std = self.encoder(x).chunk(2, dim=-1)
+        return mean, log_std
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., latent) → Bernoulli logits (..., D)."""
+        return self.decoder(z)
+
+    def log_weights(self, x: torch.Tensor, k: int, posterior=None) -> torch.Tensor:
+        """(K, B) log importance weights log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k reparameterised.
+
+        ``posterior`` lets chunked callers encode x once and draw many chunks of samples.
+        """
+        mean, log_std = self.encode(x) if posterior is None else posterior
+        eps = torch.randn((k, *mean.shape), dtype=mean.dtype, device=mean.device)
+        z = mean + eps * log_std.exp()
+        logits = self.decode_logits(z)
+        log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+        # log N(z; 0, I) − log N(z; μ, σ²): the 0.5·log 2π terms cancel, and (z − μ)/σ = ε exactly.
+        log_prior = -0.5 * z.pow(2).sum(-1)
+        log_q = -0.5 * eps.pow(2).sum(-1) - log_std.sum(-1)
+        return log_px_given_z + log_prior - log_q
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images of Bernoulli means (n, D) in [0, 1], decoded from the prior."""
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.config.latent), generator=generator, device=device)
+        return torch.sigmoid(self.decode_logits(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means (B, D) decoded from the posterior mean of each image."""
+        mean, _ = self.encode(x)
+        return torch.sigmoid(self.decode_logits(mean))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring: pure functions of log weights, and the chunked estimator built on them
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """(K, B) log weights → (B,) log of their mean, in log space (the IWAE bound for these K)."""
+    return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def nats_to_bits_per_dim(nats: float | torch.Tensor, n_dims: int = N_PIXELS):
+    return nats / (n_dims * math.log(2.0))
+
+
+def samples_per_chunk(batch: int, max_rows: int) -> int:
+    """How many samples per image fit a chunk of at most ``max_rows`` decoder rows (at least one)."""
+    return max(1, max_rows // max(1, batch))
+
+
+@torch.no_grad()
+def estimate_log_likelihood(
+    model: VAE, x: torch.Tensor, k: int, max_rows: int = 8192
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Importance-sampled log p(x) and the ELBO for each image of x (B, D), both (B,) in nats.
+
+    The K samples are drawn in chunks of at most ``max_rows`` decoder rows so K = 5000 fits in
+    memory; chunks are merged with a running logsumexp, so the result is the same estimator as
+    one big batch. The ELBO is the mean log weight over the same K samples.
+    """
+    if k < 1:
+        raise ValueError(f"the number of importance samples K must be ≥ 1, got {k}")
+    if x.dim() != 2 or x.shape[1] != model.config.n_pixels:
+        raise ValueError(f"expected images of shape (B, {model.config.n_pixels}), got {tuple(x.shape)}")
+    posterior = model.encode(x)
+    chunk = samples_per_chunk(x.shape[0], max_rows)
+    running_lse = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
+    sum_log_w = torch.zeros_like(running_lse)
+    for start in range(0, k, chunk):
+        log_w = model.log_weights(x, min(chunk, k - start), posterior)
+        running_lse = torch.logaddexp(running_lse, torch.logsumexp(log_w, dim=0))
+        sum_log_w += log_w.sum(0)
+    return running_lse - math.log(k), sum_log_w / k
+
+
+# ---------------------------------------------------------------------------------------------
+# Save / load: config.json + model.safetensors, the layout core.checkpoints recognises
+
+
+def save(model: VAE, directory: str | Path, extra: dict | None = None) -> Path:
+    """Write config.json (the config, plus ``extra`` facts such as training metrics) and weights."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model_type": "vae", **asdict(model.config), **(extra or {})}
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    state = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    return directory
+
+
+def load(directory: str | Path, device: torch.device | str = "cpu") -> VAE:
+    """Read a directory written by :func:`save`; shapes and key names must match exactly."""
+    directory = Path(directory)
+    raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    fields = VAEConfig.__dataclass_fields__
+    model = VAE(VAEConfig(**{key: raw[key] for key in fields if key in raw}))
+    state = load_file(str(directory / WEIGHTS_FILE))
+    expected = model.state_dict()
+    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
+    if missing or unexpected:
+        raise ValueError(f"{directory / WEIGHTS_FILE} does not match the config: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"{name}: shape {tuple(tensor.shape)} in the file, {tuple(expected[name].shape)} in the model")
+    model.load_state_dict({name: t.float() for name, t in state.items()})
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100, progress: bool = False):
+    """Per-image (log p̂(x), ELBO) over a whole data set, ``batch_size`` images at a time."""
+    from tqdm import tqdm
+
+    device = next(model.parameters()).device
+    log_px, elbo = [], []
+    for start in tqdm(range(0, len(images), batch_size), desc=f"log p(x), K={k}", disable=not progress, unit="batch"):
+        batch = images[start : start + batch_size].to(device, torch.float32)
+        lp, eb = estimate_log_likelihood(model, batch, k)
+        log_px.append(lp.cpu())
+        elbo.append(eb.cpu())
+    return torch.cat(log_px), torch.cat(elbo)

@@ -1,0 +1,221 @@
+"""VAE density estimator on tiny random models: the estimator's maths, preprocessing, training CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.vae import density
+from core.vae.model import (
+    N_PIXELS,
+    VAE,
+    VAEConfig,
+    estimate_log_likelihood,
+    iwae_bound,
+    load,
+    nats_to_bits_per_dim,
+    save,
+)
+from core.vae.preprocess import BOX, FIELD, to_mnist
+
+
+def tiny_vae(seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(hidden=16, latent=4)).eval()
+
+
+def binary_images(n: int, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, N_PIXELS, generator=generator) < 0.2).float()
+
+
+# --- the estimator -------------------------------------------------------------------------
+
+
+def test_estimate_is_never_below_the_elbo_of_the_same_samples():
+    torch.manual_seed(1)
+    log_px, elbo = estimate_log_likelihood(tiny_vae(), binary_images(8), k=64)
+    assert (log_px >= elbo - 1e-4).all()  # Jensen: log-mean-exp ≥ mean, sample by sample
+
+
+def test_expected_bound_rises_with_k():
+    model, x = tiny_vae(), binary_images(4)
+    torch.manual_seed(2)
+    k1 = torch.stack([estimate_log_likelihood(model, x, 1)[0] for _ in range(200)]).mean()
+    k100 = torch.stack([estimate_log_likelihood(model, x, 100)[0] for _ in range(20)]).mean()
+    assert k100 > k1 + 1.0  # a random decoder leaves a wide gap between ELBO and log p(x)
+
+
+def test_iwae_bound_is_stable_in_log_space():
+    log_w = torch.tensor([[-10_000.0, -20_000.0], [-10_001.0, -20_003.0], [-10_002.0, -20_000.5]])
+    expected = torch.tensor([np.log(np.mean(np.exp(col - col.max()))) + col.max() for col in log_w.double().T.numpy()])
+    got = iwae_bound(log_w)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got.double(), expected, atol=1e-4)
+
+
+def test_huge_log_weights_give_a_finite_estimate():
+    model = tiny_vae()
+    with torch.no_grad():
+        model.decoder[-1].weight.mul_(500.0)  # confident, mostly wrong pixels: log p(x|z) in the thousands
+    log_px, elbo = estimate_log_likelihood(model, binary_images(3), k=50)
+    assert torch.isfinite(log_px).all() and torch.isfinite(elbo).all()
+    assert (log_px < -1000).all()
+
+
+def test_chunking_does_not_change_the_estimate(monkeypatch):
+    """The same noise split into chunks of 7 rows or taken at once gives the same log p̂(x)."""
+    model, x, k = tiny_vae(), binary_images(3), 40
+    noise = torch.randn(k, 3, model.config.latent, generator=torch.Generator().manual_seed(3))
+
+    def replay(size, **kwargs):  # hands out the fixed noise in order, whatever the chunk size
+        replay.used += size[0]
+        return noise[replay.used - size[0] : replay.used]
+
+    results = []
+    for max_rows in (7, 10_000):
+        replay.used = 0
+        monkeypatch.setattr(torch, "randn", replay)
+        results.append(estimate_log_likelihood(model, x, k, max_rows=max_rows))
+        monkeypatch.undo()
+    (chunked, chunked_elbo), (whole, whole_elbo) = results
+    assert torch.allclose(chunked, whole, atol=1e-4) and torch.allclose(chunked_elbo, whole_elbo, atol=1e-4)
+
+
+def test_rejects_bad_k_and_shapes():
+    model = tiny_vae()
+    with pytest.raises(ValueError, match="K must be"):
+        estimate_log_likelihood(model, binary_images(1), 0)
+    with pytest.raises(ValueError, match="expected images"):
+        estimate_log_likelihood(model, torch.zeros(1, 100), 5)
+    with pytest.raises(ValueError, match="between 1 and"):
+        density.estimate(model, np.zeros((28, 28)), density.MAX_K + 1)
+
+
+def test_bits_per_dim():
+    assert nats_to_bits_per_dim(N_PIXELS * math.log(2.0)) == pytest.approx(1.0)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = tiny_vae()
+    save(model, tmp_path, {"note": "extra facts are kept in config.json"})
+    again = load(tmp_path)
+    x = binary_images(2)
+    assert torch.equal(model.encode(x)[0], again.encode(x)[0])
+    assert json.loads((tmp_path / "config.json").read_text())["note"].startswith("extra")
+
+
+def test_load_refuses_mismatched_weights(tmp_path):
+    save(tiny_vae(), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["hidden"] = 17
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="shape"):
+        load(tmp_path)
+
+
+# --- scoring one digit and the reference distribution ----------------------------------------
+
+
+def test_tightening_runs_k_up_to_the_slider():
+    rows = density.tightening(tiny_vae(), np.eye(28, dtype=np.uint8), 250)
+    assert [r.k for r in rows] == [1, 10, 100, 250]
+    assert all(r.std_nats >= 0 and r.mean_nats >= r.mean_elbo_nats - 1e-4 for r in rows)
+
+
+def test_percentile_and_out_of_distribution():
+    reference = density.Reference(np.arange(1.0, 101.0), k=10, data="x")
+    assert reference.percentile(0.0) == 0.0
+    assert reference.percentile(50.0) == 50.0
+    assert reference.percentile(1e9) == 100.0
+    assert density.is_out_of_distribution(reference.percentile(0.5))
+    assert not density.is_out_of_distribution(reference.percentile(30.0))
+
+
+def test_tile_lays_out_rows():
+    grid = density.tile(np.ones((5, N_PIXELS)), columns=4)
+    assert grid.shape == (56, 112)
+    assert grid[:, :].sum() == 5 * N_PIXELS  # the three cells after the fifth stay blank
+
+
+# --- preprocessing (hypothesis) --------------------------------------------------------------
+
+strokes = st.lists(
+    st.tuples(st.integers(0, 59), st.integers(0, 59), st.integers(4, 30), st.integers(4, 30)), min_size=1, max_size=4
+)
+
+
+def paint(rects, canvas=64, offset=(0, 0)) -> np.ndarray:
+    """Dark rectangles on a light canvas, like a pen on paper."""
+    image = np.full((canvas, canvas), 255, dtype=np.uint8)
+    for top, left, h, w in rects:
+        image[offset[0] + top : offset[0] + top + h, offset[1] + left : offset[1] + left + w] = 0
+    return image
+
+
+@settings(max_examples=40, deadline=None)
+@given(strokes)
+def test_output_is_a_centred_binary_digit_inside_the_box(rects):
+    digit = to_mnist(paint(rects, canvas=96))
+    assert digit.shape == (FIELD, FIELD) and set(np.unique(digit)) <= {0, 1} and digit.any()
+    rows, cols = np.flatnonzero(digit.any(1)), np.flatnonzero(digit.any(0))
+    assert rows[-1] - rows[0] < BOX + 1 and cols[-1] - cols[0] < BOX + 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(strokes, st.integers(0, 30), st.integers(0, 30))
+def test_translation_polarity_and_alpha_do_not_matter(rects, dy, dx):
+    base = to_mnist(paint(rects, canvas=128))
+    assert np.array_equal(to_mnist(paint(rects, canvas=128, offset=(dy, dx))), base)
+    assert np.array_equal(to_mnist(255 - paint(rects, canvas=128)), base)  # light ink on dark, like MNIST
+    ink = 255 - paint(rects, canvas=128)
+    rgba = np.zeros((128, 128, 4), dtype=np.uint8)
+    rgba[..., 3] = ink  # black strokes on a transparent sketchpad canvas
+    assert np.array_equal(to_mnist(rgba), base)
+
+
+def test_centre_of_mass_is_centred_for_a_symmetric_shape():
+    image = np.full((200, 300), 255, dtype=np.uint8)
+    image[20:180, 40:60] = 0  # a tall bar far off-centre
+    digit = to_mnist(image)
+    ys, xs = np.nonzero(digit)
+    assert abs(ys.mean() - 13.5) <= 1.0 and abs(xs.mean() - 13.5) <= 1.0
+
+
+@pytest.mark.parametrize("image", [np.full((50, 50), 255, np.uint8), np.zeros((30, 40, 3), np.uint8),
+                                   np.zeros((40, 40, 4), np.uint8)])
+def test_empty_images_raise_a_clear_error(image):
+    with pytest.raises(ValueError, match="empty"):
+        to_mnist(image)
+
+
+@pytest.mark.parametrize("image", [np.zeros((5,)), np.zeros((10, 10, 2)), np.full((8, 8), np.nan), np.array([["a"]])])
+def test_unreadable_images_raise_value_error(image):
+    with pytest.raises(ValueError):
+        to_mnist(image)
+
+
+# --- training CLI on a tiny fake data set -------------------------------------------------------
+
+
+def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path):
+    from scipy.io import savemat
+
+    from core.vae import train
+
+    data = tmp_path / "tiny.mat"
+    savemat(data, {"X": (np.random.default_rng(0).random((60, N_PIXELS)) < 0.2).astype(np.uint8)})
+    common = ["--train", str(data), "--valid", str(data), "--hidden", "8", "--latent", "2", "--batch-size", "20",
+              "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3"]
+    train.main(common + ["--epochs", "1"])
+    model = load(tmp_path / "model")
+    assert model.config.latent == 2
+    train.main(common + ["--epochs", "2", "--resume"])
+    state = torch.load(tmp_path / "state.pt", weights_only=False)
+    assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2
