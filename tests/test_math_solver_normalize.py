@@ -1,0 +1,123 @@
+"""Dataset notations, number placeholders, the training filter and teacher-style answers."""
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from core.math_solver import data, expression, normalize
+
+
+@pytest.mark.parametrize(
+    "formula, value",
+    [
+        ("x=1(5/6)+1", Fraction(17, 6)),
+        ("13((1)/(3))", Fraction(40, 3)),
+        ("((8)/(15))", Fraction(8, 15)),
+        ("x=120-[(765-120*5)/(8-5)]", 65),
+        ("x=35/((5/(4+5))-(4/(4+5))*(4:(5*(1+(1/5)))))", 135),
+        ("x=480/(1-20%)*20%", 120),
+        ("x=3.14*(4+1)**2", Fraction("78.5")),
+        ("60%", Fraction(3, 5)),
+        ("(60*45)/100", 27),
+    ],
+)
+def test_dataset_notations(formula, value):
+    assert expression.evaluate(normalize.clean_formula(formula)) == value
+
+
+def test_problem_numbers_become_placeholders():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，还剩1(1/2)件和(2/5)箱")
+    assert problem.source == "一件上衣的售价是N0元，比原价降低了N1，还剩N2件和N3箱"
+    assert problem.values == {"N0": 480, "N1": Fraction(1, 5), "N2": Fraction(3, 2), "N3": Fraction(2, 5)}
+    wrapped = normalize.encode_problem("完成了这批帐篷的((1)/(5))，还剩几分之几？")
+    assert wrapped.source == "完成了这批帐篷的N0，还剩几分之几？" and wrapped.values == {"N0": Fraction(1, 5)}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "empty"), ("   ", "empty"), ("一共有多少个苹果？", "no numbers"), ("有1个" * 200, "too long")],
+)
+def test_unusable_problems(text, message):
+    with pytest.raises(ValueError, match=message):
+        normalize.encode_problem(text)
+
+
+@pytest.mark.parametrize(
+    "problem, equation, target",
+    [
+        ("一件上衣的售价是480元，比原价降低了20%，降价了多少元？", "x=480/(1-20%)*20%", "N0/(1-N1)*N1"),
+        ("一段布剪去6米，正好剪去这段布的(2/5)，这段布还剩多少米？", "x=6/(2/5)-6", "N0/N1-N0"),
+        ("圆的半径是4米，增加3米后面积是多少？", "x=3.14*(4+3)**2", "3.14*(N0+N1)^2"),
+        ("边长2米，面积是多少？", "x=2**2", "N0^N0"),  # every literal equal to a problem number maps
+        ("有1(5/6)吨沙子，运走1吨", "x=1(5/6)-1", "N0-N1"),
+        ("打8折后是40元，原价多少元？", "x=40/80%", "N1/80%"),
+        ("增加了5，现在是20%", "x=5*20%", "N0*N1"),
+        ("增加了20，现在是多少", "x=20%*100", "N0%*100"),
+    ],
+)
+def test_equation_targets(problem, equation, target):
+    encoded = normalize.encode_problem(problem)
+    assert normalize.encode_equation(equation, encoded) == target
+    substituted = expression.substitute(expression.parse(target), encoded.values)
+    assert expression.evaluate_tree(substituted) == expression.evaluate(normalize.clean_formula(equation))
+
+
+def test_answer_matching():
+    assert normalize.answers_match(Fraction(1, 3), Fraction(1, 3), "(1/3)")
+    assert not normalize.answers_match(Fraction(1, 3), Fraction("0.33"), "0.33")
+    assert normalize.answers_match(Fraction(2, 3), Fraction("0.666667"), "0.666667")
+    assert not normalize.answers_match(Fraction(2), Fraction(3), "3")
+
+
+@pytest.mark.parametrize(
+    "value, question, answer, note",
+    [
+        (Fraction(45), "每班多少本？", "45", ""),
+        (Fraction(7, 4), "每人分多少千克？", "1.75", ""),
+        (Fraction(7, 3), "每人分多少千克？", "2又1/3", ""),
+        (Fraction(11, 20), "还剩下这批帐篷的百分之几没完成？", "55%", "百分之几"),
+        (Fraction(1, 3), "合格率是多少？", "≈ 33.33%", "百分之几"),
+        (Fraction(13, 4), "至少需要多少辆车？", "4", "rounded up"),
+        (Fraction(13, 4), "最多能装多少箱？", "3", "rounded down"),
+        (Fraction(13, 4), "一共需要几辆车？", "4", "rounded up"),
+    ],
+)
+def test_teacher_answers(value, question, answer, note):
+    formatted = normalize.format_answer(value, question)
+    assert formatted.answer == answer
+    assert note in formatted.note
+    assert formatted.value == value
+
+
+def test_exact_and_decimal_texts():
+    assert normalize.fraction_text(Fraction(7, 4)) == "7/4 = 1又3/4"
+    assert normalize.fraction_text(Fraction(-1, 3)) == "-1/3"
+    assert normalize.decimal_text(Fraction(1, 3)) == "≈ 0.3333"
+    assert normalize.decimal_text(Fraction(1, 8)) == "0.125"
+
+
+def test_training_set_filters_and_counts(tmp_path):
+    rows = [
+        {"id": "1", "original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
+        {"id": "2", "original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
+        {"id": "3", "original_text": "他有5个苹果，吃了2个，还剩几个？", "equation": "x=5-2", "ans": "4"},
+        {"id": "4", "original_text": "速度是80千米/小时，走了2小时", "equation": "x=80千米/小时", "ans": "80"},
+        {"id": "5", "original_text": "测试集里的题有7个", "equation": "x=7", "ans": "7"},
+        {"id": "6", "original_text": "一共有多少个？", "equation": "x=1", "ans": "1"},
+    ]
+    ape = tmp_path / "train.ape.json"
+    ape.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows[:3]), encoding="utf-8")
+    m23 = tmp_path / "math23k.json"
+    m23.write_text(json.dumps(rows[3:], ensure_ascii=False), encoding="utf-8")
+    examples, dropped = data.build_training_set([ape, m23], exclude_texts={"测试集里的题有7个"})
+    assert [(e.source, e.target) for e in examples] == [("学校把N0本练习本平均分给N1个班，每班多少本？", "N0/N1")]
+    assert dropped == {
+        "duplicate problem text": 1,
+        "equation value differs from the answer": 1,
+        "equation does not evaluate (unexpected character '千' at position 2)": 1,
+        "also in the test set": 1,
+        "problem: the problem contains no numbers: a word problem needs the numbers to compute with": 1,
+    }
+    with pytest.raises(ValueError, match="unknown data format"):
+        data.read_problems(ape, "csv")
