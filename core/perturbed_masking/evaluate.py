@@ -1,0 +1,185 @@
+"""Measure Perturbed Masking against gold data; the last stdout line is one JSON object.
+
+    python -m core.perturbed_masking.evaluate segment --gold ../shared/data/sighan2005_icwb2/pku_test_gold.utf8
+    python -m core.perturbed_masking.evaluate parse --conllu ../shared/data/ud_chinese_gsdsimp/zh_gsdsimp-ud-dev.conllu
+    python -m core.perturbed_masking.evaluate tune --write     # choose layer + threshold on the People's Daily dev slice
+
+``segment`` scores word precision/recall/F1 by character spans, with jieba on the same
+sentences. ``parse`` decodes dependency trees over the gold words (punctuation excluded from
+the trees and the score) and scores UAS next to the left- and right-chain baselines.
+``tune`` never sees the evaluation sets: it uses the People's Daily lines held out from MLM
+training and writes the chosen defaults into the checkpoint's ``segmentation.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from core import checkpoints
+from core.perturbed_masking import impact, segment, trees
+from core.perturbed_masking.train_mlm import people_daily_path, people_daily_sentences, split_people_daily
+
+DATA_DIR = checkpoints.REPO_ROOT.parent / "shared" / "data"
+MODEL = "perturbed_masking"
+
+
+def load_encoder(source: str | None) -> impact.Encoder:
+    return checkpoints.load(MODEL, impact.load, source)
+
+
+def jieba_words(text: str) -> list[str]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(text)
+
+
+def read_gold_segmentation(path: Path, limit: int | None) -> list[list[str]]:
+    lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [words for words in lines if words][:limit]
+
+
+def evaluate_segmentation(encoder, sentences, layer, threshold) -> dict:
+    ours, baseline = segment.SpanCounts(), segment.SpanCounts()
+    for words in tqdm(sentences, desc="segment", mininterval=10):
+        text = "".join(words)
+        ours.add(segment.analyse(encoder, text).words(layer, threshold), words)
+        baseline.add(jieba_words(text), words)
+    return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "threshold": threshold}
+
+
+def tune(encoder, sentences, thresholds: int = 80) -> dict:
+    """Best (layer, threshold) by word F1 on segmented dev sentences; thresholds from gap quantiles."""
+    analysed = [(segment.analyse(encoder, "".join(w)), w) for w in tqdm(sentences, desc="tune", mininterval=10)]
+    best, by_layer = None, {}
+    for layer in range(encoder.num_layers + 1):
+        gaps = np.concatenate([a.gaps[layer] for a, _ in analysed])
+        candidates = np.unique(np.nanquantile(gaps, np.linspace(0.02, 0.98, thresholds)))
+        for threshold in candidates:
+            counts = segment.SpanCounts()
+            for analysis, words in analysed:
+                counts.add(analysis.words(layer, float(threshold)), words)
+            f1 = counts.scores()["f1"]
+            if f1 > by_layer.get(layer, (-1, 0))[0]:
+                by_layer[layer] = (f1, float(threshold))
+            if best is None or f1 > best[0]:
+                best = (f1, layer, float(threshold))
+    return {
+        "layer": best[1],
+        "threshold": round(best[2], 4),
+        "dev_f1": best[0],
+        "f1_by_layer": {layer: round(f1, 4) for layer, (f1, _) in by_layer.items()},
+        "sentences": len(sentences),
+    }
+
+
+@dataclass
+class ConlluSentence:
+    words: list[str]
+    heads: list[int]  # gold, 1-based, 0 = root
+    punctuation: list[bool]
+
+
+def read_conllu(path: Path, limit: int | None) -> list[ConlluSentence]:
+    sentences, words, heads, punct = [], [], [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if not line.strip():
+            if words:
+                sentences.append(ConlluSentence(words, heads, punct))
+                words, heads, punct = [], [], []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if not cols[0].isdigit():  # multiword token ranges and empty nodes carry no head
+            continue
+        words.append(cols[1])
+        heads.append(int(cols[6]))
+        punct.append(cols[3] == "PUNCT")
+    return sentences[:limit]
+
+
+def heads_over(kept: list[int], sub_heads: list[int]) -> dict[int, int]:
+    """Map heads decoded over the kept words (1-based within ``kept``) back to sentence indices."""
+    return {kept[d] + 1: (kept[h - 1] + 1 if h else 0) for d, h in enumerate(sub_heads)}
+
+
+def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int) -> dict:
+    correct = {"uas": 0, "right_chain_uas": 0, "left_chain_uas": 0}
+    by_layer = np.zeros(encoder.num_layers + 1)
+    total = skipped = 0
+    for sentence in tqdm(sentences, desc="parse", mininterval=10):
+        kept = [i for i, p in enumerate(sentence.punctuation) if not p]
+        if len(kept) < 2 or len("".join(sentence.words)) > encoder.max_chars:
+            skipped += 1
+            continue
+        matrices = impact.word_matrix(encoder, sentence.words)
+        gold = {i + 1: sentence.heads[i] for i in kept}
+        predictions = {
+            "right_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "right")),
+            "left_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "left")),
+        }
+        for l in range(len(by_layer)):
+            heads = heads_over(kept, trees.dependency_heads(matrices[l][np.ix_(kept, kept)]))
+            by_layer[l] += sum(heads[d] == gold[d] for d in gold)
+            if l == layer:
+                predictions["uas"] = heads
+        for name, heads in predictions.items():
+            correct[name] += sum(heads[d] == gold[d] for d in gold)
+        total += len(gold)
+    return {
+        **{name: value / total for name, value in correct.items()},
+        "uas_by_layer": {l: round(v / total, 4) for l, v in enumerate(by_layer)},
+        "layer": layer,
+        "sentences": len(sentences) - skipped,
+        "skipped": skipped,
+        "words_scored": total,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", default=None, help="'bundled', a directory or a Hub id (default: resolution order)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    seg = commands.add_parser("segment", help="word P/R/F1 against a gold segmentation (words separated by spaces)")
+    seg.add_argument("--gold", type=Path, default=DATA_DIR / "sighan2005_icwb2" / "pku_test_gold.utf8")
+    seg.add_argument("--limit", type=int, default=None, help="first N sentences only")
+    seg.add_argument("--layer", type=int, default=None, help="default: the checkpoint's tuned layer")
+    seg.add_argument("--threshold", type=float, default=None, help="default: the checkpoint's tuned threshold")
+    par = commands.add_parser("parse", help="UAS against CoNLL-U gold trees, with chain baselines")
+    par.add_argument("--conllu", type=Path, default=DATA_DIR / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu")
+    par.add_argument("--limit", type=int, default=None)
+    par.add_argument("--layer", type=int, default=None)
+    tun = commands.add_parser("tune", help="choose layer + threshold on the held-out People's Daily lines")
+    tun.add_argument("--dev-lines", type=int, default=1000, help="size of the held-out slice (as in train_mlm)")
+    tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
+    tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
+    args = parser.parse_args()
+
+    encoder = load_encoder(args.checkpoint)
+    if args.command == "segment":
+        layer = encoder.default_layer if args.layer is None else args.layer
+        threshold = encoder.default_threshold if args.threshold is None else args.threshold
+        result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold)
+    elif args.command == "parse":
+        layer = encoder.default_layer if args.layer is None else args.layer
+        result = evaluate_parsing(encoder, read_conllu(args.conllu, args.limit), layer)
+    else:
+        _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
+        result = tune(encoder, dev[: args.limit])
+        if args.write:
+            directory = checkpoints.locate(MODEL, args.checkpoint)
+            defaults = {"layer": result["layer"], "threshold": result["threshold"], "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), first {result['sentences']}", "dev_f1": round(result["dev_f1"], 4)}
+            (directory / impact.DEFAULTS_FILE).write_text(json.dumps(defaults, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The impact function of Perturbed Masking (Wu et al., ACL 2020), batched over masked copies.
+
+    f(e_i, e_j) = || H(x \\ {e_i})_i − H(x \\ {e_i, e_j})_i ||₂
+
+H(x∖S)_i is the mean hidden vector of span e_i when every character of the spans in S is
+replaced by [MASK]. Masking {e_i, e_j} is one forward that yields both f(e_i, e_j) and
+f(e_j, e_i), so a sentence of m spans needs m single-masked rows plus one row per pair:
+2n − 1 rows for the adjacent character pairs of segmentation, m(m+1)/2 for a full matrix.
+All rows have the same length, so they go through the encoder in large batches, and the
+impacts of every layer come out of the same forward (switching layers never reruns it).
+
+Works with any Hugging Face masked-LM encoder whose directory has a BERT-style vocab.txt:
+the bundled character RoFormer and ``bert-base-chinese``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from transformers import AutoModel, BertTokenizer
+
+from core.perturbed_masking.text import normalize
+
+# Su's setting for bert-base-chinese (last layer, Euclidean): used when a checkpoint has no
+# tuned ``segmentation.json`` of its own.
+FALLBACK_THRESHOLD = 8.0
+DEFAULTS_FILE = "segmentation.json"
+CACHE_SIZE = 256
+
+Span = tuple[int, int]  # [start, end) in characters
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Encoder:
+    """A loaded encoder with what Perturbed Masking needs from its tokenizer."""
+
+    model: torch.nn.Module
+    vocab: dict[str, int]
+    mask_id: int
+    cls_id: int
+    sep_id: int
+    unk_id: int
+    device: torch.device
+    max_chars: int  # longest piece one forward may take ([CLS] + chars + [SEP] ≤ positions)
+    default_layer: int
+    default_threshold: float
+    batch_rows: int = 64  # best CPU throughput is at batch 16–64 (reference/environment.md)
+    cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def num_layers(self) -> int:
+        """Hidden-state layers available: 0 = embeddings, 1..L = transformer layers."""
+        return self.model.config.num_hidden_layers
+
+    def char_ids(self, text: str) -> list[int]:
+        """One id per character: the model never sees WordPiece merges (digit runs stay split)."""
+        return [self.vocab.get(ch, self.unk_id) for ch in normalize(text)]
+
+
+def load(directory: Path, device: torch.device) -> Encoder:
+    """Read a checkpoint directory (bundled or a Hub snapshot): base encoder + vocab + defaults."""
+    directory = Path(directory)
+    tokenizer = BertTokenizer.from_pretrained(directory)
+    model = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+    defaults_path = directory / DEFAULTS_FILE
+    defaults = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
+    layers = model.config.num_hidden_layers
+    return Encoder(
+        model=model,
+        vocab=tokenizer.get_vocab(),
+        mask_id=tokenizer.mask_token_id,
+        cls_id=tokenizer.cls_token_id,
+        sep_id=tokenizer.sep_token_id,
+        unk_id=tokenizer.unk_token_id,
+        device=device,
+        max_chars=min(model.config.max_position_embeddings, 512) - 2,
+        default_layer=int(defaults.get("layer", layers)),
+        default_threshold=float(defaults.get("threshold", FALLBACK_THRESHOLD)),
+    )
+
+
+def mask_rows(ids: Sequence[int], spans: Sequence[Span], rows: Sequence[tuple[int, ...]], mask_id: int, cls_id: int, sep_id: int) -> torch.Tensor:
+    """[CLS] ids [SEP] once per row, with the characters of the row's spans replaced by [MASK]."""
+    base = torch.tensor([cls_id, *ids, sep_id])
+    batch = base.repeat(len(rows), 1)
+    for r, masked in enumerate(rows):
+        for s in masked:
+            start, end = spans[s]
+            batch[r, 1 + start : 1 + end] = mask_id
+    return batch
+
+
+def span_means(spans: Sequence[Span], length: int) -> torch.Tensor:
+    """(spans, tokens) averaging matrix: row s averages the token vectors of span s."""
+    weights = torch.zeros(len(spans), length)
+    for s, (start, end) in enumerate(spans):
+        weights[s, 1 + start : 1 + end] = 1.0 / (end - start)
+    return weights
+
+
+@torch.inference_mode()
+def span_impacts(
+    encoder: Encoder,
+    text: str,
+    spans: Sequence[Span],
+    pairs: Sequence[tuple[int, int]],
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Impacts of every layer for the requested span pairs: array (layers + 1, m, m).
+
+    ``[l, i, j]`` = f(e_i, e_j) on hidden layer l (0 = embeddings); both directions of every
+    pair are filled, the diagonal is 0 and pairs not requested are NaN.
+    """
+    m = len(spans)
+    if m == 0:
+        raise ValueError("no characters to analyse")
+    if spans[0][0] != 0 or spans[-1][1] != len(text) or any(a[1] != b[0] or a[0] >= a[1] for a, b in zip(spans, spans[1:])):
+        raise ValueError(f"spans {list(spans)} do not tile the {len(text)} characters of the text")
+    if len(text) > encoder.max_chars:
+        raise ValueError(f"text has {len(text)} characters; this model takes at most {encoder.max_chars} per piece")
+    rows: list[tuple[int, ...]] = [(i,) for i in range(m)] + [tuple(p) for p in pairs]
+    batch = mask_rows(encoder.char_ids(text), spans, rows, encoder.mask_id, encoder.cls_id, encoder.sep_id)
+    averaging = span_means(spans, batch.shape[1]).to(encoder.device)
+    # Only the span vectors each row is read for: span i of row i, spans i and j of pair rows.
+    wanted = [(r, s) for r, masked in enumerate(rows) for s in masked]
+    vectors = []
+    for start in range(0, len(rows), encoder.batch_rows):
+        chunk = batch[start : start + encoder.batch_rows].to(encoder.device)
+        hidden = encoder.model(input_ids=chunk, attention_mask=torch.ones_like(chunk), output_hidden_states=True).hidden_states
+        means = torch.einsum("st,lbth->lbsh", averaging, torch.stack(hidden))
+        local = [(r - start, s) for r, s in wanted if start <= r < start + len(chunk)]
+        vectors.append(means[:, [r for r, _ in local], [s for _, s in local]])
+        if progress:
+            progress(min(start + len(chunk), len(rows)), len(rows))
+    vectors = torch.cat(vectors, dim=1).float()
+    single, paired = vectors[:, :m], vectors[:, m:].reshape(vectors.shape[0], len(pairs), 2, -1)
+    impacts = np.full((vectors.shape[0], m, m), np.nan, dtype=np.float32)
+    impacts[:, np.arange(m), np.arange(m)] = 0.0
+    if pairs:
+        i = torch.tensor([p[0] for p in pairs])
+        j = torch.tensor([p[1] for p in pairs])
+        impacts[:, i, j] = (single[:, i] - paired[:, :, 0]).norm(dim=-1).cpu().numpy()
+        impacts[:, j, i] = (single[:, j] - paired[:, :, 1]).norm(dim=-1).cpu().numpy()
+    return impacts
+
+
+def cached_impacts(encoder: Encoder, text: str, spans: Sequence[Span], full: bool, progress: Progress | None = None) -> np.ndarray:
+    """``span_impacts`` for adjacent pairs (``full`` False) or all pairs, memoised per sentence."""
+    key = (text, tuple(spans), full)
+    with encoder.lock:
+        if key in encoder.cache:
+            encoder.cache.move_to_end(key)
+            return encoder.cache[key]
+    m = len(spans)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)] if full else [(i, i + 1) for i in range(m - 1)]
+    impacts = span_impacts(encoder, text, spans, pairs, progress)
+    with encoder.lock:
+        encoder.cache[key] = impacts
+        while len(encoder.cache) > CACHE_SIZE:
+            encoder.cache.popitem(last=False)
+    return impacts
+
+
+def char_spans(text: str) -> list[Span]:
+    return [(i, i + 1) for i in range(len(text))]
+
+
+def word_spans(words: Sequence[str]) -> list[Span]:
+    spans, start = [], 0
+    for word in words:
+        spans.append((start, start + len(word)))
+        start += len(word)
+    return spans
+
+
+def adjacent_impacts(encoder: Encoder, text: str, progress: Progress | None = None) -> np.ndarray:
+    """(layers + 1, n − 1): mean two-way impact between characters k and k + 1 (2n − 1 rows)."""
+    impacts = cached_impacts(encoder, text, char_spans(text), full=False, progress=progress)
+    k = np.arange(len(text) - 1)
+    return (impacts[:, k, k + 1] + impacts[:, k + 1, k]) / 2
+
+
+def word_matrix(encoder: Encoder, words: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    """(layers + 1, m, m) impact matrix between words (m(m+1)/2 rows)."""
+    return cached_impacts(encoder, "".join(words), word_spans(words), full=True, progress=progress)

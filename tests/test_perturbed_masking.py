@@ -1,0 +1,270 @@
+"""Perturbed Masking core: impacts against a brute-force reference, segmentation, trees, evaluation.
+
+Tiny random encoders are built inside the tests: a character RoFormer like the bundled one and a
+replica of the ``bert-base-chinese`` Hub layout (same config fields, vocab.txt layout, key names).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import BertConfig, BertForPreTraining, RoFormerForMaskedLM
+
+from core.perturbed_masking import evaluate, impact, segment, train_mlm, trees
+from core.perturbed_masking.text import normalize, split_long
+
+CHARS = list("大肠杆菌是人和许多动物道中最主要且数量的一种细计算机鼠标有什么比较特殊用途呢我爱北京天安门0123456789abc，。！？")
+
+
+def roformer_dir(root: Path) -> Path:
+    """A tiny bundled-style checkpoint written by the training code's own save function."""
+    torch.manual_seed(0)
+    cfg = train_mlm.TrainConfig(hidden=32, embedding=16, layers=2, heads=2, ffn=64, max_positions=64)
+    vocab = train_mlm.SPECIAL_TOKENS + CHARS
+    model = RoFormerForMaskedLM(train_mlm.model_config(cfg, len(vocab)))
+    train_mlm.save_model(model, vocab, root / "roformer")
+    return root / "roformer"
+
+
+def bert_base_chinese_replica(root: Path) -> Path:
+    """Layout of the Hub repo bert-base-chinese: [PAD], [unused1..99], [UNK]=100, [CLS]=101, [SEP]=102, [MASK]=103."""
+    out = root / "bert-base-chinese"
+    out.mkdir()
+    vocab = ["[PAD]"] + [f"[unused{i}]" for i in range(1, 100)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]", "<S>", "<T>"] + CHARS
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (out / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": False, "model_max_length": 512}))
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512, type_vocab_size=2, pooler_fc_size=768, pooler_num_attention_heads=12,
+        pooler_num_fc_layers=3, pooler_size_per_head=128, pooler_type="first_token_transform", directionality="bidi",
+        architectures=["BertForMaskedLM"],
+    )
+    BertForPreTraining(config).save_pretrained(out)  # bert.*, cls.predictions.*, cls.seq_relationship.*
+    return out
+
+
+@pytest.fixture(scope="module", params=["roformer", "bert"])
+def encoder(request, tmp_path_factory) -> impact.Encoder:
+    root = tmp_path_factory.mktemp(request.param)
+    directory = roformer_dir(root) if request.param == "roformer" else bert_base_chinese_replica(root)
+    return impact.load(directory, torch.device("cpu"))
+
+
+def brute_force_impact(encoder: impact.Encoder, text: str, spans, i: int, j: int, layer: int) -> float:
+    """One forward per masked version, straight from the definition."""
+    ids = encoder.char_ids(text)
+
+    def span_vector(masked: set[int]) -> torch.Tensor:
+        row = [encoder.mask_id if any(spans[s][0] <= k < spans[s][1] for s in masked) else t for k, t in enumerate(ids)]
+        x = torch.tensor([[encoder.cls_id, *row, encoder.sep_id]])
+        with torch.no_grad():
+            hidden = encoder.model(input_ids=x, output_hidden_states=True).hidden_states[layer][0]
+        return hidden[1 + spans[i][0] : 1 + spans[i][1]].mean(0)
+
+    return (span_vector({i}) - span_vector({i, j})).norm().item()
+
+
+def test_impacts_match_definition(encoder):
+    words = ["大肠杆菌", "是", "人", "和", "许多", "动物"]
+    text = "".join(words)
+    matrix = impact.word_matrix(encoder, words)
+    assert matrix.shape == (encoder.num_layers + 1, 6, 6)
+    spans = impact.word_spans(words)
+    for i, j, layer in [(0, 4, encoder.num_layers), (5, 1, 1), (2, 3, 0)]:
+        assert matrix[layer, i, j] == pytest.approx(brute_force_impact(encoder, text, spans, i, j, layer), rel=1e-4, abs=1e-6)
+    assert np.all(np.diagonal(matrix, axis1=1, axis2=2) == 0)
+
+
+def count_rows(encoder: impact.Encoder) -> list[int]:
+    """Record the batch size of every forward the encoder runs."""
+    seen: list[int] = []
+    encoder.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+    return seen
+
+
+def test_rows_needed_and_cache(tmp_path):
+    encoder = impact.load(roformer_dir(tmp_path), torch.device("cpu"))
+    encoder.batch_rows = 16
+    rows = count_rows(encoder)
+    text = "计算机的鼠标有什么比较特殊的用途呢"
+    n = len(text)
+    gaps = impact.adjacent_impacts(encoder, text)
+    assert sum(rows) == 2 * n - 1 and max(rows) == 16  # 2n − 1 rows, in batches
+    full = impact.word_matrix(encoder, list(text))
+    assert sum(rows) == 2 * n - 1 + n * (n + 1) // 2
+    k = np.arange(n - 1)
+    np.testing.assert_allclose(gaps, (full[:, k, k + 1] + full[:, k + 1, k]) / 2, rtol=1e-5, atol=1e-6)
+    before = sum(rows)
+    impact.adjacent_impacts(encoder, text)
+    segment.analyse(encoder, text).words(1, 0.5)
+    assert sum(rows) == before  # cached: moving the threshold or layer never reruns the model
+
+
+def test_bad_spans_and_long_text_rejected(encoder):
+    with pytest.raises(ValueError, match="tile"):
+        impact.span_impacts(encoder, "我爱北京", [(0, 2), (3, 4)], [])
+    with pytest.raises(ValueError, match="at most"):
+        impact.word_matrix(encoder, ["我"] * (encoder.max_chars + 1))
+    with pytest.raises(ValueError, match="empty"):
+        segment.analyse(encoder, "  ")
+
+
+def test_unknown_and_fullwidth_characters(encoder):
+    assert encoder.char_ids("１２ａＢ") == encoder.char_ids("12ab")
+    assert encoder.char_ids("鑫")[0] == encoder.unk_id
+
+
+def test_long_text_is_read_in_pieces(encoder):
+    text = "大肠杆菌是人和许多动物肠道中最主要且数量最多的一种细菌，" * 4
+    analysis = segment.analyse(encoder, text)
+    assert analysis.gaps.shape == (encoder.num_layers + 1, len(text) - 1)
+    assert np.isnan(analysis.gaps[0]).sum() == len(split_long(text, segment.PIECE_CHARS)) - 1
+    words = analysis.words(encoder.num_layers, -1e9)  # everything joins except at cuts and punctuation
+    assert "".join(words) == text and "，" in words
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="我爱北京天安门，。1a", min_size=1, max_size=30), st.data())
+def test_segmentation_properties(text, data):
+    gaps = data.draw(st.lists(st.floats(0, 10), min_size=len(text) - 1, max_size=len(text) - 1))
+    low, high = sorted(data.draw(st.tuples(st.floats(0, 10), st.floats(0, 10))))
+    coarse = segment.words_from_decisions(text, segment.join_decisions(text, gaps, low))
+    fine = segment.words_from_decisions(text, segment.join_decisions(text, gaps, high))
+    assert "".join(coarse) == text == "".join(fine)
+    assert len(fine) >= len(coarse)  # larger threshold ⇒ finer words
+    assert all(len(w) == 1 for w in coarse if any(c in "，。" for c in w))  # punctuation stands alone
+
+
+def test_join_decisions_length_checked():
+    with pytest.raises(ValueError):
+        segment.join_decisions("我爱你", [1.0], 0.5)
+
+
+def test_span_scores():
+    counts = segment.SpanCounts()
+    counts.add(["大肠杆菌", "是", "人和"], ["大肠杆菌", "是", "人", "和"])
+    assert counts.scores() == pytest.approx({"precision": 2 / 3, "recall": 2 / 4, "f1": 2 * (2 / 3) * 0.5 / (2 / 3 + 0.5)})
+    with pytest.raises(ValueError):
+        counts.add(["我"], ["你"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(alphabet="一二三，。！", max_size=80), st.integers(1, 20))
+def test_split_long(text, limit):
+    pieces = split_long(text, limit)
+    assert "".join(pieces) == text and all(0 < len(p) <= limit for p in pieces)
+
+
+def test_split_long_prefers_punctuation():
+    assert split_long("今天天气很好，我们去公园。然后回家", 10) == ["今天天气很好，", "我们去公园。然后回家"]
+
+
+# ----------------------------------------------------------------------------- trees
+
+
+def brute_force_best_tree(scores: np.ndarray) -> float:
+    n = len(scores) - 1
+    best = -np.inf
+    for heads in itertools.product(range(n + 1), repeat=n):
+        if trees.is_tree(heads) and trees.is_projective(heads):
+            best = max(best, sum(scores[h, d] for d, h in enumerate(heads, start=1)))
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 10_000))
+def test_eisner_finds_best_projective_tree(n, seed):
+    matrix = np.random.default_rng(seed).random((n, n)) * 5
+    scores = trees.head_scores(matrix)
+    heads = trees.dependency_heads(matrix)
+    assert trees.is_tree(heads) and trees.is_projective(heads)
+    assert sum(scores[h, d] for d, h in enumerate(heads, start=1)) == pytest.approx(brute_force_best_tree(scores))
+
+
+def test_largest_impact_becomes_head():
+    # word 1 is moved by nothing but moves everyone: it should be the root and head of all.
+    matrix = np.array([[0, 9, 1, 1], [1, 0, 1, 1], [1, 9, 0, 1], [1, 9, 1, 0]], dtype=float)
+    assert trees.dependency_heads(matrix) == [2, 0, 2, 2]
+
+
+def test_chain_baselines():
+    assert trees.chain_heads(4, "right") == [0, 1, 2, 3]
+    assert trees.chain_heads(4, "left") == [2, 3, 4, 0]
+    assert trees.is_tree(trees.chain_heads(4, "left"))
+    with pytest.raises(ValueError):
+        trees.chain_heads(3, "up")
+
+
+def test_split_tree_follows_blocks():
+    words = ["计算机", "的", "鼠标", "有", "什么", "用途"]
+    matrix = np.ones((6, 6))
+    matrix[:3, :3] = matrix[3:, 3:] = 5.0  # two strongly bound halves
+    np.fill_diagonal(matrix, 0)
+    tree = trees.split_tree(words, matrix)
+    assert tree == [[["计算机"], ["的", ["鼠标"]]], ["有", ["什么", ["用途"]]]]
+    assert trees.bracketed(tree).replace("(", "").replace(")", "").split() == words
+    assert trees.split_tree(["一"], np.zeros((1, 1))) == ["一"]
+    with pytest.raises(ValueError):
+        trees.split_tree(words, np.zeros((2, 2)))
+
+
+# ----------------------------------------------------------------------------- training data
+
+
+def test_vocab_packing_and_masking():
+    chunks = train_mlm.pack_chunks(["１９９８年，我们好。", "他说：“ABC”"], 8, excluded={"他说："})
+    assert all(len(c) <= 8 for c in chunks) and "".join(chunks) == "1998年，我们好。“abc”"
+    vocab = train_mlm.build_vocab(chunks, 100)
+    assert vocab[:5] == train_mlm.SPECIAL_TOKENS and {"1", "9", "8", "a"} <= set(vocab)
+    ids = torch.from_numpy(train_mlm.encode(["我们好"] * 400, {t: i for i, t in enumerate(vocab)}, 8).astype(np.int64))
+    inputs, chosen = train_mlm.mask_batch(ids, 0.15, len(vocab), torch.Generator().manual_seed(0))
+    assert not chosen[ids < len(train_mlm.SPECIAL_TOKENS)].any()  # never [CLS]/[SEP]/[PAD]
+    assert 0.12 < chosen.float().sum() / (ids >= 5).sum() < 0.18
+    assert 0.7 < (inputs[chosen] == train_mlm.MASK).float().mean() < 0.9
+
+
+def test_people_daily_dev_slice_is_fixed(tmp_path):
+    path = tmp_path / "pd.txt"
+    path.write_text("迈向/v  充满/v\n\n中共中央/nt  总书记/n\n同胞/n  们/k\n", encoding="utf-8")
+    sentences = train_mlm.people_daily_sentences(path)
+    assert sentences == [["迈向", "充满"], ["中共中央", "总书记"], ["同胞", "们"]]
+    assert train_mlm.split_people_daily(train_mlm.people_daily_lines(path), 1) == (["迈向充满", "中共中央总书记"], ["同胞们"])
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_parse_evaluation_on_conllu(tmp_path, encoder):
+    conllu = tmp_path / "tiny.conllu"
+    conllu.write_text(
+        "# text = 我爱北京。\n1\t我\t我\tPRON\t_\t_\t2\tnsubj\t_\t_\n2\t爱\t爱\tVERB\t_\t_\t0\troot\t_\t_\n"
+        "3\t北京\t北京\tPROPN\t_\t_\t2\tobj\t_\t_\n4\t。\t。\tPUNCT\t_\t_\t2\tpunct\t_\t_\n\n",
+        encoding="utf-8",
+    )
+    sentences = evaluate.read_conllu(conllu, None)
+    assert sentences[0].words == ["我", "爱", "北京", "。"] and sentences[0].punctuation == [False, False, False, True]
+    result = evaluate.evaluate_parsing(encoder, sentences, layer=1)
+    assert result["words_scored"] == 3 and result["sentences"] == 1
+    assert result["right_chain_uas"] == pytest.approx(1 / 3)  # 爱 → 我 wrong, 北京 → 爱 right
+    assert result["left_chain_uas"] == pytest.approx(1 / 3)  # 我 → 爱 right
+    assert 0 <= result["uas"] <= 1 and len(result["uas_by_layer"]) == encoder.num_layers + 1
+
+
+def test_segment_evaluation_and_tuning(tmp_path, encoder):
+    gold = [["大肠杆菌", "是", "人", "和", "许多", "动物"], ["我", "爱", "北京", "天安门"]]
+    result = evaluate.evaluate_segmentation(encoder, gold, layer=1, threshold=0.0)
+    assert set(result) >= {"precision", "recall", "f1", "jieba_f1", "sentences"} and result["sentences"] == 2
+    tuned = evaluate.tune(encoder, gold, thresholds=10)
+    assert tuned["dev_f1"] >= max(tuned["f1_by_layer"].values()) - 1e-9
+    assert 0 <= tuned["layer"] <= encoder.num_layers
