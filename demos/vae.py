@@ -90,7 +90,7 @@ def build() -> None:
         with gr.Column(scale=1):
             with gr.Tab("Draw"):
                 sketch = gr.Sketchpad(
-                    label="Draw one digit, large, with thick strokes",
+                    label="Pick the brush (left toolbar), then draw one large digit",
                     image_mode="L",
                     type="numpy",
                     canvas_size=(280, 280),

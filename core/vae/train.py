@@ -51,6 +51,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def learning_rate(epoch: int, args: argparse.Namespace) -> float:
+    """Exponential decay from --lr to --final-lr over --epochs; a function of the epoch alone, so
+    a resumed run may change --epochs (its budget) and still end at --final-lr."""
+    return args.lr * (args.final_lr / args.lr) ** (min(epoch, args.epochs) / max(1, args.epochs))
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.k < 1:
@@ -66,8 +72,6 @@ def main(argv=None) -> None:
     model = VAE(config).to(device)
     model.init_output_bias(train.mean(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    gamma = (args.final_lr / args.lr) ** (1.0 / max(1, args.epochs))  # per-epoch exponential decay
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma)
     progress = {"epoch": 0, "best_valid_nll": math.inf, "best_epoch": 0, "seconds": 0.0, "history": []}
 
     state_path = Path(args.state)
@@ -77,7 +81,6 @@ def main(argv=None) -> None:
             raise SystemExit(f"{state_path} was trained with {state['config']}, k={state['k']}; pass the same options")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         progress = state["progress"]
         print(f"resumed from {state_path} at epoch {progress['epoch']}", flush=True)
@@ -86,6 +89,8 @@ def main(argv=None) -> None:
     epochs = tqdm(range(progress["epoch"], args.epochs), desc=f"train k={args.k}", unit="epoch", initial=progress["epoch"], total=args.epochs)
     for epoch in epochs:
         model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(epoch, args)
         order = torch.randperm(len(train), device=device)
         total = 0.0
         for start in range(0, len(train), args.batch_size):
@@ -95,14 +100,13 @@ def main(argv=None) -> None:
             loss.backward()
             optimizer.step()
             total += loss.item() * len(x)
-        scheduler.step()
 
         model.eval()
         log_px, _ = score_images(model, valid, args.valid_k, batch_size=500)
         valid_nll = -log_px.mean().item()
         progress["epoch"] = epoch + 1
         progress["seconds"] = time.time() - start_time
-        row = {"epoch": epoch + 1, "train_loss": total / len(train), "valid_nll": valid_nll, "lr": scheduler.get_last_lr()[0], "minutes": progress["seconds"] / 60}
+        row = {"epoch": epoch + 1, "train_loss": total / len(train), "valid_nll": valid_nll, "lr": learning_rate(epoch, args), "minutes": progress["seconds"] / 60}
         progress["history"].append(row)
         if valid_nll < progress["best_valid_nll"]:
             progress.update(best_valid_nll=valid_nll, best_epoch=epoch + 1)
@@ -113,7 +117,7 @@ def main(argv=None) -> None:
         state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = state_path.with_suffix(".tmp")
         torch.save({"config": asdict(config), "k": args.k, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "progress": progress}, tmp)
+                    "rng": torch.get_rng_state(), "progress": progress}, tmp)
         tmp.replace(state_path)  # atomic: an interruption never leaves a half-written state
 
         if epoch + 1 - progress["best_epoch"] >= args.patience:
