@@ -1,7 +1,165 @@
-"""Tab for the xiangqi model (placeholder until its model lands)."""
+"""象棋 tab: play Chinese chess against the move GPT by clicking on the board.
 
-from demos.common import pending
+A click on the SVG board reaches Python through ``gr.HTML``'s ``js_on_load``: every board point
+carries ``data-square``, and one delegated listener triggers the component's ``click`` event
+with that square. All rules and session logic live in ``core.xiangqi.game``.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from core import checkpoints
+from core.xiangqi.board import BLACK, RED
+from core.xiangqi.game import Game
+from core.xiangqi.model import load_model
+from core.xiangqi.player import Player
+from core.xiangqi.svg import board_svg
+from demos.common import guarded, model_card_accordion, timed
+
+STRENGTHS = {
+    "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
+    "Policy: the model's first choice (greedy)": {"mode": "greedy"},
+    "Strong: policy + 2-ply material search": {"mode": "search", "depth": 2},
+}
+DEFAULT_STRENGTH = "Strong: policy + 2-ply material search"
+SIDES = {"Red (moves first)": RED, "Black": BLACK}
+
+CLICK_JS = """
+element.addEventListener('click', (event) => {
+  const point = event.target.closest('[data-square]');
+  if (point) trigger('click', {square: point.getAttribute('data-square')});
+});
+"""
+
+
+def _player(strength: str) -> Player:
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}")
+    model, vocab = checkpoints.load("xiangqi", load_model)
+    return Player(model, vocab, **STRENGTHS[strength])
+
+
+def _moves_markdown(game: Game) -> str:
+    """Move pairs as a table: number, Red's move, Black's move (Chinese notation and ICCS)."""
+    rows: dict[int, dict[str, str]] = {}
+    for number, colour, chinese, iccs in game.move_list():
+        rows.setdefault(number, {})[colour] = f"{chinese} `{iccs}`"
+    if not rows:
+        return "_No moves yet._"
+    lines = ["| # | Red 红 | Black 黑 |", "|---|---|---|"]
+    lines += [f"| {n} | {row.get(RED, '…')} | {row.get(BLACK, '')} |" for n, row in rows.items()]
+    return "\n".join(lines)
+
+
+def _status_markdown(game: Game, note: str = "") -> str:
+    outcome = game.outcome()
+    if outcome is not None:
+        return f"## 🏁 Game over: {outcome.describe()}\n\nStart a new game, or undo to take moves back."
+    text = f"**{game.status()}**"
+    if game.last_choice is not None:
+        text += f" Model played {game.last_choice.move}."
+    return text + (f"\n\n{note}" if note else "")
+
+
+def _view(game: Game, note: str = "") -> tuple:
+    return (game, board_svg(game.board, game.selected, game.flipped), _status_markdown(game, note),
+            _moves_markdown(game), game.board.fen())
+
+
+def _model_replies(game: Game, player: Player) -> tuple:
+    if not game.model_to_move:
+        return _view(game)
+    _, ms = timed(game.reply, player)
+    return _view(game, f"Model answered in {ms:.0f} ms.")
+
+
+# The player (and so the model) is loaded before the game changes: a missing model leaves it as it was.
+@guarded
+def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
+    game, player = game or Game(), _player(strength)
+    square = evt._data.get("square") if isinstance(evt._data, dict) else None
+    move = game.click(square)
+    return _model_replies(game, player) if move else _view(game)
+
+
+@guarded
+def on_play(game: Game | None, move: str, strength: str) -> tuple:
+    game, player = game or Game(), _player(strength)
+    game.play(move)
+    return _model_replies(game, player)
+
+
+@guarded
+def on_new_game(side: str, strength: str) -> tuple:
+    return _model_replies(Game(SIDES[side]), _player(strength))
+
+
+@guarded
+def on_undo(game: Game | None) -> tuple:
+    game = game or Game()
+    game.undo()
+    return _view(game)
+
+
+@guarded
+def on_flip(game: Game | None) -> tuple:
+    game = game or Game()
+    game.flipped = not game.flipped
+    return _view(game)
+
+
+@guarded
+def on_load_fen(fen: str, side: str, strength: str) -> tuple:
+    return _model_replies(Game(SIDES[side], fen.strip()), _player(strength))
+
+
+@guarded
+def on_hint(game: Game | None, strength: str) -> str:
+    game = game or Game()
+    rows = game.hint(_player(strength))
+    lines = ["| hint | ICCS | probability |", "|---|---|---|"]
+    lines += [f"| {chinese} | `{iccs}` | {p:.1%} |" for chinese, iccs, p in rows]
+    return "\n".join(lines)
 
 
 def build() -> None:
-    pending("xiangqi", "Play Chinese chess against a small GPT trained on master games.")
+    initial = Game()
+    gr.Markdown(
+        "### 象棋 · play Chinese chess against a GPT trained on master games\n"
+        "Click one of your pieces to see its legal moves (green dots), then click a target. "
+        "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*)."
+    )
+    game_state = gr.State(None)
+    with gr.Row():
+        with gr.Column(scale=3):
+            board = gr.HTML(board_svg(initial.board), js_on_load=CLICK_JS, elem_id="xiangqi-board")
+            status = gr.Markdown(_status_markdown(initial), elem_id="xiangqi-status")
+        with gr.Column(scale=2):
+            side = gr.Radio(list(SIDES), value="Red (moves first)", label="You play", elem_id="xiangqi-side")
+            strength = gr.Dropdown(list(STRENGTHS), value=DEFAULT_STRENGTH, label="Model strength",
+                                   elem_id="xiangqi-strength")
+            with gr.Row():
+                new_game = gr.Button("New game", variant="primary", elem_id="xiangqi-new")
+                undo = gr.Button("Undo", elem_id="xiangqi-undo")
+                flip = gr.Button("Flip board", elem_id="xiangqi-flip")
+                hint = gr.Button("Hint", elem_id="xiangqi-hint-button")
+            hint_table = gr.Markdown(elem_id="xiangqi-hint")
+            with gr.Row():
+                move_box = gr.Textbox(label="Type a move (ICCS, e.g. h2e2)", elem_id="xiangqi-move", scale=3)
+                play = gr.Button("Play", elem_id="xiangqi-play", scale=1)
+            moves = gr.Markdown(_moves_markdown(initial), elem_id="xiangqi-moves", max_height=320)
+            with gr.Accordion("Position (FEN import / export)", open=False):
+                fen = gr.Textbox(initial.board.fen(), label="FEN of the current position", elem_id="xiangqi-fen")
+                load_fen = gr.Button("Load this FEN", elem_id="xiangqi-load-fen")
+    model_card_accordion("xiangqi")
+
+    view = [game_state, board, status, moves, fen]
+    board.click(on_click, [game_state, strength], view, api_name="xiangqi_click")
+    play.click(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play")
+    move_box.submit(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play_submit")
+    new_game.click(on_new_game, [side, strength], view, api_name="xiangqi_new_game")
+    undo.click(on_undo, [game_state], view, api_name="xiangqi_undo")
+    flip.click(on_flip, [game_state], view, api_name="xiangqi_flip")
+    load_fen.click(on_load_fen, [fen, side, strength], view, api_name="xiangqi_load_fen")
+    hint.click(on_hint, [game_state, strength], hint_table, api_name="xiangqi_hint")

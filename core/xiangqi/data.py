@@ -1,0 +1,83 @@
+"""Game records: read the CCPD JSONL, replay every game with :class:`Board`, split, tokenise.
+
+Replaying costs one pyffish call per game (~1 minute for the file), so the validated and
+tokenised games are cached next to the training run and reused by later runs and evaluations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from core.checkpoints import REPO_ROOT
+from core.xiangqi.board import START_FEN, Board
+from core.xiangqi.vocab import MoveVocab
+
+DEFAULT_GAMES = REPO_ROOT.parent / "shared" / "data" / "xiangqi" / "ccpd_games_iccs.jsonl.xz"
+DEFAULT_WORK_DIR = REPO_ROOT / "runs" / "xiangqi"
+VALIDATION_EVERY = 20  # 1 game in 20 (5%) is held out, chosen by a hash of its moves
+
+
+@dataclass
+class GameSet:
+    """Validated games as token lists (result token first), split by game, with drop counts."""
+
+    train: list[list[int]]
+    validation: list[list[int]]
+    dropped: Counter = field(default_factory=Counter)
+
+
+def is_validation(moves: str) -> bool:
+    """Fixed, order-independent split: the same game always lands on the same side."""
+    return int(hashlib.md5(moves.encode("utf-8")).hexdigest(), 16) % VALIDATION_EVERY == 0
+
+
+def open_text(path: Path):
+    path = Path(path)
+    return lzma.open(path, "rt", encoding="utf-8") if path.suffix == ".xz" else open(path, encoding="utf-8")
+
+
+def read_games(path: Path, vocab: MoveVocab) -> GameSet:
+    """Replay each record from the start position; drop (and count) what cannot be used."""
+    games = GameSet([], [])
+    with open_text(path) as lines:
+        for line in tqdm(lines, desc="replaying games", unit=" games", mininterval=5):
+            record = json.loads(line)
+            moves = record.get("moves_iccs", "")
+            if record.get("fen", START_FEN).split()[0] != START_FEN.split()[0]:
+                games.dropped["not from the standard start position"] += 1
+            elif not record.get("complete", True):
+                games.dropped["record stops at an illegal move (complete: false)"] += 1
+            elif not moves.split():
+                games.dropped["no moves"] += 1
+            else:
+                try:
+                    Board.from_moves(moves)
+                except ValueError:
+                    games.dropped["illegal move found by Board"] += 1
+                    continue
+                tokens = vocab.encode_game(moves.split(), record.get("result", "*"))
+                (games.validation if is_validation(moves) else games.train).append(tokens)
+    return games
+
+
+def cached_games(path: Path, vocab: MoveVocab, work_dir: Path = DEFAULT_WORK_DIR) -> GameSet:
+    """:func:`read_games` once per data file and vocabulary; later calls load the cache."""
+    path = Path(path)
+    stat = path.stat()
+    key = hashlib.md5(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{len(vocab)}".encode()).hexdigest()[:12]
+    cache = Path(work_dir) / f"games-{key}.pt"
+    if cache.is_file():
+        saved = torch.load(cache)
+        return GameSet(saved["train"], saved["validation"], Counter(saved["dropped"]))
+    games = read_games(path, vocab)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"train": games.train, "validation": games.validation, "dropped": dict(games.dropped)}, cache)
+    return games

@@ -1,0 +1,150 @@
+"""Measure the move GPT: ``python -m core.xiangqi.evaluate {predict,match} --help``.
+
+* ``predict``: how often the model's first choice (and its top 5) among the legal moves is the
+  move played in held-out master games (the fixed 5% validation split of ``data.py``).
+* ``match``: games against ``random``, ``greedy`` (one-ply material grabber) or
+  ``fairy-stockfish`` at a fixed depth; colours alternate, :class:`Board` adjudicates, the ply
+  limit counts as a draw. Score = (wins + draws / 2) / games.
+
+The last line of stdout is one JSON object with the metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from core import checkpoints
+from core.xiangqi.board import BLACK, RED, Board
+from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
+from core.xiangqi.model import MoveGPT, load_model
+from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
+from core.xiangqi.player import MODES, Decoder, Player, legal_move_probabilities
+from core.xiangqi.vocab import UNKNOWN, MoveVocab
+
+
+@torch.no_grad()
+def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]], hide_result: bool = False) -> dict:
+    """Top-1 / top-5 agreement with the played moves, ranking legal moves only (as the player does)."""
+    if not games:
+        raise ValueError("no games to predict")
+    top1 = top5 = positions = 0
+    block = model.config.block_size
+    for tokens in tqdm(games, desc="predicting", unit=" games", mininterval=5):
+        if hide_result:
+            tokens = [vocab.index[UNKNOWN]] + tokens[1:]
+        tokens = tokens[:block + 1]
+        logits = model(torch.tensor([tokens[:-1]], device=next(model.parameters()).device))[0]
+        board = Board()
+        for position, target in enumerate(tokens[1:]):
+            legal_ids = [vocab.encode_move(m) for m in board.legal_moves]
+            probs = legal_move_probabilities(logits[position], legal_ids)
+            ranked = [legal_ids[i] for i in probs.argsort(descending=True)[:5].tolist()]
+            top1 += ranked[0] == target
+            top5 += target in ranked
+            positions += 1
+            board.push(vocab.tokens[target])
+    return {"top1": top1 / positions, "top5": top5 / positions, "positions": positions, "games": len(games)}
+
+
+def play_game(model_player: Player, opponent, model_colour: str, max_plies: int, opening: list[str]) -> tuple[str | None, str, int, list[float]]:
+    """One game; returns (winner, reason, plies, model move times in ms)."""
+    board, decoder, times = Board(max_plies=max_plies), Decoder(), []
+    for move in opening:
+        board.push(move)
+    while (outcome := board.outcome()) is None:
+        if board.turn == model_colour:
+            started = time.perf_counter()
+            move = model_player.choose(board, decoder).move
+            times.append((time.perf_counter() - started) * 1000)
+        else:
+            move = opponent(board)
+        board.push(move)
+    return outcome.winner, outcome.reason, board.ply, times
+
+
+def match(model_player: Player, opponent, n_games: int, max_plies: int, openings: list[list[str]]) -> dict:
+    wins = draws = losses = 0
+    reasons: dict[str, int] = {}
+    times: list[float] = []
+    plies: list[int] = []
+    for game in tqdm(range(n_games), desc="match", unit=" games"):
+        colour = RED if game % 2 == 0 else BLACK
+        opening = openings[game % len(openings)] if openings else []
+        winner, reason, n_plies, move_times = play_game(model_player, opponent, colour, max_plies, opening)
+        wins += winner == colour
+        draws += winner is None
+        losses += winner not in (colour, None)
+        reasons[reason] = reasons.get(reason, 0) + 1
+        times += move_times
+        plies.append(n_plies)
+    return {"score": (wins + draws / 2) / n_games, "wins": wins, "draws": draws, "losses": losses,
+            "games": n_games, "end_reasons": reasons, "mean_plies": statistics.mean(plies),
+            "median_move_ms": statistics.median(times) if times else None}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: bundled assets/xiangqi)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("predict", help="move-prediction accuracy on held-out master games")
+    pr.add_argument("--games", type=Path, default=DEFAULT_GAMES)
+    pr.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where the replayed games are cached")
+    pr.add_argument("--split", choices=["validation", "train"], default="validation")
+    pr.add_argument("--limit", type=int, default=0, help="first N games of the split (0 = all)")
+    pr.add_argument("--hide-result", action="store_true", help="give [UNKNOWN] instead of the game's result token")
+    ma = sub.add_parser("match", help="play games against an opponent")
+    ma.add_argument("--opponent", choices=["random", "greedy", "fairy-stockfish"], required=True)
+    ma.add_argument("--n-games", type=int, default=20)
+    ma.add_argument("--mode", choices=MODES, default="greedy")
+    ma.add_argument("--temperature", type=float, default=1.0, help="for --mode sample")
+    ma.add_argument("--search-depth", type=int, default=2, choices=[1, 2], help="for --mode search")
+    ma.add_argument("--depth", type=int, default=1, help="fairy-stockfish search depth")
+    ma.add_argument("--prefix", choices=["win", "unknown"], default="win", help="result token given to the model")
+    ma.add_argument("--book-plies", type=int, default=0,
+                    help="start game i from the first N plies of validation game i (variety vs deterministic engines)")
+    ma.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
+    ma.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    source = args.checkpoint or None
+    model, vocab = load_model(checkpoints.locate("xiangqi", source), checkpoints.device())
+    if args.command == "predict":
+        games = cached_games(args.games, vocab, args.work_dir)
+        split = games.validation if args.split == "validation" else games.train
+        result = predict(model, vocab, split[: args.limit or None], args.hide_result)
+        result.update(split=args.split, hide_result=args.hide_result)
+    else:
+        rng = random.Random(args.seed)
+        player = Player(model, vocab, args.mode, args.temperature, args.search_depth, args.prefix, seed=args.seed)
+        openings = []
+        if args.book_plies:
+            validation = cached_games(DEFAULT_GAMES, vocab, DEFAULT_WORK_DIR).validation
+            openings = [[vocab.tokens[t] for t in g[1 : args.book_plies + 1]] for g in validation[: args.n_games]]
+        engine = FairyStockfish(args.depth) if args.opponent == "fairy-stockfish" else None
+        opponent = {"random": lambda b: random_move(b, rng), "greedy": lambda b: greedy_move(b, rng),
+                    "fairy-stockfish": lambda b: engine.move(b)}[args.opponent]
+        try:
+            result = match(player, opponent, args.n_games, args.max_plies, openings)
+        finally:
+            if engine is not None:
+                engine.close()
+        result.update(opponent=args.opponent, mode=args.mode, prefix=args.prefix, book_plies=args.book_plies,
+                      **({"depth": args.depth} if engine else {}))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

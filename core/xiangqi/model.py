@@ -1,0 +1,165 @@
+"""A small GPT over move tokens (nanoGPT layout) with a KV cache for one forward per ply.
+
+``forward(tokens, cache)`` appends ``tokens`` to what ``cache`` already holds and returns the
+next-move logits at every new position; a :class:`KVCache` can be truncated, so taking back a
+move costs nothing and playing one costs a single one-token forward.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.xiangqi.vocab import MoveVocab
+
+CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    block_size: int = 160  # tokens: the result token + up to 159 plies
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    dropout: float = 0.0
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far: lists of (B, H, T, D)."""
+
+    def __init__(self, n_layer: int):
+        self.keys: list[torch.Tensor | None] = [None] * n_layer
+        self.values: list[torch.Tensor | None] = [None] * n_layer
+
+    def __len__(self) -> int:
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def truncate(self, length: int) -> None:
+        """Forget everything after the first ``length`` tokens (used to take back moves)."""
+        for i, (k, v) in enumerate(zip(self.keys, self.values)):
+            if k is not None:
+                self.keys[i], self.values[i] = k[:, :, :length], v[:, :, :length]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        past = 0
+        if cache is not None:
+            if cache.keys[layer] is not None:
+                past = cache.keys[layer].shape[2]
+                k = torch.cat([cache.keys[layer], k], dim=2)
+                v = torch.cat([cache.values[layer], v], dim=2)
+            cache.keys[layer], cache.values[layer] = k, v
+        if past == 0:
+            mask, causal = None, True
+        else:  # new token i may look at all past tokens and new tokens up to itself
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            causal = False
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(), nn.Linear(4 * config.n_embd, config.n_embd)
+        )
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln_1(x), cache, layer))
+        return x + self.drop(self.mlp(self.ln_2(x)))
+
+
+class MoveGPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # tied: a move's input and output vectors agree
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.config.n_layer)
+
+    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (B, T, vocab) of the next token after each of ``tokens`` (B, T)."""
+        past = len(cache) if cache is not None else 0
+        T = tokens.shape[1]
+        if past + T > self.config.block_size:
+            raise ValueError(f"{past + T} tokens exceed the model's context of {self.config.block_size}")
+        positions = torch.arange(past, past + T, device=tokens.device)
+        x = self.tok_emb(tokens) + self.pos_emb(positions)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cache, layer)
+        return self.head(self.ln_f(x))
+
+
+def save_checkpoint(model: MoveGPT, vocab: MoveVocab, directory: Path, extra: dict | None = None) -> None:
+    """config.json + fp16 safetensors + vocab.txt: the layout ``load_model`` and the assets use."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"model_type": "xiangqi-move-gpt", **asdict(model.config), **(extra or {})}
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items() if k != "head.weight"}
+    save_file(state, str(directory / WEIGHTS_FILE))
+    vocab.save(directory / VOCAB_FILE)
+
+
+def load_model(directory: Path, device: torch.device | str = "cpu") -> tuple[MoveGPT, MoveVocab]:
+    """Read a checkpoint directory written by :func:`save_checkpoint` (weights back in fp32)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    fields = GPTConfig.__dataclass_fields__
+    config = GPTConfig(**{k: v for k, v in raw.items() if k in fields})
+    vocab = MoveVocab.load(directory / VOCAB_FILE)
+    if len(vocab) != config.vocab_size:
+        raise ValueError(f"{directory}: vocab.txt has {len(vocab)} tokens, config says {config.vocab_size}")
+    model = MoveGPT(config)
+    state = {k: v.float() for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
+    model.load_state_dict(state, strict=False)  # head.weight is tied to tok_emb.weight
+    missing = set(model.state_dict()) - set(state) - {"head.weight"}
+    if missing:
+        raise ValueError(f"{directory}: checkpoint lacks weights {sorted(missing)}")
+    return model.to(device).eval(), vocab

@@ -1,0 +1,179 @@
+"""Choose moves with the GPT: a softmax over the legal moves only, so no move is ever illegal.
+
+Modes: ``greedy`` (the most likely legal move), ``sample`` (drawn with a temperature) and
+``search`` (the policy plus a shallow material search, since a pure move-sequence model is
+known to ignore captures: Su's post). Decoding is incremental: a :class:`Decoder` keeps the
+game's KV cache, so choosing a move costs one one-token forward, and a take-back only
+truncates the cache.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import torch
+
+from core.xiangqi.board import RED, Board
+from core.xiangqi.model import KVCache, MoveGPT
+from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab
+
+MODES = ("greedy", "sample", "search")
+PIECE_VALUES = {"r": 9.0, "c": 4.5, "n": 4.0, "b": 2.0, "a": 2.0, "p": 1.0, "k": 0.0}
+MATE_VALUE = 1000.0
+POLICY_WEIGHT = 1.0  # pawns of material per nat of log-probability in search mode
+
+
+# --- pure scoring helpers ---------------------------------------------------------------------
+
+
+def legal_move_probabilities(logits: torch.Tensor, legal_ids: list[int], temperature: float = 1.0) -> torch.Tensor:
+    """Softmax of the next-token logits restricted to the legal moves (in ``legal_ids`` order)."""
+    if not legal_ids:
+        raise ValueError("no legal moves to choose from")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return torch.softmax(logits[legal_ids].float() / temperature, dim=-1)
+
+
+def piece_value(piece: str, square: str) -> float:
+    """Material value of a piece; a pawn that has crossed the river is worth two."""
+    value = PIECE_VALUES[piece.lower()]
+    crossed = int(square[1]) >= 5 if piece.isupper() else int(square[1]) <= 4
+    return 2.0 if piece.lower() == "p" and crossed else value
+
+
+def capture_gain(pieces: dict[str, str], move: str) -> float:
+    target = move[2:]
+    return piece_value(pieces[target], target) if target in pieces else 0.0
+
+
+def apply_move(pieces: dict[str, str], move: str) -> dict[str, str]:
+    after = dict(pieces)
+    after[move[2:]] = after.pop(move[:2])
+    return after
+
+
+def tactical_value(board: Board, move: str, depth: int) -> float:
+    """Material won by ``move``; at depth 2 minus the opponent's best capture in reply (mate counts)."""
+    pieces = board.pieces()
+    gain = capture_gain(pieces, move)
+    if depth < 2:
+        return gain
+    board.push(move)
+    try:
+        replies = board.legal_moves
+        if not replies:
+            return MATE_VALUE
+        after = apply_move(pieces, move)
+        return gain - max(capture_gain(after, reply) for reply in replies)
+    finally:
+        board.pop()
+
+
+# --- incremental decoding ---------------------------------------------------------------------
+
+
+class Decoder:
+    """The KV cache of one game, kept in step with the moves it is asked about.
+
+    Asking for the next-move logits after a move list reuses the cached prefix and feeds only
+    the new tokens. Beyond the context, the window restarts every half context from a later
+    move (with the same result token first), so long games cost one refill per ``block/2`` plies.
+    """
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.cache: KVCache | None = None
+        self.last_logits: torch.Tensor | None = None
+
+    @staticmethod
+    def window(moves: list[int], block_size: int) -> list[int]:
+        """Move tokens visible to the model: all of them, or a suffix starting at a multiple of block/2."""
+        overflow = len(moves) + 1 - block_size
+        if overflow <= 0:
+            return moves
+        half = block_size // 2
+        return moves[math.ceil(overflow / half) * half :]
+
+    @torch.no_grad()
+    def next_logits(self, model: MoveGPT, prefix: int, moves: list[int]) -> torch.Tensor:
+        wanted = [prefix] + self.window(moves, model.config.block_size)
+        if self.cache is None:
+            self.cache, self.tokens = model.new_cache(), []
+        common = 0
+        for have, want in zip(self.tokens, wanted):
+            if have != want:
+                break
+            common += 1
+        if common == len(wanted) == len(self.tokens):
+            return self.last_logits
+        common = min(common, len(wanted) - 1)  # at least one token must be fed to get logits
+        self.cache.truncate(common)
+        device = next(model.parameters()).device
+        logits = model(torch.tensor([wanted[common:]], device=device), self.cache)
+        self.tokens, self.last_logits = wanted, logits[0, -1]
+        return self.last_logits
+
+
+# --- the player -------------------------------------------------------------------------------
+
+
+@dataclass
+class Choice:
+    move: str
+    candidates: list[tuple[str, float]]  # the policy's top legal moves with their probabilities
+
+
+class Player:
+    """Plays one side with a given mode; ``prefix='win'`` asks the model to imitate a winner."""
+
+    def __init__(
+        self,
+        model: MoveGPT,
+        vocab: MoveVocab,
+        mode: str = "greedy",
+        temperature: float = 1.0,
+        depth: int = 2,
+        prefix: str = "win",
+        seed: int | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if prefix not in ("win", "unknown"):
+            raise ValueError(f"prefix must be 'win' or 'unknown', got {prefix!r}")
+        if depth not in (1, 2):
+            raise ValueError(f"search depth must be 1 or 2, got {depth}")
+        self.model, self.vocab, self.mode = model, vocab, mode
+        self.temperature, self.depth, self.prefix = temperature, depth, prefix
+        self.rng = random.Random(seed)
+
+    def prefix_token(self, board: Board) -> int:
+        if self.prefix == "unknown":
+            return self.vocab.index[UNKNOWN]
+        return self.vocab.index[RESULT_TOKENS["1-0" if board.turn == RED else "0-1"]]
+
+    def policy(self, board: Board, decoder: Decoder, temperature: float = 1.0) -> list[tuple[str, float]]:
+        """Every legal move with its probability under the model, most likely first."""
+        moves = board.legal_moves
+        if not moves:
+            raise ValueError("the game is over: no legal moves")
+        history = [self.vocab.encode_move(m) for m in board.move_stack]
+        logits = decoder.next_logits(self.model, self.prefix_token(board), history)
+        probs = legal_move_probabilities(logits, [self.vocab.encode_move(m) for m in moves], temperature)
+        return sorted(zip(moves, probs.tolist()), key=lambda mp: -mp[1])
+
+    def choose(self, board: Board, decoder: Decoder, top: int = 5) -> Choice:
+        ranked = self.policy(board, decoder)
+        if self.mode == "greedy":
+            move = ranked[0][0]
+        elif self.mode == "sample":
+            tempered = self.policy(board, decoder, self.temperature)
+            move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
+        else:
+            move = max(
+                ranked,
+                key=lambda mp: tactical_value(board, mp[0], self.depth) + POLICY_WEIGHT * math.log(max(mp[1], 1e-12)),
+            )[0]
+        return Choice(move, ranked[:top])

@@ -1,0 +1,190 @@
+"""Vocabulary, GPT with KV cache, player, session logic, training and evaluation on tiny models."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from core.xiangqi import evaluate, train
+from core.xiangqi.board import Board, mirror_move
+from core.xiangqi.game import Game
+from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
+from core.xiangqi.opponents import greedy_move, random_move
+from core.xiangqi.player import Decoder, Player, legal_move_probabilities, tactical_value
+from core.xiangqi.vocab import RESULT_TOKENS, MoveVocab, geometric_moves
+
+VOCAB = MoveVocab.build()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return MoveGPT(GPTConfig(len(VOCAB), block_size=16, n_layer=2, n_head=2, n_embd=32)).eval()
+
+
+def test_vocabulary_covers_every_legal_move_and_is_mirror_closed():
+    assert len(geometric_moves()) == 2102 and len(VOCAB) == 2107
+    board = Board.from_moves("h2e2 h9g7 h0g2 i9h9 i0h0 g6g5 h0h6 b9c7")
+    assert all(m in VOCAB.index for m in board.legal_moves)
+    for i, token in enumerate(VOCAB.tokens):
+        assert VOCAB.mirror_ids[VOCAB.mirror_ids[i]] == i
+        if token.startswith("["):
+            assert VOCAB.mirror_ids[i] == i
+        else:
+            assert VOCAB.tokens[VOCAB.mirror_ids[i]] == mirror_move(token)
+    assert VOCAB.encode_game(["h2e2"], "1-0") == [VOCAB.index[RESULT_TOKENS["1-0"]], VOCAB.index["h2e2"]]
+    with pytest.raises(ValueError, match="not a move"):
+        VOCAB.encode_move("[PAD]")
+
+
+def test_incremental_decoding_matches_a_full_forward(tiny):
+    tokens = torch.tensor([[VOCAB.index["[RED_WINS]"]] + [VOCAB.index[m] for m in "h2e2 h9g7 h0g2 i9h9 i0h0".split()]])
+    full = tiny(tokens)
+    cache = tiny.new_cache()
+    pieces = [tiny(tokens[:, :3], cache), tiny(tokens[:, 3:4], cache), tiny(tokens[:, 4:], cache)]
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-4)
+    cache.truncate(2)
+    torch.testing.assert_close(tiny(tokens[:, 2:3], cache)[0, 0], full[0, 2], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="exceed the model's context"):
+        tiny(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_decoder_reuses_the_cache_and_slides_past_the_context(tiny):
+    decoder = Decoder()
+    moves = [VOCAB.index[m] for m in "h2e2 h9g7 h0g2 i9h9".split()]
+    first = decoder.next_logits(tiny, 1, moves)
+    assert len(decoder.cache) == 5
+    assert decoder.next_logits(tiny, 1, moves) is first  # nothing new: no forward at all
+    decoder.next_logits(tiny, 1, moves[:2])  # a take-back truncates the cache
+    assert len(decoder.cache) == 3
+    assert Decoder.window(list(range(15)), 16) == list(range(15))
+    assert Decoder.window(list(range(16)), 16) == list(range(8, 16))
+    assert Decoder.window(list(range(23)), 16) == list(range(8, 23))
+    long_game = Board()
+    rng = random.Random(1)
+    for _ in range(30):
+        long_game.push(rng.choice(long_game.legal_moves))
+    logits = decoder.next_logits(tiny, 1, [VOCAB.index[m] for m in long_game.move_stack])
+    assert logits.shape == (len(VOCAB),) and len(decoder.cache) <= 16
+
+
+def test_legal_move_probabilities_is_a_softmax_over_legal_ids_only():
+    logits = torch.tensor([5.0, 0.0, 1.0, 100.0])
+    probs = legal_move_probabilities(logits, [1, 2])
+    torch.testing.assert_close(probs, torch.softmax(torch.tensor([0.0, 1.0]), 0))
+    with pytest.raises(ValueError):
+        legal_move_probabilities(logits, [])
+    with pytest.raises(ValueError, match="temperature"):
+        legal_move_probabilities(logits, [1], temperature=0)
+
+
+def test_tactical_value_sees_captures_recaptures_and_mate():
+    board = Board("3k5/9/9/9/9/9/9/3p5/9/3RK4 w")  # a pawn across the river is worth two
+    assert tactical_value(board, "d0d2", depth=1) == 2.0
+    defended = Board("3k5/9/9/9/3r5/9/9/3p5/9/3RK4 w")  # now the black rook on d5 recaptures
+    assert tactical_value(defended, "d0d2", depth=2) == 2.0 - 9.0
+    mate = Board("3k5/9/9/9/R3R4/9/9/9/9/5K3 w")
+    assert tactical_value(mate, "a5d5", depth=2) == 1000.0
+    assert mate.move_stack == []
+
+
+@pytest.mark.parametrize("mode", ["greedy", "sample", "search"])
+def test_player_only_plays_legal_moves(tiny, mode):
+    player = Player(tiny, VOCAB, mode=mode, temperature=0.7, seed=3)
+    board, decoder = Board(max_plies=12), Decoder()
+    while board.outcome() is None:
+        choice = player.choose(board, decoder)
+        assert choice.move in board.legal_moves
+        probs = [p for _, p in choice.candidates]
+        assert len(choice.candidates) == 5 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+        board.push(choice.move)
+    with pytest.raises(ValueError, match="unknown mode"):
+        Player(tiny, VOCAB, mode="best")
+
+
+def test_opponents_play_legal_moves_and_greedy_grabs_material():
+    rng = random.Random(0)
+    board = Board("3k5/9/9/9/9/9/9/3p5/9/3RK4 w")
+    assert greedy_move(board, rng) == "d0d2"
+    assert random_move(board, rng) in board.legal_moves
+
+
+def test_game_clicks_select_move_and_reject_illegal_input(tiny):
+    game, player = Game(), Player(tiny, VOCAB)
+    with pytest.raises(ValueError, match="Select one of your"):
+        game.click("e9")
+    assert game.click("h2") is None and game.selected == "h2"
+    before = game.board.fen()
+    with pytest.raises(ValueError, match="Illegal move h2i1"):
+        game.click("i1")
+    assert game.board.fen() == before and game.selected == "h2"
+    assert game.click("e2") == "h2e2"
+    assert game.reply(player) is not None and game.board.ply == 2
+    assert [row[:3] for row in game.move_list()] == [(1, "red", "炮二平五"), (1, "black", game.move_list()[1][2])]
+    assert len(game.hint(player)) == 5
+    game.undo()
+    assert game.board.ply == 0 and game.board.turn == "red"
+    with pytest.raises(ValueError, match="Nothing to undo"):
+        game.undo()
+    with pytest.raises(ValueError, match="no legal move"):
+        Game(fen="4k4/9/9/9/9/9/9/9/4A4/3AKR3 w").click("e0")  # boxed in by its own pieces
+
+
+def test_game_as_black_and_game_over():
+    black = Game("black")
+    with pytest.raises(ValueError, match="Wait for the model"):
+        black.click("h7")
+    over = Game(fen="3k5/R8/9/9/9/4R4/9/9/9/5K3 b")
+    assert over.outcome().reason == "no legal move"
+    assert over.status().startswith("Game over: Red wins")
+    with pytest.raises(ValueError, match="Wait for the model|game is over"):
+        over.click("d9")
+
+
+def test_checkpoint_round_trip(tiny, tmp_path):
+    save_checkpoint(tiny, VOCAB, tmp_path)
+    model, vocab = load_model(tmp_path)
+    tokens = torch.tensor([[1, VOCAB.index["h2e2"]]])
+    torch.testing.assert_close(model(tokens), tiny(tokens).half().float(), atol=2e-2, rtol=2e-2)
+    assert vocab.tokens == VOCAB.tokens
+
+
+def test_training_batches_mirror_hide_results_and_pad():
+    games = [VOCAB.encode_game("h2e2 h9g7".split(), "1-0"), VOCAB.encode_game(["b2e2"], "0-1")]
+    inputs, targets = train.make_batch(games, VOCAB, block_size=8)
+    assert inputs.tolist()[1][1] == VOCAB.pad_id and targets.tolist()[1][1] == -100
+    assert targets.tolist()[0] == games[0][1:]
+    rng = random.Random(0)
+    seen = {tuple(train.make_batch(games[:1], VOCAB, 8, rng)[0][0].tolist()) for _ in range(40)}
+    assert (VOCAB.index["[RED_WINS]"], VOCAB.index["b2e2"]) in seen  # mirrored
+    assert (VOCAB.index["[UNKNOWN]"], VOCAB.index["h2e2"]) in seen  # result hidden
+    batches = train.length_bucketed_batches([[0] * n for n in range(100)], 10, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    assert train.learning_rate(0.0, 1.0) == 0.0 and train.learning_rate(1.0, 1.0) == pytest.approx(0.1)
+
+
+def test_train_and_evaluate_end_to_end(tmp_path, capsys):
+    games = tmp_path / "games.jsonl"
+    rng, rows = random.Random(0), [{"moves_iccs": "h2e2 h9g7 h2h9", "result": "*"}, {"moves_iccs": ""}] * 10
+    for _ in range(60):
+        board = Board()
+        for _ in range(rng.randint(1, 6)):
+            board.push(rng.choice(board.legal_moves))
+        rows.append({"moves_iccs": " ".join(board.move_stack), "result": rng.choice(["1-0", "0-1", "1/2-1/2"])})
+    games.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "ckpt"
+    train.main(["--games", str(games), "--work-dir", str(tmp_path), "--out", str(out), "--max-steps", "3",
+                "--layers", "1", "--heads", "2", "--embd", "16", "--block-size", "16", "--batch-size", "4"])
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert log[0]["dropped"] == {"illegal move found by Board": 10, "no moves": 10}
+    assert log[-1]["final"] and log[-1]["step"] == 3
+    evaluate.main(["--checkpoint", str(out), "predict", "--games", str(games), "--work-dir", str(tmp_path),
+                   "--split", "train", "--limit", "5"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["positions"] > 0 and 0 <= result["top1"] <= result["top5"] <= 1
+    evaluate.main(["--checkpoint", str(out), "match", "--opponent", "random", "--n-games", "2", "--max-plies", "10"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["wins"] + result["draws"] + result["losses"] == 2
