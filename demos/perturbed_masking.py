@@ -1,7 +1,182 @@
-"""Tab for the perturbed_masking model (placeholder until its model lands)."""
+"""Tab: unsupervised words and trees read out of a masked LM (Perturbed Masking, kexue.fm/archives/7476)."""
 
-from demos.common import pending
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from core import checkpoints
+from core.perturbed_masking import figures, impact, segment, trees
+from demos.common import guarded, model_card_accordion, model_selector, timed
+
+MODEL = "perturbed_masking"
+MAX_CHARS = 64  # interactive cap: a 64-char tree needs up to ~2,000 masked copies on a CPU
+EXAMPLES = [
+    "大肠杆菌是人和许多动物肠道中最主要且数量最多的一种细菌",
+    "计算机的鼠标有什么比较特殊的用途呢",
+    "北京大学的学生正在图书馆里认真地复习功课",
+    "我们 在 野生 动物园 玩",
+]
+TREE_WORDS = ["Perturbed Masking words", "jieba words", "my spaces"]
+
+INTRO = """### Words and trees from a masked language model, with no labelled data
+Perturbed Masking (Wu et al., ACL 2020; [Su Jianlin, 无监督分词和句法分析](https://kexue.fm/archives/7476)) masks a
+character, then masks a second one, and measures how far the first one's hidden vector moves:
+f(xᵢ, xⱼ) = ‖H(x∖{xᵢ})ᵢ − H(x∖{xᵢ, xⱼ})ᵢ‖. Neighbours that move each other a lot (≥ the threshold) are joined
+into one word; the word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
+tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation."""
+
+
+def encoder_for(source: str) -> impact.Encoder:
+    return checkpoints.load(MODEL, impact.load, source)
+
+
+def sentence_of(text: str) -> str:
+    chars = "".join((text or "").split())
+    if not chars:
+        raise ValueError("Type a Chinese sentence first (or click an example).")
+    if len(chars) > MAX_CHARS:
+        raise ValueError(
+            f"The text has {len(chars)} characters; this tab takes at most {MAX_CHARS}. Split it into sentences, or "
+            "segment long text with `python -m core.perturbed_masking.evaluate` / `core.perturbed_masking.segment.segment`, "
+            "which cut it at punctuation."
+        )
+    return chars
+
+
+def check_layer(encoder: impact.Encoder, layer: float) -> int:
+    layer = int(layer)
+    if not 0 <= layer <= encoder.num_layers:
+        raise ValueError(f"This model has layers 0–{encoder.num_layers} (0 = embeddings); pick one of those.")
+    return layer
+
+
+def tree_words(state: dict, mode: str, ours: list[str]) -> list[str]:
+    if mode == TREE_WORDS[0]:
+        return ours
+    if mode == TREE_WORDS[1]:
+        return segment.jieba_words(state["text"])
+    typed = state["typed"].split()
+    if len(typed) < 2:
+        raise ValueError('"my spaces" parses the words you typed: separate them with spaces, e.g. 我们 在 野生 动物园 玩')
+    return typed
+
+
+def segmentation_view(state: dict, layer: int, threshold: float):
+    gaps = state["gaps"][layer]
+    ours = segment.words_from_decisions(state["text"], segment.join_decisions(state["text"], np.nan_to_num(gaps, nan=-np.inf), threshold))
+    words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
+    bars = figures.gap_bars(state["text"], gaps, threshold) if len(state["text"]) > 1 else None
+    return ours, words_html, bars
+
+
+def render(state: dict, source: str, layer: float, threshold: float, mode: str, progress=None):
+    encoder = encoder_for(source)
+    layer = check_layer(encoder, layer)
+    ours, words_html, bars = segmentation_view(state, layer, threshold)
+    words = tree_words(state, mode, ours)
+    matrix = impact.word_matrix(encoder, words, progress)[layer]
+    tree = trees.split_tree(words, matrix)
+    heads = trees.dependency_heads(matrix)
+    return (
+        words_html,
+        bars,
+        figures.heatmap(words, matrix),
+        figures.constituency_svg(tree),
+        figures.dependency_svg(words, heads),
+        trees.bracketed(tree),
+    )
+
+
+def analyse(text, source, layer, threshold, mode, progress=gr.Progress()):
+    encoder = encoder_for(source)
+    chars = sentence_of(text)
+    check_layer(encoder, layer)
+
+    def report(done: int, total: int) -> None:
+        progress(done / total, desc=f"masked copies {done}/{total}")
+
+    def run():
+        state = {"text": chars, "typed": text.strip(), "gaps": segment.analyse(encoder, chars, report).gaps}
+        return state, render(state, source, layer, threshold, mode, report)
+
+    (state, views), ms = timed(run)
+    finite = state["gaps"][int(layer)][np.isfinite(state["gaps"][int(layer)])]
+    slider = gr.update(maximum=float(np.ceil(max(finite.max(initial=0.0), threshold) * 1.2 * 10) / 10))
+    info = f"{len(chars)} characters · layer {int(layer)} of {encoder.num_layers} · {ms:.0f} ms (model + trees)"
+    return state, slider, info, *views
+
+
+def resegment(state, source, layer, threshold):
+    """Threshold moved: words and bars from the cached gaps, no model call."""
+    if not state:
+        return gr.skip(), gr.skip()
+    layer = check_layer(encoder_for(source), layer)
+    _, words_html, bars = segmentation_view(state, layer, threshold)
+    return words_html, bars
+
+
+def redraw(state, source, layer, threshold, mode):
+    """Layer, threshold (on release) or tree words changed: everything from cached impacts where possible."""
+    if not state:
+        return (gr.skip(),) * 6
+    return render(state, source, layer, threshold, mode)
+
+
+def model_defaults(source):
+    encoder = encoder_for(source)
+    return (
+        gr.update(maximum=encoder.num_layers, value=encoder.default_layer),
+        gr.update(value=encoder.default_threshold, maximum=max(20.0, encoder.default_threshold * 2)),
+        None,
+        checkpoints.model_card(MODEL, source),
+    )
+
+
+def initial_settings() -> tuple[int, int, float]:
+    """Slider start values from the bundled checkpoint's files (no weights loaded at build time)."""
+    bundled = checkpoints.spec(MODEL).asset_dir
+    if (bundled / "config.json").is_file():
+        return impact.checkpoint_defaults(bundled)
+    return 12, 12, impact.FALLBACK_THRESHOLD
 
 
 def build() -> None:
-    pending("perturbed_masking", "Paste a sentence to see an unsupervised word segmentation, impact matrix and parse tree.")
+    layers, default_layer, default_threshold = initial_settings()
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=2):
+            text = gr.Textbox(label=f"Sentence (at most {MAX_CHARS} characters)", lines=2, max_lines=3,
+                              placeholder=EXAMPLES[0], elem_id="perturbed_masking-text")
+            run = gr.Button("Segment and parse", variant="primary", elem_id="perturbed_masking-run")
+        with gr.Column(scale=1):
+            source = model_selector(MODEL)
+            layer = gr.Slider(0, layers, value=default_layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
+                              info="Impacts of every layer come from one pass: switching layers is instant.")
+            threshold = gr.Slider(0, max(20.0, 2 * default_threshold), value=default_threshold, step=0.01, label="Threshold (higher = finer words)",
+                                  elem_id="perturbed_masking-threshold")
+            mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")
+    info = gr.Markdown(elem_id="perturbed_masking-info")
+    words = gr.HTML(elem_id="perturbed_masking-words")
+    bars = gr.Plot(label="Impact between neighbouring characters (line = threshold)", elem_id="perturbed_masking-bars")
+    with gr.Row():
+        constituency = gr.HTML(label="Constituency tree (Su's top-down split)", elem_id="perturbed_masking-constituency")
+        bracketed = gr.Textbox(label="Tree as brackets", interactive=False, elem_id="perturbed_masking-brackets")
+    dependency = gr.HTML(label="Dependency tree (Eisner over the word impact matrix)", elem_id="perturbed_masking-dependency")
+    heat = gr.Plot(label="Word impact matrix", elem_id="perturbed_masking-heatmap")
+    card = model_card_accordion(MODEL)
+    state = gr.State(None)
+
+    views = [words, bars, heat, constituency, dependency, bracketed]
+    run_inputs = [text, source, layer, threshold, mode]
+    run_outputs = [state, threshold, info, *views]
+    run.click(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse")
+    text.submit(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
+    examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
+    examples.load_input_event.then(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_example")
+    threshold.change(guarded(resegment), [state, source, layer, threshold], [words, bars],
+                     api_name="perturbed_masking_resegment", show_progress="hidden")
+    threshold.release(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_threshold")
+    layer.release(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_layer")
+    mode.change(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_tree_words")
+    source.change(guarded(model_defaults), [source], [layer, threshold, state, card], api_name="perturbed_masking_model")

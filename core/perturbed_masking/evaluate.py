@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,13 +33,6 @@ def load_encoder(source: str | None) -> impact.Encoder:
     return checkpoints.load(MODEL, impact.load, source)
 
 
-def jieba_words(text: str) -> list[str]:
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.lcut(text)
-
-
 def read_gold_segmentation(path: Path, limit: int | None) -> list[list[str]]:
     lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
     return [words for words in lines if words][:limit]
@@ -51,7 +43,7 @@ def evaluate_segmentation(encoder, sentences, layer, threshold) -> dict:
     for words in tqdm(sentences, desc="segment", mininterval=10):
         text = "".join(words)
         ours.add(segment.analyse(encoder, text).words(layer, threshold), words)
-        baseline.add(jieba_words(text), words)
+        baseline.add(segment.jieba_words(text), words)
     return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "threshold": threshold}
 
 

@@ -66,14 +66,20 @@ class Encoder:
         return [self.vocab.get(ch, self.unk_id) for ch in normalize(text)]
 
 
-def load(directory: Path, device: torch.device) -> Encoder:
-    """Read a checkpoint directory (bundled or a Hub snapshot): base encoder + vocab + defaults."""
+def checkpoint_defaults(directory: Path) -> tuple[int, int, float]:
+    """(layers, default layer, default threshold) from the files alone, without loading weights."""
     directory = Path(directory)
-    tokenizer = BertTokenizer.from_pretrained(directory)
-    model = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+    layers = json.loads((directory / "config.json").read_text())["num_hidden_layers"]
     defaults_path = directory / DEFAULTS_FILE
     defaults = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
-    layers = model.config.num_hidden_layers
+    return layers, int(defaults.get("layer", layers)), float(defaults.get("threshold", FALLBACK_THRESHOLD))
+
+
+def load(directory: Path, device: torch.device) -> Encoder:
+    """Read a checkpoint directory (bundled or a Hub snapshot): base encoder + vocab + defaults."""
+    tokenizer = BertTokenizer.from_pretrained(directory)
+    model = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+    _, layer, threshold = checkpoint_defaults(directory)
     return Encoder(
         model=model,
         vocab=tokenizer.get_vocab(),
@@ -83,8 +89,8 @@ def load(directory: Path, device: torch.device) -> Encoder:
         unk_id=tokenizer.unk_token_id,
         device=device,
         max_chars=min(model.config.max_position_embeddings, 512) - 2,
-        default_layer=int(defaults.get("layer", layers)),
-        default_threshold=float(defaults.get("threshold", FALLBACK_THRESHOLD)),
+        default_layer=layer,
+        default_threshold=threshold,
     )
 
 

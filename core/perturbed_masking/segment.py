@@ -7,12 +7,13 @@ longer than the model's limit is cut at punctuation first and each piece is read
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from core.perturbed_masking.impact import Encoder, Progress, adjacent_impacts
+from core.perturbed_masking.impact import Encoder, Progress, adjacent_impacts, word_spans
 from core.perturbed_masking.text import is_punctuation, split_long
 
 # Longest piece read at once: the length the bundled model was trained on, and context
@@ -68,6 +69,14 @@ def analyse(encoder: Encoder, text: str, progress: Progress | None = None) -> Se
     return Segmentation(text, np.concatenate(parts, axis=1).astype(np.float32))
 
 
+def jieba_words(text: str) -> list[str]:
+    """The dictionary-based reference the tab and the evaluation compare with."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.lcut(text)
+
+
 def segment(encoder: Encoder, text: str, layer: int | None = None, threshold: float | None = None) -> list[str]:
     layer = encoder.default_layer if layer is None else layer
     threshold = encoder.default_threshold if threshold is None else threshold
@@ -75,14 +84,6 @@ def segment(encoder: Encoder, text: str, layer: int | None = None, threshold: fl
 
 
 # ----------------------------------------------------------------------------- scoring
-
-
-def word_spans_of(words: Sequence[str]) -> set[tuple[int, int]]:
-    spans, start = set(), 0
-    for word in words:
-        spans.add((start, start + len(word)))
-        start += len(word)
-    return spans
 
 
 @dataclass
@@ -96,7 +97,7 @@ class SpanCounts:
     def add(self, predicted: Sequence[str], gold: Sequence[str]) -> None:
         if "".join(predicted) != "".join(gold):
             raise ValueError(f"segmentations of different texts: {''.join(predicted)!r} vs {''.join(gold)!r}")
-        p, g = word_spans_of(predicted), word_spans_of(gold)
+        p, g = set(word_spans(predicted)), set(word_spans(gold))
         self.correct += len(p & g)
         self.predicted += len(p)
         self.gold += len(g)

@@ -1,0 +1,19 @@
+"""Segmentation & parse tab: click Su's example, read the words back, check the pictures appear."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+SENTENCE = "大肠杆菌是人和许多动物肠道中最主要且数量最多的一种细菌"
+
+
+def exercise(page) -> None:
+    page.get_by_text(SENTENCE, exact=True).first.click()
+    ours = page.locator("#perturbed_masking-ours")
+    expect(ours).to_be_visible(timeout=120_000)
+    words = ours.locator(".pm-word").all_inner_texts()
+    assert "".join(words) == SENTENCE and 1 < len(words) < len(SENTENCE), words
+    expect(page.locator("#perturbed_masking-reference")).to_contain_text("大肠杆菌")  # jieba's row
+    expect(page.locator("#perturbed_masking-dependency svg")).to_be_visible()
+    expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
+    expect(page.locator("#perturbed_masking-info")).to_contain_text("characters")
