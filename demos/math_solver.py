@@ -1,7 +1,111 @@
-"""Tab for the math_solver model (placeholder until its model lands)."""
+"""Tab: a T5 writes the equation of a primary-school word problem; a safe evaluator computes the exact answer."""
 
-from demos.common import pending
+from __future__ import annotations
+
+import json
+from itertools import islice
+
+import gradio as gr
+
+from core import checkpoints
+from core.math_solver import data, model, normalize
+from demos.common import guarded, model_card_accordion, timed
+
+MODEL = "math_solver"
+N_EXAMPLES = 6
+# Shown when the Ape210K test file is not on this machine (written for this demo, not from a dataset).
+TYPED_EXAMPLES = [
+    "学校把135本练习本平均分给3个班，每班多少本？",
+    "一件上衣原价480元，现在降价20%，现在卖多少元？",
+    "一段布长6米，用去了它的(2/5)，还剩多少米？",
+    "小明看一本120页的书，第一天看了全书的(1/4)，第二天看了30页，还剩多少页没看？",
+    "一辆汽车3小时行驶了195千米，照这样的速度，行驶325千米需要多少小时？",
+    "45名同学去划船，每条船最多坐6人，至少需要多少条船？",
+]
+
+INTRO = """### Math word problems → equation → exact answer
+A small T5 reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
+with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
+whitelist parser — model output is never run as code. The answer comes from the best beam that evaluates, written
+the way a teacher would (percent for 百分之几, whole numbers for counting questions).
+After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
+A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
+`MATH_SOLVER_CHECKPOINT=<dir>`."""
+
+
+def test_set_examples() -> list[str]:
+    """A handful of short Ape210K test problems when the data is here (read lazily, a few lines only)."""
+    if not data.APE_TEST.is_file():
+        return TYPED_EXAMPLES
+    with data.APE_TEST.open(encoding="utf-8") as lines:
+        texts = [json.loads(line)["original_text"] for line in islice(lines, 200)]
+    short = [t for t in texts if 15 <= len(t) <= 60 and "()" not in t]  # "(())" marks a blank to fill in
+    return short[:: max(1, len(short) // N_EXAMPLES)][:N_EXAMPLES] or TYPED_EXAMPLES
+
+
+def problem_markdown(problem: normalize.Problem) -> str:
+    numbers = " · ".join(f"**N{i}** = {n.text}" for i, n in enumerate(problem.numbers))
+    return f"**What the model reads:** {problem.source}\n\n{numbers}"
+
+
+def answer_markdown(solution: model.Solution, ms: float) -> str:
+    answer = solution.answer
+    if answer is None:
+        tried = "; ".join(f"`{c.written}`: {c.error}" for c in solution.candidates)
+        return (f"## No answer\nNone of the {len(solution.candidates)} equations the model wrote can be evaluated "
+                f"({tried}). Try more beams or rephrase the problem.\n\n_{ms:.0f} ms_")
+    best = solution.best
+    lines = [f"## Answer: {answer.answer}", f"**Equation:** {best.equation} = {answer.exact}",
+             f"Exact: **{answer.exact}** · decimal: **{answer.decimal}**"]
+    if answer.note:
+        lines.append(f"_{answer.note}_")
+    if best is not solution.candidates[0]:
+        lines.append("_The top beam could not be evaluated; this answer comes from the best beam that can._")
+    lines.append(f"_{len(solution.candidates)} beams · {ms:.0f} ms_")
+    return "\n\n".join(lines)
+
+
+def candidate_rows(solution: model.Solution) -> list[list]:
+    return [
+        [rank, c.equation or "—", c.written, round(c.score, 4),
+         normalize.fraction_text(c.value) if c.value is not None else f"cannot evaluate: {c.error}"]
+        for rank, c in enumerate(solution.candidates, 1)
+    ]
+
+
+def solve(text: str, beams: float):
+    solver = checkpoints.load(MODEL, model.load)
+    solution, ms = timed(solver.solve, text or "", int(beams))
+    return problem_markdown(solution.problem), answer_markdown(solution, ms), candidate_rows(solution)
 
 
 def build() -> None:
-    pending("math_solver", "Paste a primary-school math word problem to get an equation and its exact answer.")
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=2):
+            problem = gr.Textbox(label=f"Problem (Chinese, up to {normalize.MAX_PROBLEM_CHARS} characters)", lines=4,
+                                 placeholder="学校把135本练习本平均分给3个班，每班多少本？", elem_id="math_solver-problem")
+            beams = gr.Slider(1, 5, value=3, step=1, label="Beams (equations to try)", elem_id="math_solver-beams")
+            run = gr.Button("Solve", variant="primary", elem_id="math_solver-solve")
+        with gr.Column(scale=3):
+            answer = gr.Markdown("Paste a problem and press Solve, or click an example.", elem_id="math_solver-answer")
+            normalised = gr.Markdown(elem_id="math_solver-normalised")
+    table = gr.Dataframe(headers=["#", "equation", "model wrote", "score (mean log-prob)", "value"],
+                         datatype=["number", "str", "str", "number", "str"], interactive=False, wrap=True,
+                         elem_id="math_solver-candidates")
+    outputs = [normalised, answer, table]
+    examples = test_set_examples()
+    gr.Examples(
+        examples=[[e, 3] for e in examples],
+        inputs=[problem, beams],
+        outputs=outputs,
+        fn=guarded(solve),
+        run_on_click=True,
+        cache_examples=False,
+        example_labels=examples,
+        label="Examples from the Ape210K test set (click one to solve it)" if examples != TYPED_EXAMPLES else "Examples",
+        api_name="math_solver_example",
+    )
+    run.click(guarded(solve), [problem, beams], outputs, api_name="math_solver_solve")
+    problem.submit(guarded(solve), [problem, beams], outputs, api_name="math_solver_solve_submit")
+    model_card_accordion(MODEL)

@@ -15,6 +15,7 @@ equation evaluates.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -129,8 +130,8 @@ def load_tokenizer(directory: Path | str):
 
 def load_model(directory: Path | str) -> torch.nn.Module:
     """``T5ForConditionalGeneration`` or ``MT5ForConditionalGeneration``, as the config says."""
-    config = T5Config.from_pretrained(str(directory))
-    model_class = MT5ForConditionalGeneration if config.model_type == "mt5" else T5ForConditionalGeneration
+    model_type = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))["model_type"]
+    model_class = MT5ForConditionalGeneration if model_type == "mt5" else T5ForConditionalGeneration
     return model_class.from_pretrained(str(directory), dtype=torch.float32)
 
 

@@ -17,6 +17,8 @@ import json
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -148,6 +150,8 @@ def main(argv=None) -> None:
                     "cpu_seconds": cpu_minutes() * 60}, state_file)
 
     cpu_started, last_save, running, out_of_time = time.process_time(), time.time(), None, False
+    interrupted = threading.Event()  # SIGTERM (e.g. `kill`): save the state and stop; rerun to resume
+    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
     bar = tqdm(total=total, initial=step, desc="train", mininterval=30)
     while step < total:
         epoch, offset = divmod(step, steps_per_epoch)
@@ -173,6 +177,10 @@ def main(argv=None) -> None:
             if time.time() - last_save > 300 or step >= total or out_of_time:
                 save_state()
                 last_save = time.time()
+            if interrupted.is_set():
+                save_state()
+                log.info("interrupted at step %d: state saved in %s, rerun the same command to resume", step, state_file)
+                return
             if step >= total or out_of_time:
                 break
         if out_of_time:

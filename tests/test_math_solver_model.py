@@ -1,0 +1,128 @@
+"""Tokenizer, beam reading, and both training paths on tiny models: scratch T5 and an mT5 Hub replica."""
+
+import json
+from fractions import Fraction
+
+import pytest
+import torch
+
+from core import checkpoints
+from core.math_solver import model as m
+from core.math_solver import normalize, train
+
+PROBLEMS = [
+    {"original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
+    {"original_text": "他有5个苹果，又买了2个，一共有几个？", "equation": "x=5+2", "ans": "7"},
+    {"original_text": "一件上衣480元，降低了20%，降价了多少元？", "equation": "x=480*20%", "ans": "96"},
+    {"original_text": "一段布长6米，剪去(2/5)，剪去多少米？", "equation": "x=6*(2/5)", "ans": "(12/5)"},
+    {"original_text": "小明有12颗糖，分给4个人，每人几颗？", "equation": "x=12/4", "ans": "3"},
+]
+
+
+@pytest.fixture()
+def problem_files(tmp_path):
+    train_file = tmp_path / "train.ape.json"
+    train_file.write_text("\n".join(json.dumps(p, ensure_ascii=False) for p in PROBLEMS), encoding="utf-8")
+    test_file = tmp_path / "test.ape.json"
+    test_file.write_text(json.dumps(PROBLEMS[-1], ensure_ascii=False), encoding="utf-8")
+    return train_file, test_file
+
+
+def test_char_tokenizer_keeps_placeholders_and_digits(tmp_path):
+    tok = m.CharTokenizer.build(["每班N0本N12个", "每班N1本"])
+    ids = tok.encode("每班N12本3.5%", max_tokens=50)
+    assert [tok.tokens[i] for i in ids] == ["每", "班", "N12", "本", "3", ".", "5", "%", "</s>"]
+    assert tok.decode(ids) == "每班N12本3.5%"
+    assert tok.tokens[tok.encode("鑫", 5)[0]] == "<unk>"
+    assert len(tok.encode("一" * 300, 16)) == 16
+    tok.save_pretrained(tmp_path)
+    assert m.CharTokenizer.from_pretrained(tmp_path).tokens == tok.tokens
+
+
+def test_best_beam_is_the_first_that_evaluates():
+    problem = normalize.encode_problem("学校把135本练习本平均分给3个班，每班多少本？")
+    beams = [("N0/(N1-N1)", -0.1), ("N7+1", -0.2), ("N0/N1", -0.3), ("N0*N1", -0.4)]
+    solution = m.Solution(problem, tuple(m.read_candidate(text, score, problem) for text, score in beams))
+    first, second, third, _ = solution.candidates
+    assert first.value is None and "division by zero" in first.error and first.equation == "135 ÷ (3 − 3)"
+    assert second.value is None and "N7" in second.error and second.equation == ""
+    assert solution.best is third and third.value == 45 and third.equation == "135 ÷ 3"
+    assert solution.answer.answer == "45"
+    nothing = m.Solution(problem, (first, second))
+    assert nothing.best is None and nothing.answer is None
+
+
+def test_decoding_is_restricted_to_equation_tokens():
+    tok = m.CharTokenizer.build(["每班N0本多少个"] * 2)
+    restrict = m.OnlyTokens(tok.equation_ids(), len(tok))
+    scores = restrict(None, torch.zeros(1, len(tok)))
+    allowed = {tok.tokens[i] for i in torch.nonzero(scores[0] == 0).flatten().tolist()}
+    assert allowed == {"</s>", *m.EQUATION_TOKENS}
+
+
+def test_train_from_scratch_then_solve(problem_files, tmp_path):
+    train_file, test_file = problem_files
+    out = tmp_path / "model"
+    args = ["--train", str(train_file), "--test", str(test_file), "--epochs", "2", "--batch-size", "2",
+            "--dev-size", "1", "--out", str(out), "--state-dir", str(tmp_path / "state"), "--warmup", "1"]
+    train.main(args)
+    stats = json.loads((out / "training_stats.json").read_text())
+    assert stats["train"] == 3 and stats["dev"] == 1 and stats["dropped"] == {"also in the test set": 1}
+    assert stats["steps"] == 4
+    train.main(args[:-4] + ["--epochs", "3", "--state-dir", str(tmp_path / "state")])  # resumes at step 4
+    assert json.loads((out / "training_stats.json").read_text())["steps"] == 6
+
+    solver = m.load(out)
+    assert type(solver.model).__name__ == "T5ForConditionalGeneration"
+    solution = solver.solve("学校把135本练习本平均分给3个班，每班多少本？", beams=3)
+    assert len(solution.candidates) == 3
+    scores = [c.score for c in solution.candidates]
+    assert scores == sorted(scores, reverse=True)
+    for candidate in solution.candidates:  # untrained, but it may only write equation symbols
+        assert set(m.CharTokenizer._PIECE.findall(candidate.written)) <= set(m.EQUATION_TOKENS)
+    greedy = solver.solve("他有5个苹果，又买了2个，一共有几个？", beams=1)
+    assert len(greedy.candidates) == 1 and greedy.candidates[0].score <= 0
+    with pytest.raises(ValueError, match="beams"):
+        solver.solve("有5个苹果", beams=0)
+    with pytest.raises(ValueError, match="no numbers"):
+        solver.solve("一共有几个苹果？")
+
+
+def make_mt5_replica(directory, texts):
+    """A tiny directory laid out like google/mt5-small: config.json, weights, spiece.model."""
+    import sentencepiece as spm
+    from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer
+
+    corpus = directory / "corpus.txt"
+    corpus.write_text("\n".join(texts * 20), encoding="utf-8")
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(directory / "spiece"), vocab_size=120, character_coverage=1.0,
+        hard_vocab_limit=False, pad_id=0, eos_id=1, unk_id=2, bos_id=-1, model_type="unigram",
+    )
+    corpus.unlink()
+    (directory / "spiece.vocab").unlink()
+    config = MT5Config(vocab_size=len(T5Tokenizer.from_pretrained(str(directory))), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_decoder_layers=1,
+                       num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    MT5ForConditionalGeneration(config).save_pretrained(directory)
+
+
+def test_fine_tune_mt5_layout_with_init(problem_files, tmp_path):
+    """The --init path on a replica of google/mt5-small: MT5 class + T5Tokenizer, found via core.checkpoints."""
+    pytest.importorskip("google.protobuf")
+    train_file, test_file = problem_files
+    hub_like = tmp_path / "mt5-small"
+    hub_like.mkdir()
+    make_mt5_replica(hub_like, [p["original_text"] for p in PROBLEMS] + ["N0/N1+(N2-N3)*N4%"])
+    assert checkpoints.locate("math_solver", str(hub_like)) == hub_like
+    out = tmp_path / "tuned"
+    train.main(["--init", str(hub_like), "--train", str(train_file), "--test", str(test_file), "--epochs", "1",
+                "--batch-size", "2", "--dev-size", "1", "--out", str(out), "--state-dir", str(tmp_path / "state")])
+    assert (out / "tokenizer.json").is_file() and json.loads((out / "config.json").read_text())["model_type"] == "mt5"
+    solver = m.load(out)
+    assert type(solver.model).__name__ == "MT5ForConditionalGeneration"
+    assert type(solver.tokenizer).__name__ == "SentencePieceTokenizer"
+    encoded = solver.tokenizer.encode("N0/N1+2", 32)
+    assert solver.tokenizer.decode(encoded) == "N0/N1+2"
+    solution = solver.solve("他有5个苹果，又买了2个，一共有几个？", beams=2)
+    assert len(solution.candidates) == 2
+    assert all(isinstance(c.value, (Fraction, type(None))) for c in solution.candidates)
