@@ -1,7 +1,139 @@
-"""Tab for the roformer_sim model (placeholder until its model lands)."""
+"""Tab: similar sentences and sentence similarity with RoFormer-Sim (Su Jianlin, kexue.fm/archives/8454, /8541)."""
 
-from demos.common import pending
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from core import checkpoints
+from core.roformer_sim import generate
+from core.roformer_sim.model import load
+from demos.common import guarded, model_card_accordion, model_selector, timed
+
+MAX_HEATMAP_LINES = 12
+
+INTRO = """### Similar sentences and how similar two sentences are
+RoFormer-Sim (SimBERTv2) is one network with two jobs: a UniLM seq2seq that **writes** sentences similar to the input, and a
+sentence vector (the [CLS] state through a linear pooler) whose cosine **scores** similarity
+([Su Jianlin, SimBERTv2来了](https://kexue.fm/archives/8454), [-FT](https://kexue.fm/archives/8541)).
+Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input;
+every candidate shows its score. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase"."""
+
+PARAPHRASE_EXAMPLES = ["广州和深圳哪个好？", "我喜欢北京", "今天天气不错", "怎么开通花呗", "微信账号怎么注销"]
+PAIR_EXAMPLES = [
+    ["我喜欢北京", "我不喜欢北京"],
+    ["今天天气不错", "今天天气很好"],
+    ["今天天气不错", "今天天气不好"],
+    ["给我推荐一款红色的车", "推荐一辆红车"],
+]
+HEATMAP_EXAMPLE = "我喜欢北京\n我很喜欢北京\n我不喜欢北京\n今天天气不错\n今天天气很好\n广州和深圳哪个好？"
+
+
+def sim_for(source: str | None):
+    """The selected model; 'bundled' follows the default order (ROFORMER_SIM_CHECKPOINT, then assets/)."""
+    return checkpoints.load("roformer_sim", load, None if source in (None, "", checkpoints.BUNDLED) else source)
+
+
+def parse_positions(text: str) -> list[int]:
+    try:
+        return [int(p) for p in (text or "").replace("，", ",").split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"mask positions must be token numbers separated by commas, e.g. 2,3 (got {text!r})") from None
+
+
+def paraphrases(text, n, k, top_p, seed, mask_positions, source):
+    sim = sim_for(source)
+    ranked, ms = timed(generate.paraphrase, sim, text, int(n), int(k), float(top_p), int(seed), parse_positions(mask_positions))
+    rows = [[i + 1, sentence, round(score, 4)] for i, (sentence, score) in enumerate(ranked)]
+    shown = html.escape(text.strip())
+    note = f"{shown} → {len(ranked)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · **{ms:.0f} ms**"
+    if not ranked:
+        note = f"{shown} → all {int(n)} samples repeated the input: raise top-p or n. · **{ms:.0f} ms**"
+    return rows, note
+
+
+def compare(a, b, source):
+    score, ms = timed(generate.similarity, sim_for(source), a, b)
+    return f"## cosine = {score:.4f}\n\n{html.escape(a.strip())} ↔ {html.escape(b.strip())} · {ms:.0f} ms"
+
+
+def heatmap_html(texts: list[str], matrix) -> str:
+    """Cosine matrix as a coloured HTML table (browser fonts render Chinese; no plotting library needed)."""
+    def cell(value: float) -> str:
+        alpha = max(0.0, min(1.0, value))
+        color = "#fff" if alpha > 0.6 else "#111"
+        return f'<td style="background: rgba(37, 99, 235, {alpha:.2f}); color: {color}; text-align: center; padding: 4px 8px">{value:.3f}</td>'
+
+    head = "".join(f'<th style="padding: 4px 8px; font-weight: normal">{i + 1}</th>' for i in range(len(texts)))
+    body = "".join(
+        f'<tr><th style="text-align: left; padding: 4px 8px; font-weight: normal">{i + 1}. {html.escape(t)}</th>'
+        + "".join(cell(float(v)) for v in row) + "</tr>"
+        for i, (t, row) in enumerate(zip(texts, matrix))
+    )
+    return f'<table style="border-collapse: collapse"><tr><th></th>{head}</tr>{body}</table>'
+
+
+def heatmap(lines, source):
+    texts = [line.strip() for line in (lines or "").splitlines() if line.strip()]
+    if len(texts) < 2:
+        raise ValueError("Type at least two sentences, one per line.")
+    if len(texts) > MAX_HEATMAP_LINES:
+        raise ValueError(f"At most {MAX_HEATMAP_LINES} sentences, one per line (got {len(texts)}).")
+    matrix, ms = timed(generate.similarity_matrix, sim_for(source), texts)
+    return heatmap_html(texts, matrix) + f"<p>{len(texts)} sentences · {ms:.0f} ms</p>"
 
 
 def build() -> None:
-    pending("roformer_sim", "Type a sentence to get ranked paraphrases with scores, and compare sentences.")
+    gr.Markdown(INTRO)
+    source = model_selector("roformer_sim")
+    source.elem_id = "roformer_sim-model"
+
+    with gr.Row():
+        with gr.Column(scale=2):
+            text = gr.Textbox(label="Sentence", placeholder="广州和深圳哪个好？", max_lines=2, elem_id="roformer_sim-text")
+            with gr.Row():
+                n = gr.Slider(1, generate.MAX_CANDIDATES, value=20, step=1, label="n: candidates sampled", elem_id="roformer_sim-n")
+                k = gr.Slider(1, 50, value=10, step=1, label="k: candidates shown", elem_id="roformer_sim-k")
+            with gr.Row():
+                top_p = gr.Slider(0.05, 1.0, value=0.95, step=0.01, label="top-p", elem_id="roformer_sim-top-p")
+                seed = gr.Number(value=0, precision=0, label="seed", elem_id="roformer_sim-seed")
+                mask_positions = gr.Textbox(label="mask positions (optional)", placeholder="e.g. 2,3",
+                                            elem_id="roformer_sim-mask")
+            run = gr.Button("Generate paraphrases", variant="primary", elem_id="roformer_sim-generate")
+        with gr.Column(scale=3):
+            latency = gr.Markdown("Type a sentence and press generate, or click an example.", elem_id="roformer_sim-latency")
+            table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input"], datatype=["number", "str", "number"],
+                                 interactive=False, wrap=True, elem_id="roformer_sim-candidates")
+    inputs = [text, n, k, top_p, seed, mask_positions, source]
+    gr.Examples(
+        examples=[[t, 20, 10, 0.95, 0, "", checkpoints.BUNDLED] for t in PARAPHRASE_EXAMPLES],
+        inputs=inputs,
+        outputs=[table, latency],
+        fn=guarded(paraphrases),
+        run_on_click=True,
+        cache_examples=False,
+        example_labels=PARAPHRASE_EXAMPLES,
+        label="Examples (click one to generate with the bundled model)",
+        api_name="roformer_sim_paraphrase_example",
+    )
+    run.click(guarded(paraphrases), inputs, [table, latency], api_name="roformer_sim_paraphrase")
+    text.submit(guarded(paraphrases), inputs, [table, latency], api_name="roformer_sim_paraphrase_submit")
+
+    gr.Markdown("### Compare two sentences")
+    with gr.Row():
+        first = gr.Textbox(label="Sentence A", elem_id="roformer_sim-a")
+        second = gr.Textbox(label="Sentence B", elem_id="roformer_sim-b")
+    compare_button = gr.Button("Compare", elem_id="roformer_sim-compare")
+    score = gr.Markdown(elem_id="roformer_sim-score")
+    gr.Examples(examples=PAIR_EXAMPLES, inputs=[first, second], label="Su's pairs (click one, then compare)")
+    compare_button.click(guarded(compare), [first, second, source], score, api_name="roformer_sim_similarity")
+
+    gr.Markdown("### Similarity matrix")
+    with gr.Row():
+        lines = gr.Textbox(label=f"Sentences, one per line (2 to {MAX_HEATMAP_LINES})", lines=6, value=HEATMAP_EXAMPLE,
+                           elem_id="roformer_sim-lines")
+        matrix = gr.HTML(elem_id="roformer_sim-heatmap")
+    matrix_button = gr.Button("Show the similarity heatmap", elem_id="roformer_sim-matrix")
+    matrix_button.click(guarded(heatmap), [lines, source], matrix, api_name="roformer_sim_matrix")
+    model_card_accordion("roformer_sim")

@@ -151,15 +151,19 @@ def test_unilm_outputs_ignore_later_targets_and_follow_the_source(sim):
     ids = torch.randint(5, len(VOCAB), (1, 10))
     segments = torch.tensor([[0] * 5 + [1] * 5])
     padding = torch.ones_like(ids)
-    logits, pooled = sim.model.unilm(ids, segments, padding)
+    def run(ids):
+        h = sim.model.unilm(ids, segments, padding)
+        return sim.model.cls(h), sim.model.pooler(h[:, 0])
+
+    logits, pooled = run(ids)
     changed_target = ids.clone()
     changed_target[0, 7] = (ids[0, 7] - 4) % (len(VOCAB) - 5) + 5
-    logits2, pooled2 = sim.model.unilm(changed_target, segments, padding)
+    logits2, pooled2 = run(changed_target)
     assert torch.equal(logits[:, :7], logits2[:, :7]) and torch.equal(pooled, pooled2)
     assert not torch.allclose(logits[:, 7:], logits2[:, 7:])
     changed_source = ids.clone()
     changed_source[0, 2] = changed_target[0, 7]
-    logits3, _ = sim.model.unilm(changed_source, segments, padding)
+    logits3, _ = run(changed_source)
     assert all(not torch.allclose(logits[0, i], logits3[0, i]) for i in range(10))
     # the pooled vector of a training row is the sentence vector of its source
     assert torch.allclose(pooled, sim.model.sentence_vectors(ids[:, :5], padding[:, :5]), atol=1e-5)
@@ -236,12 +240,18 @@ def test_similarity_matrix_is_symmetric_with_unit_diagonal(sim):
     assert generate.encode(sim, ["我", "我喜欢北京今天"] * 40, batch_size=7).shape == (80, 32)
 
 
+def top_p_filter(probs: torch.Tensor, top_p: float, first: int = 3) -> torch.Tensor:
+    """The nucleus as a full-vocabulary distribution (first=3 exercises both the top-k and full-sort paths)."""
+    weights, ids = generate.nucleus(probs, top_p, first=first)
+    return torch.zeros_like(probs).scatter(1, ids, weights)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0.001, 1.0), min_size=2, max_size=12), st.floats(0.05, 1.0))
 def test_top_p_keeps_the_smallest_prefix_reaching_p(weights, top_p):
     probs = torch.tensor([weights], dtype=torch.float64)
     probs = probs / probs.sum()
-    kept = generate.top_p_filter(probs, top_p)[0]
+    kept = top_p_filter(probs, top_p)[0]
     assert kept.sum().item() == pytest.approx(1.0)
     order = torch.argsort(probs[0], descending=True, stable=True)
     n_kept = int((kept > 0).sum())
@@ -253,8 +263,16 @@ def test_top_p_keeps_the_smallest_prefix_reaching_p(weights, top_p):
 
 def test_top_p_bert4keras_example():
     probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
-    assert torch.allclose(generate.top_p_filter(probs, 0.8), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
-    assert torch.allclose(generate.top_p_filter(probs, 0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
+    assert torch.allclose(top_p_filter(probs, 0.8), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
+    assert torch.allclose(top_p_filter(probs, 0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
+    # fewer candidates than needed to reach p: falls back to the full sort, same answer
+    assert torch.allclose(top_p_filter(probs, 0.81, first=2), top_p_filter(probs, 0.81, first=4))
+
+
+def test_sampler_only_draws_kept_tokens():
+    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).repeat(200, 1)
+    draws = generate.sample_top_p(0.8, torch.Generator().manual_seed(0))(probs.log())
+    assert set(draws.tolist()) == {1, 3}
 
 
 def test_pure_helpers():

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask, unilm_allowed
+from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask
 
 MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
 
@@ -23,15 +23,22 @@ MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
 # ---------------------------------------------------------------- pure pieces
 
 
-def top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+def nucleus(probs: torch.Tensor, top_p: float, first: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     """bert4keras top-p: keep the most likely tokens until their cumulative probability first reaches
-    ``top_p`` (the token that crosses it is kept), zero the rest, renormalise. probs: (B, V)."""
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    cumulative = sorted_probs.cumsum(dim=-1)
-    drop = torch.zeros_like(sorted_probs, dtype=torch.bool)
+    ``top_p`` (the token that crosses it is kept), renormalise. probs (B, V) -> (weights, token ids), both
+    (B, K), most likely first, dropped tokens with weight 0.
+
+    A full-vocabulary sort per step costs more than a small model's forward pass, so only the ``first``
+    most likely tokens are sorted unless some row needs more of them to reach ``top_p``.
+    """
+    top, ids = probs.topk(min(first, probs.shape[-1]), dim=-1)
+    if top.shape[-1] < probs.shape[-1] and bool((top.sum(dim=-1) < top_p).any()):
+        top, ids = probs.sort(dim=-1, descending=True)
+    cumulative = top.cumsum(dim=-1)
+    drop = torch.zeros_like(top, dtype=torch.bool)
     drop[:, 1:] = cumulative[:, :-1] >= top_p  # the most likely token always stays
-    kept = torch.zeros_like(probs).scatter(1, order, sorted_probs.masked_fill(drop, 0.0))
-    return kept / kept.sum(dim=-1, keepdim=True)
+    top = top.masked_fill(drop, 0.0)
+    return top / top.sum(dim=-1, keepdim=True), ids
 
 
 def detokenize(tokens: Sequence[str]) -> str:
@@ -127,8 +134,7 @@ class RecomputedSteps:
         self.first_logits = self.last_logits()
 
     def last_logits(self) -> torch.Tensor:
-        mask = additive_mask(unilm_allowed(self.segments, torch.ones_like(self.ids)), self.model.dtype)
-        return self.model.cls(self.model.hidden_states(self.ids, self.segments, mask)[:, -1])
+        return self.model.cls(self.model.unilm(self.ids, self.segments, torch.ones_like(self.ids))[:, -1])
 
     def keep(self, rows: torch.Tensor) -> None:
         self.ids, self.segments = self.ids[rows], self.segments[rows]
@@ -173,8 +179,8 @@ def decode(
 
 def sample_top_p(top_p: float, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     def choose(logits: torch.Tensor) -> torch.Tensor:
-        probs = top_p_filter(torch.softmax(logits.float(), dim=-1), top_p)
-        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+        weights, ids = nucleus(torch.softmax(logits.float(), dim=-1), top_p)
+        return ids.gather(1, torch.multinomial(weights, 1, generator=generator))[:, 0]
 
     return choose
 

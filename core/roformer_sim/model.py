@@ -113,14 +113,14 @@ class RoFormerSim(nn.Module):
         h = self.hidden_states(input_ids, segments, additive_mask(bidirectional_allowed(padding), self.dtype))
         return self.pooler(h[:, 0])
 
-    def unilm(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, padding: torch.Tensor):
-        """Full UniLM pass over ``[CLS] a [SEP] b [SEP]``: (MLM logits (B, L, V), pooled [CLS] vector (B, H)).
+    def unilm(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Last-layer states (B, L, H) of a full UniLM pass over ``[CLS] a [SEP] b [SEP]``.
 
-        The [CLS] vector sees only the source segment, so it equals ``sentence_vectors`` of the source.
+        Apply ``cls`` only where logits are needed (the head is the costliest layer of a small model);
+        ``pooler(h[:, 0])`` is the source's sentence vector, since [CLS] sees only the source segment.
         """
         mask = additive_mask(unilm_allowed(token_type_ids, padding), self.dtype)
-        h = self.hidden_states(input_ids, token_type_ids, mask)
-        return self.cls(h), self.pooler(h[:, 0])
+        return self.hidden_states(input_ids, token_type_ids, mask)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -1,0 +1,27 @@
+"""Paraphrase tab: click an example to generate ranked paraphrases, then compare one of Su's pairs."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+
+def exercise(page) -> None:
+    latency = page.locator("#roformer_sim-latency")
+    page.get_by_text("广州和深圳哪个好？", exact=True).first.click()
+    expect(latency).to_contain_text(re.compile(r"广州和深圳哪个好？ → \d+ distinct candidates .* \d+ ms"), timeout=90_000)
+    table = page.locator("#roformer_sim-candidates")
+    expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"0\.\d{2}|1\.0"))
+
+    page.locator("#roformer_sim-text textarea").fill("今天天气不错")
+    page.locator("#roformer_sim-generate").click()
+    expect(latency).to_contain_text(re.compile(r"今天天气不错 → \d+ distinct candidates \(of 20 sampled"), timeout=90_000)
+    expect(table.locator("tbody tr").first).to_be_visible()
+
+    page.get_by_text("我不喜欢北京", exact=True).first.click()
+    page.locator("#roformer_sim-compare").click()
+    expect(page.locator("#roformer_sim-score")).to_contain_text(re.compile(r"cosine = -?\d\.\d{4}"), timeout=60_000)
+
+    page.locator("#roformer_sim-matrix").click()
+    expect(page.locator("#roformer_sim-heatmap")).to_contain_text("6 sentences", timeout=60_000)
