@@ -10,16 +10,22 @@ import torch
 from core.checkpoints import REPO_ROOT
 from core.vae.model import N_PIXELS
 
-DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "binarized_mnist"
-TRAIN_FILE = DATA_DIR / "binarized_mnist_train.mat"
-VALID_FILE = DATA_DIR / "binarized_mnist_valid.mat"
+# Defaults as the commands show them; relative paths are read from the repo root when the
+# current directory does not have them, so the commands work from anywhere.
+TRAIN_FILE = "../shared/data/binarized_mnist/binarized_mnist_train.mat"
+VALID_FILE = "../shared/data/binarized_mnist/binarized_mnist_valid.mat"
+
+
+def resolve(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
 
 
 def load_images(path: str | Path, limit: int | None = None) -> torch.Tensor:
     """(N, 784) uint8 {0, 1} images from a MATLAB file holding them under the key 'X'."""
     from scipy.io import loadmat
 
-    path = Path(path)
+    path = resolve(path)
     if not path.is_file():
         raise ValueError(f"data file not found: {path}")
     images = np.asarray(loadmat(str(path))["X"])

@@ -24,7 +24,7 @@ HISTOGRAM_FILE = "valid_log_likelihoods.json"  # lives in the checkpoint directo
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(VALID_FILE), help="images to score (.mat with key 'X')")
+    p.add_argument("--data", default=VALID_FILE, help="images to score (.mat with key 'X')")
     p.add_argument("--k", type=int, default=5000, help="importance samples per image")
     p.add_argument("--limit", type=int, default=None, help="score only the first N images")
     p.add_argument("--checkpoint", default=None, help="model directory (default: the bundled assets/vae)")

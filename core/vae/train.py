@@ -28,8 +28,8 @@ from core.vae.model import VAE, VAEConfig, iwae_bound, save, score_images
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", default=str(TRAIN_FILE), help="training images (.mat with key 'X')")
-    p.add_argument("--valid", default=str(VALID_FILE), help="validation images for early stopping")
+    p.add_argument("--train", default=TRAIN_FILE, help="training images (.mat with key 'X')")
+    p.add_argument("--valid", default=VALID_FILE, help="validation images for early stopping")
     p.add_argument("--out", default="runs/vae/model", help="directory for the best model")
     p.add_argument("--state", default="runs/vae/train_state.pt", help="resumable training state")
     p.add_argument("--resume", action="store_true", help="continue from --state")
