@@ -20,9 +20,9 @@ from demos.common import guarded, model_card_accordion, timed
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
     "Policy: the model's first choice (greedy)": {"mode": "greedy"},
-    "Strong: policy + 2-ply material search": {"mode": "search", "depth": 2},
+    "Strong: policy + 3-ply capture search": {"mode": "search", "depth": 3},
 }
-DEFAULT_STRENGTH = "Strong: policy + 2-ply material search"
+DEFAULT_STRENGTH = "Strong: policy + 3-ply capture search"
 SIDES = {"Red (moves first)": RED, "Black": BLACK}
 
 CLICK_JS = """

@@ -86,6 +86,9 @@ def test_tactical_value_sees_captures_recaptures_and_mate():
     assert tactical_value(board, "d0d2", depth=1) == 2.0
     defended = Board("3k5/9/9/9/3r5/9/9/3p5/9/3RK4 w")  # now the black rook on d5 recaptures
     assert tactical_value(defended, "d0d2", depth=2) == 2.0 - 9.0
+    recapture = Board("3k5/9/9/9/3r5/9/9/3p5/1N7/3RK4 w")  # the knight on b1 takes back on d2
+    assert tactical_value(recapture, "d0d2", depth=2) == 2.0 - 9.0
+    assert tactical_value(recapture, "d0d2", depth=3) == 2.0
     mate = Board("3k5/9/9/9/R3R4/9/9/9/9/5K3 w")
     assert tactical_value(mate, "a5d5", depth=2) == 1000.0
     assert mate.move_stack == []

@@ -255,13 +255,6 @@ class Board:
         board._plies = [_Ply(board, n) for n in range(len(moves) + 1)]
         return board
 
-    def copy(self) -> "Board":
-        clone = Board.__new__(Board)
-        clone.root_fen, clone.max_plies = self.root_fen, self.max_plies
-        clone.move_stack, clone._engine_stack = list(self.move_stack), list(self._engine_stack)
-        clone._plies = [_Ply(clone, n) for n in range(len(self.move_stack) + 1)]
-        return clone
-
     @property
     def _current(self) -> _Ply:
         return self._plies[-1]
@@ -291,9 +284,6 @@ class Board:
 
     def is_check(self) -> bool:
         return self._current.in_check
-
-    def is_capture(self, move: str) -> bool:
-        return move[2:] in self.pieces()
 
     def push(self, move: str) -> None:
         engine_move = iccs_to_engine(move)

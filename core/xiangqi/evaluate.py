@@ -106,7 +106,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ma.add_argument("--n-games", type=int, default=20)
     ma.add_argument("--mode", choices=MODES, default="greedy")
     ma.add_argument("--temperature", type=float, default=1.0, help="for --mode sample")
-    ma.add_argument("--search-depth", type=int, default=2, choices=[1, 2], help="for --mode search")
+    ma.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3], help="for --mode search")
     ma.add_argument("--depth", type=int, default=1, help="fairy-stockfish search depth")
     ma.add_argument("--prefix", choices=["win", "unknown"], default="win", help="result token given to the model")
     ma.add_argument("--book-plies", type=int, default=0,

@@ -55,19 +55,38 @@ def apply_move(pieces: dict[str, str], move: str) -> dict[str, str]:
     return after
 
 
+def exchange_value(board: Board, pieces: dict[str, str], depth: int) -> float:
+    """Material the side to move can win by captures alone within ``depth`` plies (0 = stand pat).
+
+    Every side may stop capturing, so the value is never below zero, except when the side to
+    move has no legal move at all, which loses the game.
+    """
+    if depth == 0:
+        return 0.0
+    replies = board.legal_moves
+    if not replies:
+        return -MATE_VALUE
+    best = 0.0
+    for reply in replies:
+        gain = capture_gain(pieces, reply)
+        if gain > 0:
+            board.push(reply)
+            best = max(best, gain - exchange_value(board, apply_move(pieces, reply), depth - 1))
+            board.pop()
+    return best
+
+
 def tactical_value(board: Board, move: str, depth: int) -> float:
-    """Material won by ``move``; at depth 2 minus the opponent's best capture in reply (mate counts)."""
+    """Material won by ``move`` minus what the opponent wins back by captures (mate counts).
+
+    Depth 1 counts the capture only; depth 2 adds the opponent's best capture in reply; depth 3
+    also lets us recapture. Each extra ply costs one pyffish call per capture considered.
+    """
     pieces = board.pieces()
     gain = capture_gain(pieces, move)
-    if depth < 2:
-        return gain
     board.push(move)
     try:
-        replies = board.legal_moves
-        if not replies:
-            return MATE_VALUE
-        after = apply_move(pieces, move)
-        return gain - max(capture_gain(after, reply) for reply in replies)
+        return gain - exchange_value(board, apply_move(pieces, move), depth - 1)
     finally:
         board.pop()
 
@@ -135,7 +154,7 @@ class Player:
         vocab: MoveVocab,
         mode: str = "greedy",
         temperature: float = 1.0,
-        depth: int = 2,
+        depth: int = 3,
         prefix: str = "win",
         seed: int | None = None,
     ):
@@ -143,8 +162,8 @@ class Player:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if prefix not in ("win", "unknown"):
             raise ValueError(f"prefix must be 'win' or 'unknown', got {prefix!r}")
-        if depth not in (1, 2):
-            raise ValueError(f"search depth must be 1 or 2, got {depth}")
+        if depth not in (1, 2, 3):
+            raise ValueError(f"search depth must be 1, 2 or 3, got {depth}")
         self.model, self.vocab, self.mode = model, vocab, mode
         self.temperature, self.depth, self.prefix = temperature, depth, prefix
         self.rng = random.Random(seed)
