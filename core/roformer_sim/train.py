@@ -10,7 +10,8 @@ sentence" pairs (whole-word masked sentence -> the sentence) from in-domain sent
 (reviews, news). As in the original, the source side of every row is noised with probability 0.5.
 Stage 2 (blog 8541, replacing its [u, v, |u-v|] head by CoSENT, blog 8847): supervised fine-tuning on
 the labelled train/valid pairs, one dataset per batch (CoSENT ranks labels within a batch, and the
-scales differ: 0/1 vs STS-B 0-5), with a small generation batch each step so the generator survives.
+scales differ: 0/1 vs STS-B 0-5; datasets drawn in proportion to the square root of their size), with
+a small generation batch each step so the generator survives.
 
 Only ``*.train*.data`` and ``*.valid.data`` files are read; a small stratified part of them is held out
 to log dev Spearman. Never the test splits: those are for ``core.roformer_sim.evaluate``.
@@ -53,7 +54,7 @@ class TrainConfig:
     stage1_steps: int = 600
     stage2_steps: int = 1400
     pairs_per_batch: int = 32  # stage 1: 64 UniLM rows (both directions)
-    noised_share: float = 0.5  # share of stage-1 pairs that are (noised sentence, sentence)
+    noised_share: float = 0.25  # share of stage-1 pairs that are (noised sentence, sentence)
     cosent_pairs: int = 64  # stage 2: labelled pairs per batch
     stage2_gen_pairs: int = 8  # stage 2: positive pairs per batch kept on the generation loss
     lr1: float = 3e-4
@@ -250,7 +251,8 @@ def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
         print(f"resumed at step {step}", flush=True)
     total = cfg.stage1_steps + cfg.stage2_steps
     datasets = list(train_pairs)
-    weights = np.array([len(train_pairs[d]) for d in datasets], dtype=float)
+    # sqrt of the sizes: the small sets (STS-B, BQ, LCQMC) count as much as ATEC in the test average
+    weights = np.sqrt([len(train_pairs[d]) for d in datasets])
     started, cpu_started = time.time(), time.process_time()  # CPU time: the machine is shared
     bar = tqdm(range(step, total), initial=step, total=total, desc="roformer_sim")
     for step in bar:

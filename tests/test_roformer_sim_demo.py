@@ -1,0 +1,47 @@
+"""The paraphrase tab's handlers on the tiny Hub replica: outputs, latency, clear errors."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from core import checkpoints
+from demos import roformer_sim as tab
+from demos.common import guarded
+from tests.test_roformer_sim import hub_dir  # noqa: F401 - fixture shared with the model tests
+
+
+@pytest.fixture
+def tiny_model(hub_dir, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("ROFORMER_SIM_CHECKPOINT", str(hub_dir))
+    checkpoints.clear_cache()
+    yield
+    checkpoints.clear_cache()
+
+
+def test_paraphrase_table_and_latency(tiny_model):
+    rows, note = tab.paraphrases("我喜欢北京", 8, 3, 0.95, 0, "", checkpoints.BUNDLED)
+    assert 0 < len(rows) <= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert note.startswith("我喜欢北京 → ") and "of 8 sampled" in note and " ms" in note
+
+
+def test_compare_and_heatmap(tiny_model):
+    assert "cosine = " in tab.compare("今天天气不错", "今天天气很好", checkpoints.BUNDLED)
+    page = tab.heatmap("我喜欢北京\n\n<b>今天</b>\n", checkpoints.BUNDLED)
+    assert page.count("<tr>") == 3 and "&lt;b&gt;" in page and "2 sentences" in page
+
+
+@pytest.mark.parametrize(
+    "handler, args, message",
+    [
+        (tab.paraphrases, ("", 8, 3, 0.95, 0, "", "bundled"), "empty"),
+        (tab.paraphrases, ("我" * 80, 8, 3, 0.95, 0, "", "bundled"), "too long"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 0, "2,x", "bundled"), "mask positions"),
+        (tab.compare, ("我喜欢北京", " ", "bundled"), "second sentence is empty"),
+        (tab.heatmap, ("只有一句", "bundled"), "at least two"),
+        (tab.heatmap, ("\n".join("我喜欢北京" for _ in range(13)), "bundled"), "At most 12"),
+    ],
+)
+def test_bad_input_becomes_a_readable_message(tiny_model, handler, args, message):
+    with pytest.raises(gr.Error, match=message):
+        guarded(handler)(*args)

@@ -1,0 +1,147 @@
+"""RoFormer-Sim training and evaluation on tiny data: losses, batches, init from a masked LM, resumable run, JSON output."""
+
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+
+import pytest
+import torch
+from transformers import RoFormerConfig, RoFormerForMaskedLM
+
+from core.roformer_sim import evaluate, train
+from core.roformer_sim.model import TARGET, load
+from tests.test_roformer_sim import VOCAB, hub_dir, sim  # noqa: F401 - fixtures shared with the model tests
+
+PAIRS = [("我喜欢北京", "我很喜欢北京", 1), ("今天天气不错", "今天天气很好", 1), ("广州和深圳哪个好？", "我喜欢北京", 0),
+         ("今天天气不好", "我不喜欢北京", 0), ("北京天气很好", "今天北京天气不错", 1), ("哪个人在广州", "深圳有人", 0)] * 12
+
+
+def write_sts(root, split_names):
+    for name in evaluate.DATASETS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        rows = [(a, b, 4 * y + 1 if name == "STS-B" else y) for a, b, y in PAIRS]
+        for split in split_names(name):
+            (root / name / split).write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def sts_dir(tmp_path):
+    return write_sts(tmp_path / "chinese_sts", lambda name: train.TRAIN_FILES[name] + [f"{name}.test.data"])
+
+
+def test_cosent_loss_ranks_pairs():
+    labels = torch.tensor([0.0, 1.0, 2.0])
+    right = train.cosent_loss(torch.tensor([0.1, 0.5, 0.9]), labels, scale=20)
+    wrong = train.cosent_loss(torch.tensor([0.9, 0.5, 0.1]), labels, scale=20)
+    assert right < 0.01 < wrong
+    two = train.cosent_loss(torch.tensor([0.6, 0.5]), torch.tensor([0.0, 1.0]), scale=20)
+    assert two.item() == pytest.approx(torch.log1p(torch.exp(torch.tensor(20 * 0.1))).item(), rel=1e-5)
+
+
+def test_contrastive_loss_pairs_each_row_with_its_mirror():
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.01, 1.0]])
+    assert train.contrastive_loss(v, 20).item() < 1e-3
+    swapped = v[[0, 2, 1, 3]]
+    assert train.contrastive_loss(swapped, 20).item() > 5
+
+
+def test_unilm_rows_mirror_pairs_and_mark_targets(sim):
+    rng = random.Random(0)
+    batch = train.unilm_rows([("我喜欢北京", "今天天气很好"), ("广州和深圳", None)], sim.tokenizer, rng, max_chars=40)
+    assert batch.ids.shape[0] == 4
+    tgt = [sim.tokenizer.convert_ids_to_tokens(row[seg == TARGET].tolist()) for row, seg in zip(batch.ids, batch.segments)]
+    assert "".join(tgt[0][:-1]) == "今天天气很好" and "".join(tgt[1][:-1]) == "我喜欢北京"
+    assert all(t[-1] == "[SEP]" for t in tgt) and "".join(tgt[2][:-1]) == "广州和深圳" == "".join(tgt[3][:-1])
+    assert torch.equal(batch.padding.sum(1), (batch.ids != 0).sum(1))
+    h = sim.model.unilm(batch.ids, batch.segments, batch.padding)
+    assert train.generation_loss(sim.model, batch, h).item() > 0
+
+
+def test_whole_word_noise_masks_whole_words(sim):
+    noised = [train.whole_word_noise("我喜欢北京今天天气很好", sim.tokenizer, random.Random(seed)) for seed in range(40)]
+    assert all(len(n) == 11 for n in noised)
+    assert any("[MASK]" in n for n in noised) and any("[MASK]" not in n for n in noised)
+
+
+def test_first_piece_cuts_at_punctuation():
+    assert train.first_piece("今天天气不错，我们去公园吧。", 40) == "今天天气不错"
+    assert train.first_piece("好，很好吃", 40) == "好，很好吃"  # too short a first piece: keep going
+    assert train.first_piece("一" * 50, 40) == "一" * 40
+
+
+def test_init_from_masked_lm_keeps_every_tensor_and_starts_pooler_at_identity(tmp_path):
+    config = RoFormerConfig(vocab_size=len(VOCAB), embedding_size=16, hidden_size=32, num_hidden_layers=2,
+                            num_attention_heads=4, intermediate_size=64, max_position_embeddings=128, type_vocab_size=2)
+    mlm = RoFormerForMaskedLM(config)
+    mlm.save_pretrained(tmp_path)
+    (tmp_path / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    sim = train.init_model(tmp_path, torch.device("cpu"))
+    assert torch.equal(sim.model.pooler.weight, torch.eye(32))
+    state = sim.model.state_dict()
+    for name, tensor in mlm.state_dict().items():
+        assert torch.equal(state[name], tensor), name
+
+
+def test_split_dev_is_disjoint_and_reproducible():
+    pairs = {"A": [(str(i), "x", 0) for i in range(20)]}
+    tr, dev = train.split_dev(pairs, 5, seed=0)
+    assert len(dev["A"]) == 5 and len(tr["A"]) == 15 and not set(dev["A"]) & set(tr["A"])
+    assert train.split_dev(pairs, 5, seed=0) == (tr, dev)
+
+
+def test_training_never_reads_test_files(tmp_path):
+    root = write_sts(tmp_path, lambda name: train.TRAIN_FILES[name])
+    (root / "ATEC" / "ATEC.test.data").write_text("x\ty\tnot-a-number\n", encoding="utf-8")
+    pairs = train.labelled_pairs(root)
+    assert all(len(rows) == len(PAIRS) * len(train.TRAIN_FILES[name]) for name, rows in pairs.items())
+
+
+def write_raw_corpus(data_dir):
+    corpus = data_dir / "chinese_nlp_corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "waimai_10k.csv").write_text("label,review\n1,很好吃，很快\n0,今天送得太慢了\n", encoding="utf-8")
+    (corpus / "ChnSentiCorp_htl_all.csv").write_text("label,review\n1,北京的酒店不错。下次再来\n", encoding="utf-8")
+    with zipfile.ZipFile(corpus / "dh_msra.zip", "w") as z:
+        z.writestr("dh_msra.txt", "广\tB-LOC\n州\tI-LOC\n天\tO\n气\tO\n很\tO\n好\tO\n\n深\tB-LOC\n圳\tI-LOC\n有\tO\n人\tO\n在\tO\n")
+
+
+def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts_dir, tmp_path):  # noqa: F811
+    write_raw_corpus(tmp_path)
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["--init", str(hub_dir), "--out", str(out), "--work", str(work), "--sts-dir", str(sts_dir), "--data-dir", str(tmp_path),
+            "--stage1-steps", "2", "--stage2-steps", "2", "--pairs-per-batch", "4", "--cosent-pairs", "8",
+            "--stage2-gen-pairs", "2", "--dev-pairs", "6", "--warmup", "1", "--save-every", "1", "--log-every", "1"]
+    train.main(argv)
+    first = json.loads((out / "training_log.json").read_text())
+    assert [e["step"] for e in first["log"] if "gen" in e] == [1, 2, 3, 4]
+    assert any("dev_spearman" in e for e in first["log"])
+    loaded = load(out)
+    assert loaded.model.config.is_decoder is False
+    state = torch.load(work / "state.pt", weights_only=False)
+    assert state["step"] == 4
+    train.main(argv + ["--stage2-steps", "3"])  # resumes at step 4: only step 5 runs
+    second = json.loads((out / "training_log.json").read_text())
+    assert [e["step"] for e in second["log"] if "gen" in e] == [1, 2, 3, 4, 5]
+
+
+def test_char_f1_and_punctuation():
+    assert evaluate.char_f1("今天天气不错", "今天天气不错") == 1.0
+    assert evaluate.char_f1("abcd", "xyz") == 0.0
+    assert evaluate.char_f1("今天好", "今天不好呀") == pytest.approx(2 * 3 / 8)
+    assert evaluate.without_punctuation("你好，世界！ ok?") == "你好世界ok"
+
+
+def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: F811
+    result = evaluate.main(["similarity", "--checkpoint", str(hub_dir), "--sts-dir", str(sts_dir), "--limit", "30"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == result
+    assert set(last["spearman"]) == set(evaluate.DATASETS) | {"avg"}
+    assert last["char_overlap_baseline"]["avg"] == pytest.approx(sum(last["char_overlap_baseline"][d] for d in evaluate.DATASETS) / 4, abs=0.01)
+    result = evaluate.main(["generate", "--checkpoint", str(hub_dir), "--sts-dir", str(sts_dir), "--limit", "2",
+                            "--n", "4", "--datasets", "BQ,STS-B"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["inputs"] == 4 and 0 <= last["share_with_non_copy"] <= 1
+    assert last["copy_input_baseline"]["share_with_non_copy"] == 0.0
