@@ -12,6 +12,7 @@ import lzma
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from tqdm import tqdm
@@ -44,27 +45,32 @@ def open_text(path: Path):
     return lzma.open(path, "rt", encoding="utf-8") if path.suffix == ".xz" else open(path, encoding="utf-8")
 
 
-def read_games(path: Path, vocab: MoveVocab) -> GameSet:
-    """Replay each record from the start position; drop (and count) what cannot be used."""
-    games = GameSet([], [])
+def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int]]]:
+    """(is validation, tokens) for each usable record, replayed with :class:`Board`; counts the rest."""
     with open_text(path) as lines:
         for line in tqdm(lines, desc="replaying games", unit=" games", mininterval=5):
             record = json.loads(line)
             moves = record.get("moves_iccs", "")
             if record.get("fen", START_FEN).split()[0] != START_FEN.split()[0]:
-                games.dropped["not from the standard start position"] += 1
+                dropped["not from the standard start position"] += 1
             elif not record.get("complete", True):
-                games.dropped["record stops at an illegal move (complete: false)"] += 1
+                dropped["record stops at an illegal move (complete: false)"] += 1
             elif not moves.split():
-                games.dropped["no moves"] += 1
+                dropped["no moves"] += 1
             else:
                 try:
                     Board.from_moves(moves)
                 except ValueError:
-                    games.dropped["illegal move found by Board"] += 1
+                    dropped["illegal move found by Board"] += 1
                     continue
-                tokens = vocab.encode_game(moves.split(), record.get("result", "*"))
-                (games.validation if is_validation(moves) else games.train).append(tokens)
+                yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*"))
+
+
+def read_games(path: Path, vocab: MoveVocab) -> GameSet:
+    """Every usable game of the file, split into training and validation games."""
+    games = GameSet([], [])
+    for validation, tokens in replayed_games(path, vocab, games.dropped):
+        (games.validation if validation else games.train).append(tokens)
     return games
 
 

@@ -31,27 +31,32 @@ from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 
 @torch.no_grad()
-def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]], hide_result: bool = False) -> dict:
-    """Top-1 / top-5 agreement with the played moves, ranking legal moves only (as the player does)."""
+def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]]) -> dict:
+    """Top-1 / top-5 agreement with the played moves, ranking legal moves only (as the player does).
+
+    Each game is scored twice: with its real result token first, and with ``[UNKNOWN]`` (the
+    ``*_result_hidden`` numbers), which shows what knowing the result is worth.
+    """
     if not games:
         raise ValueError("no games to predict")
-    top1 = top5 = positions = 0
-    block = model.config.block_size
+    hits = {"top1": 0, "top5": 0, "top1_result_hidden": 0, "top5_result_hidden": 0}
+    positions = 0
+    device = next(model.parameters()).device
     for tokens in tqdm(games, desc="predicting", unit=" games", mininterval=5):
-        if hide_result:
-            tokens = [vocab.index[UNKNOWN]] + tokens[1:]
-        tokens = tokens[:block + 1]
-        logits = model(torch.tensor([tokens[:-1]], device=next(model.parameters()).device))[0]
+        tokens = tokens[: model.config.block_size + 1]
+        inputs = torch.tensor([tokens[:-1], [vocab.index[UNKNOWN]] + tokens[1:-1]], device=device)
+        logits = model(inputs)
         board = Board()
         for position, target in enumerate(tokens[1:]):
             legal_ids = [vocab.encode_move(m) for m in board.legal_moves]
-            probs = legal_move_probabilities(logits[position], legal_ids)
-            ranked = [legal_ids[i] for i in probs.argsort(descending=True)[:5].tolist()]
-            top1 += ranked[0] == target
-            top5 += target in ranked
+            for row, suffix in ((0, ""), (1, "_result_hidden")):
+                probs = legal_move_probabilities(logits[row, position], legal_ids)
+                ranked = [legal_ids[i] for i in probs.argsort(descending=True)[:5].tolist()]
+                hits["top1" + suffix] += ranked[0] == target
+                hits["top5" + suffix] += target in ranked
             positions += 1
             board.push(vocab.tokens[target])
-    return {"top1": top1 / positions, "top5": top5 / positions, "positions": positions, "games": len(games)}
+    return {**{k: v / positions for k, v in hits.items()}, "positions": positions, "games": len(games)}
 
 
 def play_game(model_player: Player, opponent, model_colour: str, max_plies: int, opening: list[str]) -> tuple[str | None, str, int, list[float]]:
@@ -100,7 +105,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     pr.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="where the replayed games are cached")
     pr.add_argument("--split", choices=["validation", "train"], default="validation")
     pr.add_argument("--limit", type=int, default=0, help="first N games of the split (0 = all)")
-    pr.add_argument("--hide-result", action="store_true", help="give [UNKNOWN] instead of the game's result token")
     ma = sub.add_parser("match", help="play games against an opponent")
     ma.add_argument("--opponent", choices=["random", "greedy", "fairy-stockfish"], required=True)
     ma.add_argument("--n-games", type=int, default=20)
@@ -124,8 +128,8 @@ def main(argv=None) -> None:
     if args.command == "predict":
         games = cached_games(args.games, vocab, args.work_dir)
         split = games.validation if args.split == "validation" else games.train
-        result = predict(model, vocab, split[: args.limit or None], args.hide_result)
-        result.update(split=args.split, hide_result=args.hide_result)
+        result = predict(model, vocab, split[: args.limit or None])
+        result.update(split=args.split)
     else:
         rng = random.Random(args.seed)
         player = Player(model, vocab, args.mode, args.temperature, args.search_depth, args.prefix, seed=args.seed)
