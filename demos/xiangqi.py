@@ -58,7 +58,9 @@ def _status_markdown(game: Game, note: str = "") -> str:
         return f"## 🏁 Game over: {outcome.describe()}\n\nStart a new game, or undo to take moves back."
     text = f"**{game.status()}**"
     if game.last_choice is not None:
-        text += f" Model played {game.last_choice.move}."
+        *_, chinese, iccs = game.move_list()[-1]
+        considered = ", ".join(f"{move} {p:.0%}" for move, p in game.last_choice.candidates)
+        text += f" Model played **{chinese}** (`{iccs}`); its policy liked: {considered}."
     return text + (f"\n\n{note}" if note else "")
 
 
