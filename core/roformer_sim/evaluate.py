@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.stats import spearmanr
 from tqdm import tqdm
 
@@ -125,7 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=20, help="generate: candidates sampled per input")
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = set(datasets) - set(DATASETS)
     if unknown:
