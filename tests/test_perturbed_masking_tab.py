@@ -1,0 +1,102 @@
+"""The Segmentation & parse tab's handlers on a tiny model, and the bundled model end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core import checkpoints
+from core.perturbed_masking import evaluate, figures, impact, segment, train_mlm, trees
+from demos import perturbed_masking as tab
+from tests.test_perturbed_masking import roformer_dir
+
+
+def no_progress(*args, **kwargs) -> None:
+    return None
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory) -> str:
+    return str(roformer_dir(tmp_path_factory.mktemp("tab")))
+
+
+def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
+    sentence = tab.EXAMPLES[0]
+    state, slider, info, words_html, bars, heat, constituency, dependency, brackets = tab.analyse(
+        sentence, tiny_source, 2, 0.001, tab.TREE_WORDS[1], progress=no_progress
+    )
+    assert state["text"] == sentence and state["gaps"].shape == (3, len(sentence) - 1)
+    assert "jieba" in words_html and "<svg" in constituency and "<svg" in dependency
+    assert brackets.replace("(", "").replace(")", "").replace(" ", "") == sentence
+    assert f"{len(sentence)} characters" in info
+
+    encoder = tab.encoder_for(tiny_source)
+
+    def no_forward(*args, **kwargs):
+        raise AssertionError("moving the threshold must not run the model")
+
+    monkeypatch.setattr(encoder.model, "forward", no_forward)
+    fine, _ = tab.resegment(state, tiny_source, 2, 1e9)
+    coarse, _ = tab.resegment(state, tiny_source, 2, -1e9)
+    assert fine.count('class="pm-word') > coarse.count('class="pm-word')
+
+
+def test_typed_words_and_limits(tiny_source):
+    out = tab.analyse("我们 在 野生 动物园 玩", tiny_source, 1, 0.01, tab.TREE_WORDS[2], progress=no_progress)
+    assert out[-1].replace("(", "").replace(")", "").split() == ["我们", "在", "野生", "动物园", "玩"]
+    with pytest.raises(ValueError, match="at most 64"):
+        tab.analyse("我" * 65, tiny_source, 1, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+    with pytest.raises(ValueError, match="separate them with spaces"):
+        tab.analyse("我们在玩", tiny_source, 1, 0.01, tab.TREE_WORDS[2], progress=no_progress)
+    with pytest.raises(ValueError, match="layers 0–2"):
+        tab.analyse("我们在玩", tiny_source, 7, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+    with pytest.raises(ValueError, match="Type a Chinese sentence"):
+        tab.analyse("   ", tiny_source, 1, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+
+
+def test_compare_html_marks_differences():
+    html = figures.compare_html(["大肠杆菌", "是", "人和"], ["大肠杆菌", "是", "人", "和"])
+    assert html.count("pm-diff") - html.count(".pm-diff") == 3  # 人和 vs 人 + 和
+    assert "2 of 3 words agree" in html
+
+
+# ----------------------------------------------------------------------------- bundled model
+
+
+@pytest.fixture(scope="module")
+def bundled() -> impact.Encoder:
+    directory = checkpoints.spec("perturbed_masking").asset_dir
+    assert (directory / "config.json").is_file(), "bundled checkpoint missing: python -m core.perturbed_masking.train_mlm"
+    return impact.load(directory, torch.device("cpu"))
+
+
+def test_bundled_checkpoint_layout_and_defaults(bundled):
+    directory = checkpoints.spec("perturbed_masking").asset_dir
+    defaults = json.loads((directory / impact.DEFAULTS_FILE).read_text())
+    assert (bundled.default_layer, bundled.default_threshold) == (defaults["layer"], defaults["threshold"])
+    assert bundled.model.config.type_vocab_size == 2  # the paraphrase model reuses these weights
+    assert all(f.stat().st_size <= 9.5e6 for f in directory.iterdir())
+    assert sum(f.stat().st_size for f in directory.iterdir()) <= 10e6
+
+
+def test_bundled_model_segments_held_out_news_better_than_trivial(bundled):
+    """On 40 held-out People's Daily lines the tuned model beats single characters and jieba's half."""
+    _, dev = train_mlm.split_people_daily(train_mlm.people_daily_sentences(train_mlm.people_daily_path()), 1000)
+    sentences = [words for words in dev if len("".join(words)) <= 40][:40]
+    result = evaluate.evaluate_segmentation(bundled, sentences, bundled.default_layer, bundled.default_threshold)
+    singles = segment.SpanCounts()
+    for words in sentences:
+        singles.add(list("".join(words)), words)
+    assert result["f1"] > singles.scores()["f1"] + 0.1
+    assert result["f1"] > 0.5 * result["jieba_f1"]
+
+
+def test_bundled_model_trees_are_valid(bundled):
+    words = ["计算机", "的", "鼠标", "有", "什么", "比较", "特殊", "的", "用途", "呢"]
+    matrix = impact.word_matrix(bundled, words)[bundled.default_layer]
+    assert np.isfinite(matrix).all() and (matrix >= 0).all()
+    heads = trees.dependency_heads(matrix)
+    assert trees.is_tree(heads) and trees.is_projective(heads)
