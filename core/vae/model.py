@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm import tqdm
 
 IMAGE_SIDE = 28
 N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
@@ -79,7 +80,7 @@ class VAE(nn.Module):
         """(..., latent) → Bernoulli logits (..., D)."""
         return self.decoder(z)
 
-    def log_weights(self, x: torch.Tensor, k: int, posterior=None) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(K, B) log importance weights log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k reparameterised.
 
         ``posterior`` lets chunked callers encode x once and draw many chunks of samples.
@@ -95,10 +96,10 @@ class VAE(nn.Module):
         return log_px_given_z + log_prior - log_q
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int) -> torch.Tensor:
         """n images of Bernoulli means (n, D) in [0, 1], decoded from the prior."""
         device = next(self.parameters()).device
-        z = torch.randn((n, self.config.latent), generator=generator, device=device)
+        z = torch.randn((n, self.config.latent), device=device)
         return torch.sigmoid(self.decode_logits(z))
 
     @torch.no_grad()
@@ -151,6 +152,19 @@ def estimate_log_likelihood(
     return running_lse - math.log(k), sum_log_w / k
 
 
+@torch.no_grad()
+def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100, progress: bool = False):
+    """Per-image (log p̂(x), ELBO) over a whole data set, ``batch_size`` images at a time."""
+    device = next(model.parameters()).device
+    log_px, elbo = [], []
+    for start in tqdm(range(0, len(images), batch_size), desc=f"log p(x), K={k}", disable=not progress, unit="batch"):
+        batch = images[start : start + batch_size].to(device, torch.float32)
+        lp, eb = estimate_log_likelihood(model, batch, k)
+        log_px.append(lp.cpu())
+        elbo.append(eb.cpu())
+    return torch.cat(log_px), torch.cat(elbo)
+
+
 # ---------------------------------------------------------------------------------------------
 # Save / load: config.json + model.safetensors, the layout core.checkpoints recognises
 
@@ -183,17 +197,3 @@ def load(directory: str | Path, device: torch.device | str = "cpu") -> VAE:
     model.load_state_dict({name: t.float() for name, t in state.items()})
     return model.to(device).eval()
 
-
-@torch.no_grad()
-def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100, progress: bool = False):
-    """Per-image (log p̂(x), ELBO) over a whole data set, ``batch_size`` images at a time."""
-    from tqdm import tqdm
-
-    device = next(model.parameters()).device
-    log_px, elbo = [], []
-    for start in tqdm(range(0, len(images), batch_size), desc=f"log p(x), K={k}", disable=not progress, unit="batch"):
-        batch = images[start : start + batch_size].to(device, torch.float32)
-        lp, eb = estimate_log_likelihood(model, batch, k)
-        log_px.append(lp.cpu())
-        elbo.append(eb.cpu())
-    return torch.cat(log_px), torch.cat(elbo)
