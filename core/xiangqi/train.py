@@ -100,7 +100,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--games", type=Path, default=DEFAULT_GAMES, help="CCPD games in ICCS (JSONL, .xz ok)")
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="cache, resumable state, log")
     p.add_argument("--out", type=Path, default=ASSETS_DIR / "xiangqi", help="checkpoint directory to write")
-    p.add_argument("--budget-minutes", type=float, default=45.0, help="CPU minutes of training (schedule length)")
+    p.add_argument("--budget-minutes", type=float, default=17.0, help="CPU minutes of training (schedule length)")
     p.add_argument("--max-steps", type=int, default=0, help="step-based schedule instead of the CPU budget")
     p.add_argument("--layers", type=int, default=4)
     p.add_argument("--heads", type=int, default=4)
