@@ -102,7 +102,7 @@ def analyse(text, source, layer, threshold, mode, progress=gr.Progress()):
 
     (state, views), ms = timed(run)
     finite = state["gaps"][int(layer)][np.isfinite(state["gaps"][int(layer)])]
-    slider = gr.update(maximum=float(np.ceil(max(finite.max(initial=0.0), threshold) * 1.2 * 10) / 10))
+    slider = gr.update(maximum=round(float(np.ceil(max(finite.max(initial=0.0), threshold) * 12)) / 10, 1))
     info = f"{len(chars)} characters · layer {int(layer)} of {encoder.num_layers} · {ms:.0f} ms (model + trees)"
     return state, slider, info, *views
 
@@ -149,6 +149,7 @@ def build() -> None:
             text = gr.Textbox(label=f"Sentence (at most {MAX_CHARS} characters)", lines=2, max_lines=3,
                               placeholder=EXAMPLES[0], elem_id="perturbed_masking-text")
             run = gr.Button("Segment and parse", variant="primary", elem_id="perturbed_masking-run")
+            examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
         with gr.Column(scale=1):
             source = model_selector(MODEL)
             layer = gr.Slider(0, layers, value=default_layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
@@ -159,9 +160,8 @@ def build() -> None:
     info = gr.Markdown(elem_id="perturbed_masking-info")
     words = gr.HTML(elem_id="perturbed_masking-words")
     bars = gr.Plot(label="Impact between neighbouring characters (line = threshold)", elem_id="perturbed_masking-bars")
-    with gr.Row():
-        constituency = gr.HTML(label="Constituency tree (Su's top-down split)", elem_id="perturbed_masking-constituency")
-        bracketed = gr.Textbox(label="Tree as brackets", interactive=False, elem_id="perturbed_masking-brackets")
+    constituency = gr.HTML(label="Constituency tree (Su's top-down split)", elem_id="perturbed_masking-constituency")
+    bracketed = gr.Textbox(label="Constituency tree as brackets", interactive=False, elem_id="perturbed_masking-brackets")
     dependency = gr.HTML(label="Dependency tree (Eisner over the word impact matrix)", elem_id="perturbed_masking-dependency")
     heat = gr.Plot(label="Word impact matrix", elem_id="perturbed_masking-heatmap")
     card = model_card_accordion(MODEL)
@@ -172,7 +172,6 @@ def build() -> None:
     run_outputs = [state, threshold, info, *views]
     run.click(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse")
     text.submit(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
-    examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
     examples.load_input_event.then(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_example")
     threshold.change(guarded(resegment), [state, source, layer, threshold], [words, bars],
                      api_name="perturbed_masking_resegment", show_progress="hidden")

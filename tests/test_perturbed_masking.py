@@ -129,6 +129,8 @@ def test_long_text_is_read_in_pieces(encoder):
     assert np.isnan(analysis.gaps[0]).sum() == len(split_long(text, segment.PIECE_CHARS)) - 1
     words = analysis.words(encoder.num_layers, -1e9)  # everything joins except at cuts and punctuation
     assert "".join(words) == text and "，" in words
+    assert segment.analyse(encoder, "我爱").gaps.shape == (encoder.num_layers + 1, 1)  # one pair only
+    assert segment.analyse(encoder, "我").words(0, 0.0) == ["我"]
 
 
 # ----------------------------------------------------------------------------- segmentation

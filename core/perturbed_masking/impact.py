@@ -152,10 +152,10 @@ def span_impacts(
     impacts = np.full((vectors.shape[0], m, m), np.nan, dtype=np.float32)
     impacts[:, np.arange(m), np.arange(m)] = 0.0
     if pairs:
-        i = torch.tensor([p[0] for p in pairs])
-        j = torch.tensor([p[1] for p in pairs])
-        impacts[:, i, j] = (single[:, i] - paired[:, :, 0]).norm(dim=-1).cpu().numpy()
-        impacts[:, j, i] = (single[:, j] - paired[:, :, 1]).norm(dim=-1).cpu().numpy()
+        i = np.array([p[0] for p in pairs])
+        j = np.array([p[1] for p in pairs])
+        impacts[:, i, j] = (single[:, torch.from_numpy(i)] - paired[:, :, 0]).norm(dim=-1).cpu().numpy()
+        impacts[:, j, i] = (single[:, torch.from_numpy(j)] - paired[:, :, 1]).norm(dim=-1).cpu().numpy()
     return impacts
 
 
