@@ -13,7 +13,7 @@ from core.xiangqi.board import Board, mirror_move
 from core.xiangqi.game import Game
 from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
 from core.xiangqi.opponents import greedy_move, random_move
-from core.xiangqi.player import Decoder, Player, legal_move_probabilities, tactical_value
+from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, tactical_value
 from core.xiangqi.vocab import RESULT_TOKENS, MoveVocab, geometric_moves
 
 VOCAB = MoveVocab.build()
@@ -92,6 +92,17 @@ def test_tactical_value_sees_captures_recaptures_and_mate():
     mate = Board("3k5/9/9/9/R3R4/9/9/9/9/5K3 w")
     assert tactical_value(mate, "a5d5", depth=2) == 1000.0
     assert mate.move_stack == []
+
+
+def test_search_never_chooses_a_perpetual_check(tiny):
+    board = Board("3k5/9/9/9/9/9/9/9/R8/5K3 w")
+    board.push("a1d1")
+    for move in ["d9e9", "d1e1", "e9d9", "e1d1", "d9e9", "d1e1"]:
+        board.push(move)
+    board.push("e9d9")
+    assert loses_by_rule(board, "e1d1")  # the third time round would be a perpetual check
+    choice = Player(tiny, VOCAB, mode="search").choose(board, Decoder())
+    assert not loses_by_rule(board, choice.move)
 
 
 @pytest.mark.parametrize("mode", ["greedy", "sample", "search"])

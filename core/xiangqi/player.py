@@ -91,6 +91,17 @@ def tactical_value(board: Board, move: str, depth: int) -> float:
         board.pop()
 
 
+def loses_by_rule(board: Board, move: str) -> bool:
+    """True when ``move`` ends the game in a loss for the mover (e.g. a forbidden perpetual check)."""
+    mover = board.turn
+    board.push(move)
+    try:
+        outcome = board.outcome()
+        return outcome is not None and outcome.winner not in (None, mover)
+    finally:
+        board.pop()
+
+
 # --- incremental decoding ---------------------------------------------------------------------
 
 
@@ -191,8 +202,10 @@ class Player:
             tempered = self.policy(board, decoder, self.temperature)
             move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
         else:
-            move = max(
+            scored = sorted(
                 ranked,
                 key=lambda mp: tactical_value(board, mp[0], self.depth) + POLICY_WEIGHT * math.log(max(mp[1], 1e-12)),
-            )[0]
+                reverse=True,
+            )
+            move = next((m for m, _ in scored if not loses_by_rule(board, m)), scored[0][0])
         return Choice(move, ranked[:top])
