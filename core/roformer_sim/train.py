@@ -51,8 +51,8 @@ PUNCTUATION = set("\n。！？!?；;，, …~～")
 
 @dataclass
 class TrainConfig:
-    stage1_steps: int = 400
-    stage2_steps: int = 650
+    stage1_steps: int = 300
+    stage2_steps: int = 400
     pairs_per_batch: int = 32  # stage 1: 64 UniLM rows (both directions)
     noised_share: float = 0.25  # share of stage-1 pairs that are (noised sentence, sentence)
     cosent_pairs: int = 64  # stage 2: labelled pairs per batch
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=str(DATA_DIR), help="shared data folder (raw text in chinese_nlp_corpus/)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--dev-every", type=int, default=350)
+    parser.add_argument("--dev-every", type=int, default=1000)
     parser.add_argument("--save-every", type=int, default=100)
     for name, value in asdict(TrainConfig()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
