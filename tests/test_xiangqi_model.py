@@ -99,8 +99,9 @@ def test_search_never_chooses_a_perpetual_check(tiny):
     board.push("a1d1")
     for move in ["d9e9", "d1e1", "e9d9", "e1d1", "d9e9", "d1e1"]:
         board.push(move)
+    assert not loses_by_rule(board, "e9d9")  # black is the one being checked
     board.push("e9d9")
-    assert loses_by_rule(board, "e1d1")  # the third time round would be a perpetual check
+    assert loses_by_rule(board, "e1d1")  # the third time round is a forbidden perpetual check
     choice = Player(tiny, VOCAB, mode="search").choose(board, Decoder())
     assert not loses_by_rule(board, choice.move)
 

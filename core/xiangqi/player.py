@@ -92,12 +92,31 @@ def tactical_value(board: Board, move: str, depth: int) -> float:
 
 
 def loses_by_rule(board: Board, move: str) -> bool:
-    """True when ``move`` ends the game in a loss for the mover (e.g. a forbidden perpetual check)."""
+    """True when ``move`` loses by rule at once or after some reply of the checked opponent.
+
+    A forbidden perpetual check is declared when the opponent's reply repeats the position,
+    so a checking move is also tried against every reply (few: the opponent is in check).
+    """
     mover = board.turn
-    board.push(move)
-    try:
+
+    def lost() -> bool:
         outcome = board.outcome()
         return outcome is not None and outcome.winner not in (None, mover)
+
+    board.push(move)
+    try:
+        if lost():
+            return True
+        if board.outcome() is not None or not board.is_check():
+            return False
+        for reply in board.legal_moves:
+            board.push(reply)
+            try:
+                if lost():
+                    return True
+            finally:
+                board.pop()
+        return False
     finally:
         board.pop()
 
