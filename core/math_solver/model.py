@@ -102,7 +102,7 @@ class SentencePieceTokenizer:
         return None  # sentencepiece pieces mix characters: decoding is not restricted
 
 
-def small_config(vocab_size: int) -> T5Config:
+def small_config(vocab_size: int, dropout: float = 0.0) -> T5Config:
     """The bundled model: T5.1.1-style (gated-GELU, no tied bias tricks), ~4M parameters, fp16 ≤ 9.5 MB."""
     return T5Config(
         vocab_size=vocab_size,
@@ -113,7 +113,7 @@ def small_config(vocab_size: int) -> T5Config:
         num_decoder_layers=2,  # equations are short; the encoder does the reading
         num_heads=4,
         feed_forward_proj="gated-gelu",
-        dropout_rate=0.1,
+        dropout_rate=dropout,  # a CPU budget allows ~15 epochs: fitting, not overfitting, is the limit
         tie_word_embeddings=True,
         pad_token_id=0,
         eos_token_id=1,

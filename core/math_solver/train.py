@@ -42,9 +42,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init", default=None,
                    help="start from a pretrained (m)T5 checkpoint: Hub id such as google/mt5-small or a local directory")
     p.add_argument("--epochs", type=float, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout of the small model trained from scratch")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3 from scratch, 3e-4 with --init)")
-    p.add_argument("--warmup", type=int, default=300, help="warm-up steps")
+    p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     p.add_argument("--dev-size", type=int, default=200, help="training problems held out to measure progress")
     p.add_argument("--cpu-minutes", type=float, default=None,
                    help="compute budget: stop (and save) after this much process CPU time; the learning-rate "
@@ -101,7 +102,7 @@ def initial_model(args, examples: list[data.Example]):
         directory = checkpoints.locate("math_solver", args.init)
         return solver_model.load_model(directory), solver_model.load_tokenizer(directory)
     tokenizer = solver_model.CharTokenizer.build([e.source for e in examples])
-    return solver_model.T5ForConditionalGeneration(solver_model.small_config(len(tokenizer))), tokenizer
+    return solver_model.T5ForConditionalGeneration(solver_model.small_config(len(tokenizer), args.dropout)), tokenizer
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,77 @@
+"""The bundled checkpoint, the evaluation command and the tab's handlers, end to end."""
+
+import json
+
+import gradio as gr
+import pytest
+
+from core import checkpoints
+from core.math_solver import evaluate, model, normalize
+from demos import math_solver as tab
+from demos.common import guarded
+
+ASSET = checkpoints.spec("math_solver").asset_dir
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Beam search on tiny models is latency-bound: two threads on a busy 2-core machine are 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+@pytest.fixture(scope="module")
+def solver():
+    return checkpoints.load("math_solver", model.load, checkpoints.BUNDLED)
+
+
+def test_bundle_fits_the_size_limits():
+    files = [p for p in ASSET.iterdir() if p.is_file()]
+    assert {"config.json", "model.safetensors", "vocab.txt", "MODEL_CARD.md"} <= {p.name for p in files}
+    assert all(p.stat().st_size <= 9.5 * 2**20 for p in files)
+    assert sum(p.stat().st_size for p in files) <= 10 * 2**20
+    assert json.loads((ASSET / "config.json").read_text())["model_type"] == "t5"
+
+
+def test_solves_a_simple_problem(solver):
+    """The bundled model is weak (see its card): the right equation is among its 3 beams, not always first."""
+    solution = solver.solve("学校把135本练习本平均分给3个班，每班多少本？", beams=3)
+    assert "135 ÷ 3" in [c.equation for c in solution.candidates]
+    assert solution.answer.value == solution.best.value == normalize.parse_answer(solution.best.equation.replace(" ", ""))
+    for candidate in solution.candidates:  # every beam uses the problem's own numbers, substituted back
+        assert set(candidate.written) <= set("N0123456789.+-*/^()%")
+        assert "N" not in candidate.equation
+
+
+def test_tab_handler_and_its_messages(solver):
+    normalised, answer, rows = tab.solve("学校把135本练习本平均分给3个班，每班多少本？", 3)
+    assert "学校把N0本练习本平均分给N1个班" in normalised and "**N0** = 135" in normalised
+    assert "## Answer: " in answer and "3 beams" in answer and "Equation:" in answer
+    assert len(rows) == 3 and "135 ÷ 3" in [row[1] for row in rows]
+    for bad, message in [("", "empty"), ("一共有多少个苹果？", "no numbers"), ("有1个" * 200, "too long")]:
+        with pytest.raises(gr.Error, match=message):
+            guarded(tab.solve)(bad, 3)
+
+
+def test_no_answer_note():
+    problem = normalize.encode_problem("有5个苹果")
+    failed = model.Solution(problem, (model.read_candidate("N0/(N0-N0)", -0.5, problem),))
+    text = tab.answer_markdown(failed, 12.0)
+    assert "## No answer" in text and "division by zero" in text
+
+
+def test_examples_come_from_the_test_set(shared_data):
+    examples = tab.test_set_examples()
+    test_texts = {json.loads(line)["original_text"] for line in (shared_data / "ape210k" / "test.ape.json").open()}
+    assert len(examples) == tab.N_EXAMPLES and set(examples) <= test_texts
+
+
+def test_evaluate_command_prints_metrics_last(shared_data, capsys):
+    evaluate.main(["--data", str(shared_data / "ape210k" / "test.ape.json"), "--limit", "24", "--beams", "2"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] + result["unscored"] == 24
+    assert 0 <= result["accuracy"] <= result["valid_expression_rate"] <= 1 and result["valid_expression_rate"] > 0.5
