@@ -9,19 +9,9 @@ from core import checkpoints
 from core.math_solver import evaluate, model, normalize
 from demos import math_solver as tab
 from demos.common import guarded
+from tests.test_math_solver_model import one_torch_thread  # noqa: F401 (autouse fixture)
 
 ASSET = checkpoints.spec("math_solver").asset_dir
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Beam search on tiny models is latency-bound: two threads on a busy 2-core machine are 10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 
 @pytest.fixture(scope="module")
