@@ -19,6 +19,8 @@ from typing import Callable, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
+# Public datasets live beside the checkout (never inside it); every command takes them as arguments.
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 BUNDLED = "bundled"
 
 T = TypeVar("T")

@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.checkpoints import SHARED_DATA
 from core.math_solver import expression, normalize
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DATA_DIR = SHARED_DATA
 APE_TEST = DATA_DIR / "ape210k" / "test.ape.json"
 APE_VALID = DATA_DIR / "ape210k" / "valid.ape.json"
 MATH23K_FILES = (DATA_DIR / "math23k" / "testset.json", DATA_DIR / "math23k" / "validset.json")

@@ -25,7 +25,7 @@ from core import checkpoints
 from core.perturbed_masking import impact, segment, trees
 from core.perturbed_masking.train_mlm import people_daily_path, people_daily_sentences, split_people_daily
 
-DATA_DIR = checkpoints.REPO_ROOT.parent / "shared" / "data"
+DATA_DIR = checkpoints.SHARED_DATA
 MODEL = "perturbed_masking"
 
 

@@ -35,10 +35,10 @@ import torch
 from tqdm import tqdm
 from transformers import RoFormerConfig, RoFormerForMaskedLM
 
-from core.checkpoints import REPO_ROOT
+from core.checkpoints import REPO_ROOT, SHARED_DATA
 from core.perturbed_masking.text import clauses, normalize, split_long
 
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+DATA_DIR = SHARED_DATA
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
 

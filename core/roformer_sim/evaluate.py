@@ -29,7 +29,7 @@ from core.roformer_sim import generate
 from core.roformer_sim.model import Sim, load
 
 DATASETS = ("ATEC", "BQ", "LCQMC", "STS-B")
-DEFAULT_STS_DIR = checkpoints.REPO_ROOT.parent / "shared" / "data" / "chinese_sts"
+DEFAULT_STS_DIR = checkpoints.SHARED_DATA / "chinese_sts"
 STSB_PARAPHRASE = 4  # STS-B scores 4-5 mean "equivalent" / "mostly equivalent": treated as positives
 
 

@@ -39,7 +39,7 @@ from core import checkpoints
 from core.roformer_sim import evaluate
 from core.roformer_sim.model import SOURCE, TARGET, RoFormerSim, Sim, load_weights, read_weights, save, sim_config
 
-DATA_DIR = checkpoints.REPO_ROOT.parent / "shared" / "data"
+DATA_DIR = checkpoints.SHARED_DATA
 TRAIN_FILES = {  # dataset -> its train/valid files (ATEC's full train split is not available here)
     "ATEC": ["ATEC.train.partial.data", "ATEC.valid.data"],
     "BQ": ["BQ.valid.data"],

@@ -17,11 +17,11 @@ from typing import Iterator
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import REPO_ROOT
+from core.checkpoints import REPO_ROOT, SHARED_DATA
 from core.xiangqi.board import START_FEN, Board
 from core.xiangqi.vocab import MoveVocab
 
-DEFAULT_GAMES = REPO_ROOT.parent / "shared" / "data" / "xiangqi" / "ccpd_games_iccs.jsonl.xz"
+DEFAULT_GAMES = SHARED_DATA / "xiangqi" / "ccpd_games_iccs.jsonl.xz"
 DEFAULT_WORK_DIR = REPO_ROOT / "runs" / "xiangqi"
 VALIDATION_EVERY = 20  # 1 game in 20 (5%) is held out, chosen by a hash of its moves
 
