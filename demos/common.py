@@ -66,16 +66,6 @@ def model_selector(model: str, label: str = "Model") -> gr.Dropdown:
     )
 
 
-def pending(model: str, what: str) -> None:
-    """Plain notice for a tab whose model is not built yet: no fake output."""
-    spec = checkpoints.spec(model)
-    gr.Markdown(
-        f"**Not available yet.** {what}\n\n"
-        f"The {spec.title} has not been built in this version of the suite "
-        f"(its training command will be `{spec.train_command}`)."
-    )
-
-
 def tab_error(title: str, exc: BaseException) -> str:
     """Markdown shown inside a tab whose build failed, while the other tabs keep working."""
     hint = (

@@ -88,29 +88,30 @@ def build() -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1):
-            with gr.Tab("Draw"):
-                sketch = gr.Sketchpad(
-                    label="Pick the brush (left toolbar), then draw one large digit",
-                    image_mode="L",
-                    type="numpy",
-                    canvas_size=(280, 280),
-                    brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=12),
-                    layers=False,
-                    transforms=(),
-                    elem_id="vae-sketchpad",
-                )
-                score_sketch_button = gr.Button("Score the drawing", variant="primary", elem_id="vae-score-sketch")
-            with gr.Tab("Upload"):
-                upload = gr.Image(label="Picture of a digit (any size, dark on light or light on dark)", type="numpy",
-                                  image_mode="RGBA", sources=["upload", "clipboard"], elem_id="vae-upload")
-                score_upload_button = gr.Button("Score the upload", variant="primary", elem_id="vae-score-upload")
+            with gr.Tabs() as input_tabs:
+                with gr.Tab("Draw", id="draw"):
+                    sketch = gr.Sketchpad(
+                        label="Pick the brush (left toolbar), then draw one large digit",
+                        image_mode="L",
+                        type="numpy",
+                        canvas_size=(280, 280),
+                        brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=12),
+                        layers=False,
+                        transforms=(),
+                        elem_id="vae-sketchpad",
+                    )
+                    score_sketch_button = gr.Button("Score the drawing", variant="primary", elem_id="vae-score-sketch")
+                with gr.Tab("Upload", id="upload"):
+                    upload = gr.Image(label="Picture of a digit (any size, dark on light or light on dark)", type="numpy",
+                                      image_mode="RGBA", sources=["upload", "clipboard"], elem_id="vae-upload")
+                    score_upload_button = gr.Button("Score the upload", variant="primary", elem_id="vae-score-upload")
             k = gr.Slider(1, density.MAX_K, value=1000, step=1, label="K importance samples",
                           info="More samples: a tighter (higher) bound and a smaller spread, but slower.", elem_id="vae-k")
         with gr.Column(scale=2):
             with gr.Row():
                 digit = gr.Image(label="What the model sees (28×28, binarized)", interactive=False, elem_id="vae-digit",
                                  height=190, buttons=[])
-                reconstruction = gr.Image(label="Reconstruction (decoder mean at the encoder's mean z)", interactive=False,
+                reconstruction = gr.Image(label="Reconstruction (decoded from the encoder's mean z)", interactive=False,
                                           elem_id="vae-reconstruction", height=190, buttons=[])
             result = gr.Markdown("Draw or upload a digit, then press score — or click an example below.", elem_id="vae-score")
             histogram = gr.Plot(label="Where it falls among validation digits", elem_id="vae-histogram")
@@ -119,7 +120,7 @@ def build() -> None:
     outputs = [digit, result, histogram, reconstruction, tight]
     examples = sorted(EXAMPLES_DIR.glob("*.png"))
     if examples:
-        gr.Examples(
+        clicked = gr.Examples(
             examples=[[str(path), 1000] for path in examples],
             inputs=[upload, k],
             outputs=outputs,
@@ -130,11 +131,13 @@ def build() -> None:
             label="Examples (synthetic drawings; click one to score it)",
             api_name="vae_score_example",
         )
+        # The example lands in the upload box: show that tab, so the picture on the left is the one scored.
+        clicked.load_input_event.then(lambda: gr.Tabs(selected="upload"), None, input_tabs, api_name="vae_show_example")
     score_sketch_button.click(guarded(score_sketch), [sketch, k], outputs, api_name="vae_score_drawing")
     score_upload_button.click(guarded(score), [upload, k], outputs, api_name="vae_score_image")
 
     with gr.Row():
-        samples = gr.Image(label=f"{N_SAMPLES} samples from the model (Bernoulli means, z ~ N(0, I))", interactive=False,
+        samples = gr.Image(label=f"{N_SAMPLES} samples from the model (z ~ N(0, I); pixel probabilities)", interactive=False,
                            elem_id="vae-samples", buttons=[])
     sample_button = gr.Button("Draw new samples from the model", elem_id="vae-sample-button")
     sample_button.click(guarded(draw_samples), None, samples, api_name="vae_samples")

@@ -8,8 +8,14 @@ q(z|x) is an importance-sampling proposal for the marginal likelihood
 a stochastic lower bound that tightens as K grows (Burda, Grosse & Salakhutdinov 2015, IWAE).
 With K = 1 its expectation is the ELBO; training on it with K > 1 is the IWAE objective.
 
-Reads top to bottom: config, MLP, the model (encoder, decoder, log importance weights), the
-pure scoring functions (log-mean-exp over chunks, nats → bits/dim), save/load.
+Two decoders: ``factorized`` (independent Bernoulli pixels given z, as in the post and Burda et
+al.) and ``autoregressive`` (a MADE over the pixels in raster order given z, Germain et al. 2015:
+each pixel's Bernoulli also sees the pixels before it, which models the local stroke structure
+that a factorized decoder has to push into z). Both give an exact log p(x|z) in one pass, so the
+estimator is the same; only sampling becomes pixel by pixel.
+
+Reads top to bottom: config, MLP, the autoregressive decoder, the model (encoder, decoder, log
+importance weights), the pure scoring functions (log-mean-exp over chunks, nats → bits/dim), save/load.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+DECODERS = ("factorized", "autoregressive")
 
 
 @dataclass
@@ -39,10 +46,13 @@ class VAEConfig:
     n_hidden_layers: int = 2
     latent: int = 50  # Burda et al. use 50 latent units for their one-stochastic-layer model
     activation: str = "tanh"
+    decoder: str = "factorized"  # or "autoregressive" (MADE given z)
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if min(self.n_pixels, self.hidden, self.n_hidden_layers, self.latent) < 1:
             raise ValueError(f"all sizes must be positive: {self}")
 
@@ -55,30 +65,114 @@ def mlp(n_in: int, hidden: int, n_layers: int, n_out: int, activation: str) -> n
     return nn.Sequential(*layers)
 
 
+def made_masks(n_pixels: int, hidden: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Connectivity of a one-hidden-layer MADE in raster order (Germain et al. 2015).
+
+    Pixel d (1-based) has degree d; hidden unit k has degree m_k, spread evenly over 1..D−1 (a
+    fixed order, no seed). Unit k may read pixel d when m_k ≥ d; output d may read unit k when
+    d > m_k, and pixel j directly when j < d. So logit d depends on pixels 1..d−1 only.
+    Returns (hidden ← pixels, pixels ← hidden, pixels ← pixels) 0/1 masks.
+    """
+    pixel_degrees = torch.arange(1, n_pixels + 1)
+    unit_degrees = 1 + torch.arange(hidden) * max(1, n_pixels - 1) // hidden
+    reads = (unit_degrees[:, None] >= pixel_degrees[None, :]).float()
+    writes = (pixel_degrees[:, None] > unit_degrees[None, :]).float()
+    direct = torch.tril(torch.ones(n_pixels, n_pixels), diagonal=-1)
+    return reads, writes, direct
+
+
+class AutoregressiveDecoder(nn.Module):
+    """p(x|z) = Π_d Bernoulli(x_d; σ(logit_d(x_<d, z))).
+
+    A context c = MLP(z) gives every pixel a factorized logit (V c, exactly the factorized decoder)
+    plus the bias of a masked hidden layer h = act(W_m x + U c); the autoregressive part adds
+    W'_m h + A_m x (A: direct connections from every earlier pixel, which carry the immediate
+    neighbours that the hidden layer's coarse degrees may miss).
+    """
+
+    def __init__(self, config: "VAEConfig"):
+        super().__init__()
+        c = config
+        # The factorized decoder's hidden layers, ending in the context instead of the pixels.
+        if c.n_hidden_layers > 1:
+            self.context = mlp(c.latent, c.hidden, c.n_hidden_layers - 1, c.hidden, c.activation)
+        else:
+            self.context = nn.Linear(c.latent, c.hidden)
+        self.activation = ACTIVATIONS[c.activation]()
+        self.context_activation = ACTIVATIONS[c.activation]()
+        self.pixels_to_hidden = nn.Linear(c.n_pixels, c.hidden, bias=False)
+        self.context_to_hidden = nn.Linear(c.hidden, c.hidden)
+        self.hidden_to_pixels = nn.Linear(c.hidden, c.n_pixels, bias=False)
+        self.pixels_to_pixels = nn.Linear(c.n_pixels, c.n_pixels, bias=False)
+        self.context_to_pixels = nn.Linear(c.hidden, c.n_pixels)
+        reads, writes, direct = made_masks(c.n_pixels, c.hidden)
+        # Derived from the config, so not stored in the checkpoint.
+        self.register_buffer("reads", reads, persistent=False)
+        self.register_buffer("writes", writes, persistent=False)
+        self.register_buffer("direct", direct, persistent=False)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., latent) codes and (B, D) images broadcast against them → logits (..., D).
+
+        The pixel terms depend on x alone, so they are computed once per image, not once per sample.
+        """
+        c = self.context_activation(self.context(z))
+        from_pixels_hidden = F.linear(x, self.pixels_to_hidden.weight * self.reads)
+        h = self.activation(from_pixels_hidden + self.context_to_hidden(c))
+        return (F.linear(h, self.hidden_to_pixels.weight * self.writes) + F.linear(x, self.pixels_to_pixels.weight * self.direct)
+                + self.context_to_pixels(c))
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, greedy: bool = False) -> torch.Tensor:
+        """Pixels one at a time for codes z (B, latent): sampled, or the likelier value when ``greedy``.
+
+        Returns each pixel's probability given the pixels chosen before it (B, D): a picture that
+        reads like a decoder mean. Incremental (NADE-style): setting pixel d adds one masked column
+        to the hidden pre-activation, so a step costs O(hidden), not a whole forward.
+        """
+        c = self.context_activation(self.context(z))
+        pre_hidden = self.context_to_hidden(c)
+        base = self.context_to_pixels(c)
+        w_in = self.pixels_to_hidden.weight * self.reads
+        w_out = self.hidden_to_pixels.weight * self.writes
+        w_direct = self.pixels_to_pixels.weight * self.direct
+        x = torch.zeros_like(base)
+        probs = torch.zeros_like(base)
+        for d in range(base.shape[-1]):
+            logit = base[:, d] + self.activation(pre_hidden) @ w_out[d] + x @ w_direct[d]
+            probs[:, d] = torch.sigmoid(logit)
+            x[:, d] = (logit > 0).to(x.dtype) if greedy else torch.bernoulli(probs[:, d])
+            pre_hidden = pre_hidden + x[:, d : d + 1] * w_in[:, d]
+        return probs
+
+
 class VAE(nn.Module):
-    """Gaussian encoder q(z|x) = N(μ(x), σ(x)²), prior N(0, I), Bernoulli decoder p(x|z)."""
+    """Gaussian encoder q(z|x) = N(μ(x), σ(x)²), prior N(0, I), Bernoulli decoder p(x|z) (factorized or autoregressive)."""
 
     def __init__(self, config: VAEConfig):
         super().__init__()
         self.config = config
         c = config
         self.encoder = mlp(c.n_pixels, c.hidden, c.n_hidden_layers, 2 * c.latent, c.activation)
-        self.decoder = mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation)
+        self.autoregressive = c.decoder == "autoregressive"
+        self.decoder = AutoregressiveDecoder(c) if self.autoregressive else mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation)
 
     def init_output_bias(self, pixel_means: torch.Tensor) -> None:
         """Start the decoder at the data's pixel marginals, so early training learns structure, not the mean."""
         p = pixel_means.clamp(1e-3, 1 - 1e-3)
+        output = self.decoder.context_to_pixels if self.autoregressive else self.decoder[-1]
         with torch.no_grad():
-            self.decoder[-1].bias.copy_(torch.log(p) - torch.log1p(-p))
+            output.bias.copy_(torch.log(p) - torch.log1p(-p))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D) images → mean and log standard deviation of q(z|x), each (B, latent)."""
         mean, log_std = self.encoder(x).chunk(2, dim=-1)
         return mean, log_std
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(..., latent) → Bernoulli logits (..., D)."""
-        return self.decoder(z)
+    def decode_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., latent) codes of images x (B, D) → Bernoulli logits of p(x|z), (..., D).
+        An autoregressive decoder's logit d reads x_<d; a factorized one ignores x."""
+        return self.decoder(z, x) if self.autoregressive else self.decoder(z)
 
     def log_weights(self, x: torch.Tensor, k: int, posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(K, B) log importance weights log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k reparameterised.
@@ -88,7 +182,7 @@ class VAE(nn.Module):
         mean, log_std = self.encode(x) if posterior is None else posterior
         eps = torch.randn((k, *mean.shape), dtype=mean.dtype, device=mean.device)
         z = mean + eps * log_std.exp()
-        logits = self.decode_logits(z)
+        logits = self.decode_logits(z, x)
         log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
         # log N(z; 0, I) − log N(z; μ, σ²): the 0.5·log 2π terms cancel, and (z − μ)/σ = ε exactly.
         log_prior = -0.5 * z.pow(2).sum(-1)
@@ -97,16 +191,18 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n images of Bernoulli means (n, D) in [0, 1], decoded from the prior."""
+        """n images (n, D) in [0, 1] from z ~ N(0, I): Bernoulli means, or for an autoregressive
+        decoder each pixel's probability given the pixels sampled before it."""
         device = next(self.parameters()).device
         z = torch.randn((n, self.config.latent), device=device)
-        return torch.sigmoid(self.decode_logits(z))
+        return self.decoder.generate(z) if self.autoregressive else torch.sigmoid(self.decoder(z))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """Bernoulli means (B, D) decoded from the posterior mean of each image."""
+        """(B, D) images in [0, 1] decoded from the posterior mean of each image (autoregressive:
+        pixel by pixel, each set to its likelier value)."""
         mean, _ = self.encode(x)
-        return torch.sigmoid(self.decode_logits(mean))
+        return self.decoder.generate(mean, greedy=True) if self.autoregressive else torch.sigmoid(self.decoder(mean))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,13 +265,15 @@ def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100
 # Save / load: config.json + model.safetensors, the layout core.checkpoints recognises
 
 
-def save(model: VAE, directory: str | Path, extra: dict | None = None) -> Path:
-    """Write config.json (the config, plus ``extra`` facts such as training metrics) and weights."""
+def save(model: VAE, directory: str | Path, extra: dict | None = None, half: bool = False) -> Path:
+    """Write config.json (the config, plus ``extra`` facts such as training metrics) and weights
+    (float16 when ``half``, to fit the bundle's file-size limit; :func:`load` reads either)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"model_type": "vae", **asdict(model.config), **(extra or {})}
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    state = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in model.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    state = {name: t.detach().to("cpu", dtype).contiguous() for name, t in model.state_dict().items()}
     save_file(state, str(directory / WEIGHTS_FILE))
     return directory
 

@@ -38,6 +38,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=VAEConfig.n_hidden_layers)
     p.add_argument("--latent", type=int, default=VAEConfig.latent)
     p.add_argument("--activation", default=VAEConfig.activation)
+    p.add_argument("--decoder", default=VAEConfig.decoder, choices=["factorized", "autoregressive"],
+                   help="independent pixels given z, or a MADE over the pixels given z")
+    p.add_argument("--save-fp16", action="store_true", help="write float16 weights (bundle file-size limit)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--final-lr", type=float, default=1e-4, help="learning rate reached, exponentially, at --epochs")
@@ -68,7 +71,8 @@ def main(argv=None) -> None:
     train = load_images(args.train).float().to(device)
     valid = load_images(args.valid, args.valid_limit).float()
 
-    config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation)
+    config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation,
+                       decoder=args.decoder)
     model = VAE(config).to(device)
     model.init_output_bias(train.mean(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -110,7 +114,8 @@ def main(argv=None) -> None:
         progress["history"].append(row)
         if valid_nll < progress["best_valid_nll"]:
             progress.update(best_valid_nll=valid_nll, best_epoch=epoch + 1)
-            save(model, args.out, {"training": {"command_args": vars(args), **row, "valid_k": args.valid_k, "valid_images": len(valid)}})
+            save(model, args.out, {"training": {"command_args": vars(args), **row, "valid_k": args.valid_k, "valid_images": len(valid)}},
+                 half=args.save_fp16)
         print(json.dumps(row), flush=True)
         epochs.set_postfix(valid_nll=f"{valid_nll:.2f}", best=f"{progress['best_valid_nll']:.2f}")
 
