@@ -203,3 +203,10 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     evaluate.main(["--checkpoint", str(out), "match", "--opponent", "random", "--n-games", "2", "--max-plies", "10"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["wins"] + result["draws"] + result["losses"] == 2
+
+    # --init continues from a checkpoint's weights, with its shape (the size flags are ignored)
+    before = load_model(out)[0].state_dict()
+    train.main(["--games", str(games), "--work-dir", str(tmp_path / "again"), "--out", str(tmp_path / "ckpt2"),
+                "--max-steps", "1", "--init", str(out), "--lr", "0"])
+    after = load_model(tmp_path / "ckpt2")[0].state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from core.checkpoints import ASSETS_DIR, device as default_device
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
-from core.xiangqi.model import GPTConfig, MoveGPT, save_checkpoint
+from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 LOG_EVERY, EVAL_EVERY = 25, 200
@@ -100,6 +100,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--games", type=Path, default=DEFAULT_GAMES, help="CCPD games in ICCS (JSONL, .xz ok)")
     p.add_argument("--work-dir", type=Path, default=DEFAULT_WORK_DIR, help="cache, resumable state, log")
     p.add_argument("--out", type=Path, default=ASSETS_DIR / "xiangqi", help="checkpoint directory to write")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the weights of this checkpoint (e.g. assets/xiangqi) instead of random ones; "
+                        "--layers/--heads/--embd/--block-size are then taken from it")
     p.add_argument("--budget-minutes", type=float, default=17.0, help="CPU minutes of training (schedule length)")
     p.add_argument("--max-steps", type=int, default=0, help="step-based schedule instead of the CPU budget")
     p.add_argument("--layers", type=int, default=4)
@@ -126,8 +129,14 @@ def main(argv=None) -> None:
                       "dropped": dict(games.dropped)}), flush=True)
     eval_games = games.validation[: args.eval_games]
 
-    config = GPTConfig(len(vocab), args.block_size, args.layers, args.heads, args.embd)
-    model = MoveGPT(config).to(dev)
+    if args.init:
+        model, init_vocab = load_model(args.init, dev)
+        if init_vocab.tokens != vocab.tokens:
+            raise ValueError(f"{args.init} has another move vocabulary than this code builds")
+        config = model.config
+    else:
+        config = GPTConfig(len(vocab), args.block_size, args.layers, args.heads, args.embd)
+        model = MoveGPT(config).to(dev)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
