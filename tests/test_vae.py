@@ -251,7 +251,8 @@ def test_unreadable_images_raise_value_error(image):
 # --- training CLI on a tiny fake data set -------------------------------------------------------
 
 
-def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path):
+@pytest.mark.parametrize("decoder", ["factorized", "autoregressive"])
+def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder):
     from scipy.io import savemat
 
     from core.vae import train
@@ -259,10 +260,11 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path):
     data = tmp_path / "tiny.mat"
     savemat(data, {"X": (np.random.default_rng(0).random((60, N_PIXELS)) < 0.2).astype(np.uint8)})
     common = ["--train", str(data), "--valid", str(data), "--hidden", "8", "--latent", "2", "--batch-size", "20",
-              "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3"]
+              "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3",
+              "--decoder", decoder]
     train.main(common + ["--epochs", "1"])
     model = load(tmp_path / "model")
-    assert model.config.latent == 2
+    assert model.config.latent == 2 and model.config.decoder == decoder
     train.main(common + ["--epochs", "2", "--resume"])
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2
