@@ -236,6 +236,17 @@ def test_vocab_packing_and_masking():
     assert 0.7 < (inputs[chosen] == train_mlm.MASK).float().mean() < 0.9
 
 
+def test_init_continues_from_a_checkpoint_with_the_same_vocabulary(tmp_path):
+    cfg = train_mlm.TrainConfig(hidden=32, embedding=16, layers=2, heads=2, ffn=64, max_positions=64)
+    init = roformer_dir(tmp_path)
+    vocab = train_mlm.SPECIAL_TOKENS + CHARS
+    continued = train_mlm.initial_model(cfg, vocab, init)
+    saved = RoFormerForMaskedLM.from_pretrained(init).state_dict()
+    assert all(torch.equal(continued.state_dict()[k], v.float()) for k, v in saved.items())
+    with pytest.raises(ValueError, match="vocabulary"):
+        train_mlm.initial_model(cfg, vocab[:-1] + ["另"], init)
+
+
 def test_people_daily_dev_slice_is_fixed(tmp_path):
     path = tmp_path / "pd.txt"
     path.write_text("迈向/v  充满/v\n\n中共中央/nt  总书记/n\n同胞/n  们/k\n", encoding="utf-8")

@@ -275,12 +275,23 @@ def prepare(data_dir: Path, work: Path, cfg: TrainConfig, dev_lines: int) -> tup
     return vocab, train_ids, dev_ids
 
 
-def train(cfg: TrainConfig, data_dir: Path, work: Path, out: Path, dev_lines: int, save_every: int) -> dict:
+def initial_model(cfg: TrainConfig, vocab: list[str], init: Path | None) -> RoFormerForMaskedLM:
+    """Fresh weights, or those of a checkpoint written by this script (same vocabulary and shape)."""
+    model = RoFormerForMaskedLM(model_config(cfg, len(vocab)))
+    if init is not None:
+        init_vocab = (init / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        if init_vocab != vocab:
+            raise ValueError(f"{init}/vocab.txt differs from the vocabulary built from this corpus")
+        model.load_state_dict({k: v.float() for k, v in RoFormerForMaskedLM.from_pretrained(init).state_dict().items()})
+    return model
+
+
+def train(cfg: TrainConfig, data_dir: Path, work: Path, out: Path, dev_lines: int, save_every: int, init: Path | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     vocab, train_ids, dev_ids = prepare(data_dir, work, cfg, dev_lines)
     print(f"vocab {len(vocab)}, train chunks {len(train_ids)}, dev chunks {len(dev_ids)}")
-    model = RoFormerForMaskedLM(model_config(cfg, len(vocab))).to(dev).train()
+    model = initial_model(cfg, vocab, init).to(dev).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
@@ -321,7 +332,7 @@ def train(cfg: TrainConfig, data_dir: Path, work: Path, out: Path, dev_lines: in
             os.replace(state_path.with_suffix(".tmp"), state_path)
             save_model(model, vocab, work / "latest")
     bar.close()
-    metrics = {**mlm_accuracy(model, dev_ids, cfg), "steps": step, "config": asdict(cfg)}
+    metrics = {**mlm_accuracy(model, dev_ids, cfg), "steps": step, "init": str(init) if init else None, "config": asdict(cfg)}
     save_model(model, vocab, out, half=True)
     (out / "training_metrics.json").write_text(json.dumps(metrics, indent=1))
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}))
@@ -337,13 +348,15 @@ def main() -> None:
     parser.add_argument("--dev-lines", type=int, default=1000, help="last People's Daily lines held out (dev set)")
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="continue from this checkpoint's weights (e.g. assets/perturbed_masking); use another --seed for a new data order")
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(**{name: getattr(args, name) for name in asdict(defaults)})
     random.seed(cfg.seed)
-    train(cfg, args.data, args.work, args.out, args.dev_lines, args.save_every)
+    train(cfg, args.data, args.work, args.out, args.dev_lines, args.save_every, args.init)
 
 
 if __name__ == "__main__":
