@@ -24,7 +24,10 @@ Perturbed Masking (Wu et al., ACL 2020; [Su Jianlin, 无监督分词和句法分
 character, then masks a second one, and measures how far the first one's hidden vector moves:
 f(xᵢ, xⱼ) = ‖H(x∖{xᵢ})ᵢ − H(x∖{xᵢ, xⱼ})ᵢ‖. Neighbours that move each other a lot (≥ the threshold) are joined
 into one word; the word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
-tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation."""
+tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation.
+The bundled masked LM is small (4 layers; 3,800 steps, about 100 minutes on one shared CPU thread, over 12 M characters of raw text): its words
+score F1 0.67 on the PKU test set (jieba 0.81) and its trees do not beat a left-branching chain; `bert-base-chinese`
+(model selector, when online) is the published setting."""
 
 
 def encoder_for(source: str) -> impact.Encoder:
