@@ -31,6 +31,7 @@ the way a teacher would (percent for 百分之几, whole numbers for counting qu
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
+
 **The bundled model is weak**: a 4M-parameter T5 trained from scratch on 9k problems in 67 CPU-minutes, it gets
 6.4% of the Ape210K test set right (see the model card). Check its equation before trusting the answer."""
 
