@@ -250,12 +250,17 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 # ----------------------------------------------------------------------------- main
 
 
+def read_vocab(directory: Path) -> list[str]:
+    """The tokens of a ``vocab.txt`` written by :func:`prepare` or :func:`save_model` (one per line)."""
+    return (directory / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+
+
 def prepare(data_dir: Path, work: Path, cfg: TrainConfig, dev_lines: int) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Vocabulary, training ids and held-out ids, cached in ``work`` (rebuilt if missing)."""
     cache = work / "corpus.npz"
     if cache.is_file():
         data = np.load(cache)
-        vocab = (work / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        vocab = read_vocab(work)
         return vocab, data["train"], data["dev"]
     train_lines, dev = split_people_daily(people_daily_lines(people_daily_path()), dev_lines)
     excluded = evaluation_clauses(data_dir)
@@ -279,8 +284,7 @@ def initial_model(cfg: TrainConfig, vocab: list[str], init: Path | None) -> RoFo
     """Fresh weights, or those of a checkpoint written by this script (same vocabulary and shape)."""
     model = RoFormerForMaskedLM(model_config(cfg, len(vocab)))
     if init is not None:
-        init_vocab = (init / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        if init_vocab != vocab:
+        if read_vocab(init) != vocab:
             raise ValueError(f"{init}/vocab.txt differs from the vocabulary built from this corpus")
         model.load_state_dict({k: v.float() for k, v in RoFormerForMaskedLM.from_pretrained(init).state_dict().items()})
     return model

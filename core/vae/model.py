@@ -61,7 +61,7 @@ def mlp(n_in: int, hidden: int, n_layers: int, n_out: int, activation: str) -> n
     layers: list[nn.Module] = []
     for i in range(n_layers):
         layers += [nn.Linear(n_in if i == 0 else hidden, hidden), ACTIVATIONS[activation]()]
-    layers.append(nn.Linear(hidden, n_out))
+    layers.append(nn.Linear(hidden if n_layers else n_in, n_out))
     return nn.Sequential(*layers)
 
 
@@ -94,12 +94,8 @@ class AutoregressiveDecoder(nn.Module):
         super().__init__()
         c = config
         # The factorized decoder's hidden layers, ending in the context instead of the pixels.
-        if c.n_hidden_layers > 1:
-            self.context = mlp(c.latent, c.hidden, c.n_hidden_layers - 1, c.hidden, c.activation)
-        else:
-            self.context = nn.Linear(c.latent, c.hidden)
+        self.context = mlp(c.latent, c.hidden, c.n_hidden_layers - 1, c.hidden, c.activation)
         self.activation = ACTIVATIONS[c.activation]()
-        self.context_activation = ACTIVATIONS[c.activation]()
         self.pixels_to_hidden = nn.Linear(c.n_pixels, c.hidden, bias=False)
         self.context_to_hidden = nn.Linear(c.hidden, c.hidden)
         self.hidden_to_pixels = nn.Linear(c.hidden, c.n_pixels, bias=False)
@@ -116,7 +112,7 @@ class AutoregressiveDecoder(nn.Module):
 
         The pixel terms depend on x alone, so they are computed once per image, not once per sample.
         """
-        c = self.context_activation(self.context(z))
+        c = self.activation(self.context(z))
         from_pixels_hidden = F.linear(x, self.pixels_to_hidden.weight * self.reads)
         h = self.activation(from_pixels_hidden + self.context_to_hidden(c))
         return (F.linear(h, self.hidden_to_pixels.weight * self.writes) + F.linear(x, self.pixels_to_pixels.weight * self.direct)
@@ -130,7 +126,7 @@ class AutoregressiveDecoder(nn.Module):
         reads like a decoder mean. Incremental (NADE-style): setting pixel d adds one masked column
         to the hidden pre-activation, so a step costs O(hidden), not a whole forward.
         """
-        c = self.context_activation(self.context(z))
+        c = self.activation(self.context(z))
         pre_hidden = self.context_to_hidden(c)
         base = self.context_to_pixels(c)
         w_in = self.pixels_to_hidden.weight * self.reads

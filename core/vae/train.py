@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core import checkpoints
 from core.vae.data import TRAIN_FILE, VALID_FILE, load_images
-from core.vae.model import VAE, VAEConfig, iwae_bound, save, score_images
+from core.vae.model import DECODERS, VAE, VAEConfig, iwae_bound, save, score_images
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layers", type=int, default=VAEConfig.n_hidden_layers)
     p.add_argument("--latent", type=int, default=VAEConfig.latent)
     p.add_argument("--activation", default=VAEConfig.activation)
-    p.add_argument("--decoder", default=VAEConfig.decoder, choices=["factorized", "autoregressive"],
+    p.add_argument("--decoder", default=VAEConfig.decoder, choices=DECODERS,
                    help="independent pixels given z, or a MADE over the pixels given z")
     p.add_argument("--save-fp16", action="store_true", help="write float16 weights (bundle file-size limit)")
     p.add_argument("--batch-size", type=int, default=100)
