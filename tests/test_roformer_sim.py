@@ -240,39 +240,42 @@ def test_similarity_matrix_is_symmetric_with_unit_diagonal(sim):
     assert generate.encode(sim, ["我", "我喜欢北京今天"] * 40, batch_size=7).shape == (80, 32)
 
 
-def top_p_filter(probs: torch.Tensor, top_p: float, first: int = 3) -> torch.Tensor:
-    """The nucleus as a full-vocabulary distribution (first=3 exercises both the top-k and full-sort paths)."""
-    weights, ids = generate.nucleus(probs, top_p, first=first)
-    return torch.zeros_like(probs).scatter(1, ids, weights)
+def nucleus_by_sorting(probs: torch.Tensor, top_p: float) -> set[int]:
+    """The definition: sort, keep tokens until the cumulative probability first reaches p."""
+    order = torch.argsort(probs, descending=True, stable=True).tolist()
+    kept, mass = set(), 0.0
+    for token in order:
+        if mass >= top_p:
+            break
+        kept.add(token)
+        mass += probs[token].item()
+    return kept
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(0.001, 1.0), min_size=2, max_size=12), st.floats(0.05, 1.0))
-def test_top_p_keeps_the_smallest_prefix_reaching_p(weights, top_p):
-    probs = torch.tensor([weights], dtype=torch.float64)
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.001, 1.0), min_size=2, max_size=12, unique=True), st.floats(0.05, 1.0))
+def test_in_nucleus_is_the_smallest_prefix_reaching_p(weights, top_p):
+    probs = torch.tensor(weights, dtype=torch.float64)
     probs = probs / probs.sum()
-    kept = top_p_filter(probs, top_p)[0]
-    assert kept.sum().item() == pytest.approx(1.0)
-    order = torch.argsort(probs[0], descending=True, stable=True)
-    n_kept = int((kept > 0).sum())
-    mass_before_last = probs[0, order[: n_kept - 1]].sum().item()
-    assert mass_before_last < top_p + 1e-12, "a token was kept after the mass already reached p"
-    assert n_kept == len(weights) or probs[0, order[:n_kept]].sum().item() >= top_p - 1e-12
-    assert torch.allclose(kept[kept > 0], (probs[0] / probs[0, kept > 0].sum())[kept > 0])
+    tokens = torch.arange(len(weights))
+    kept = generate.in_nucleus(probs.expand(len(weights), -1), tokens, top_p)
+    assert set(tokens[kept].tolist()) == nucleus_by_sorting(probs, top_p)
 
 
 def test_top_p_bert4keras_example():
     probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
-    assert torch.allclose(top_p_filter(probs, 0.8), torch.tensor([[0.625, 0.375, 0.0, 0.0]]))
-    assert torch.allclose(top_p_filter(probs, 0.81), torch.tensor([[0.5, 0.3, 0.15, 0.0]]) / 0.95)
-    # fewer candidates than needed to reach p: falls back to the full sort, same answer
-    assert torch.allclose(top_p_filter(probs, 0.81, first=2), top_p_filter(probs, 0.81, first=4))
+    assert nucleus_by_sorting(probs[0], 0.8) == {0, 1}
+    tokens = torch.arange(4)
+    assert generate.in_nucleus(probs.expand(4, -1), tokens, 0.8).tolist() == [True, True, False, False]
+    assert generate.in_nucleus(probs.expand(4, -1), tokens, 0.81).tolist() == [True, True, True, False]
 
 
-def test_sampler_only_draws_kept_tokens():
-    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).repeat(200, 1)
+def test_sampler_follows_the_renormalised_nucleus():
+    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3]]).repeat(20000, 1)
     draws = generate.sample_top_p(0.8, torch.Generator().manual_seed(0))(probs.log())
-    assert set(draws.tolist()) == {1, 3}
+    counts = torch.bincount(draws, minlength=4).float() / len(draws)
+    assert counts[0] == 0 and counts[2] == 0
+    assert counts[1].item() == pytest.approx(0.5 / 0.8, abs=0.02) and counts[3].item() == pytest.approx(0.3 / 0.8, abs=0.02)
 
 
 def test_pure_helpers():

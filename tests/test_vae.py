@@ -162,6 +162,21 @@ def test_autoregressive_estimate_and_half_precision_round_trip(tmp_path):
     assert model.sample(2).shape == (2, N_PIXELS) and model.reconstruct(x).shape == x.shape
 
 
+@pytest.mark.parametrize("decoder", ["factorized", "autoregressive"])
+def test_dropout_acts_only_in_training_and_survives_save_load(tmp_path, decoder):
+    model, x = VAE(VAEConfig(hidden=16, latent=4, decoder=decoder, dropout=0.5)), binary_images(2)
+    z = torch.randn(2, model.config.latent)
+    model.train()
+    assert not torch.equal(model.decode_logits(z, x), model.decode_logits(z, x))
+    model.eval()
+    assert torch.equal(model.decode_logits(z, x), model.decode_logits(z, x))
+    save(model, tmp_path)
+    again = load(tmp_path)
+    assert again.config.dropout == 0.5 and torch.equal(model.decode_logits(z, x), again.decode_logits(z, x))
+    with pytest.raises(ValueError, match="dropout"):
+        VAEConfig(dropout=1.0)
+
+
 def test_unknown_decoder_is_refused():
     with pytest.raises(ValueError, match="decoder"):
         VAEConfig(decoder="pixelcnn")
@@ -261,10 +276,10 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder):
     savemat(data, {"X": (np.random.default_rng(0).random((60, N_PIXELS)) < 0.2).astype(np.uint8)})
     common = ["--train", str(data), "--valid", str(data), "--hidden", "8", "--latent", "2", "--batch-size", "20",
               "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3",
-              "--decoder", decoder]
+              "--decoder", decoder, "--dropout", "0.1", "--weight-decay", "1e-4"]
     train.main(common + ["--epochs", "1"])
     model = load(tmp_path / "model")
-    assert model.config.latent == 2 and model.config.decoder == decoder
+    assert model.config.latent == 2 and model.config.decoder == decoder and model.config.dropout == 0.1
     train.main(common + ["--epochs", "2", "--resume"])
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2

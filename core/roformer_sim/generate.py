@@ -23,22 +23,13 @@ MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
 # ---------------------------------------------------------------- pure pieces
 
 
-def nucleus(probs: torch.Tensor, top_p: float, first: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """bert4keras top-p: keep the most likely tokens until their cumulative probability first reaches
-    ``top_p`` (the token that crosses it is kept), renormalise. probs (B, V) -> (weights, token ids), both
-    (B, K), most likely first, dropped tokens with weight 0.
-
-    A full-vocabulary sort per step costs more than a small model's forward pass, so only the ``first``
-    most likely tokens are sorted unless some row needs more of them to reach ``top_p``.
-    """
-    top, ids = probs.topk(min(first, probs.shape[-1]), dim=-1)
-    if top.shape[-1] < probs.shape[-1] and bool((top.sum(dim=-1) < top_p).any()):
-        top, ids = probs.sort(dim=-1, descending=True)
-    cumulative = top.cumsum(dim=-1)
-    drop = torch.zeros_like(top, dtype=torch.bool)
-    drop[:, 1:] = cumulative[:, :-1] >= top_p  # the most likely token always stays
-    top = top.masked_fill(drop, 0.0)
-    return top / top.sum(dim=-1, keepdim=True), ids
+def in_nucleus(probs: torch.Tensor, tokens: torch.Tensor, top_p: float) -> torch.Tensor:
+    """bert4keras top-p: the nucleus is the most likely tokens up to and including the one whose
+    cumulative probability first reaches ``top_p``. So a token is in it exactly when the tokens more
+    likely than it hold less than ``top_p``. probs (B, V), tokens (B,) -> (B,) bool; no sort needed."""
+    p_token = probs.gather(1, tokens[:, None])
+    mass_above = (probs * (probs > p_token)).sum(dim=-1)
+    return mass_above < top_p
 
 
 def detokenize(tokens: Sequence[str]) -> str:
@@ -178,9 +169,24 @@ def decode(
 
 
 def sample_top_p(top_p: float, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Top-p sampling by rejection: draw from the whole distribution, redraw the rows whose token
+    fell outside the nucleus. Accepted draws follow the renormalised nucleus exactly, and since the
+    nucleus holds at least ``top_p`` of the mass a row needs 1/top_p draws on average. Unlike the
+    usual sort of the vocabulary (several times the forward pass of a small model) a draw is one
+    cumulative sum and one comparison over the vocabulary."""
+
     def choose(logits: torch.Tensor) -> torch.Tensor:
-        weights, ids = nucleus(torch.softmax(logits.float(), dim=-1), top_p)
-        return ids.gather(1, torch.multinomial(weights, 1, generator=generator))[:, 0]
+        probs = torch.softmax(logits.float(), dim=-1)
+        cdf = probs.cumsum(dim=-1)
+        tokens = torch.empty(len(probs), dtype=torch.long, device=probs.device)
+        todo = torch.arange(len(probs), device=probs.device)
+        while len(todo):
+            u = torch.rand(len(todo), 1, generator=generator, device=probs.device) * cdf[todo, -1:]
+            drawn = torch.searchsorted(cdf[todo], u)[:, 0].clamp_max(probs.shape[-1] - 1)
+            accepted = in_nucleus(probs[todo], drawn, top_p)
+            tokens[todo[accepted]] = drawn[accepted]
+            todo = todo[~accepted]
+        return tokens
 
     return choose
 

@@ -47,6 +47,7 @@ class VAEConfig:
     latent: int = 50  # Burda et al. use 50 latent units for their one-stochastic-layer model
     activation: str = "tanh"
     decoder: str = "factorized"  # or "autoregressive" (MADE given z)
+    dropout: float = 0.0  # on the decoder's hidden units while training: the MADE decoder over-fits 50k images
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
@@ -55,12 +56,16 @@ class VAEConfig:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if min(self.n_pixels, self.hidden, self.n_hidden_layers, self.latent) < 1:
             raise ValueError(f"all sizes must be positive: {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-def mlp(n_in: int, hidden: int, n_layers: int, n_out: int, activation: str) -> nn.Sequential:
+def mlp(n_in: int, hidden: int, n_layers: int, n_out: int, activation: str, dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(n_layers):
         layers += [nn.Linear(n_in if i == 0 else hidden, hidden), ACTIVATIONS[activation]()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(hidden if n_layers else n_in, n_out))
     return nn.Sequential(*layers)
 
@@ -94,8 +99,9 @@ class AutoregressiveDecoder(nn.Module):
         super().__init__()
         c = config
         # The factorized decoder's hidden layers, ending in the context instead of the pixels.
-        self.context = mlp(c.latent, c.hidden, c.n_hidden_layers - 1, c.hidden, c.activation)
+        self.context = mlp(c.latent, c.hidden, c.n_hidden_layers - 1, c.hidden, c.activation, c.dropout)
         self.activation = ACTIVATIONS[c.activation]()
+        self.dropout = nn.Dropout(c.dropout)
         self.pixels_to_hidden = nn.Linear(c.n_pixels, c.hidden, bias=False)
         self.context_to_hidden = nn.Linear(c.hidden, c.hidden)
         self.hidden_to_pixels = nn.Linear(c.hidden, c.n_pixels, bias=False)
@@ -112,9 +118,9 @@ class AutoregressiveDecoder(nn.Module):
 
         The pixel terms depend on x alone, so they are computed once per image, not once per sample.
         """
-        c = self.activation(self.context(z))
+        c = self.dropout(self.activation(self.context(z)))
         from_pixels_hidden = F.linear(x, self.pixels_to_hidden.weight * self.reads)
-        h = self.activation(from_pixels_hidden + self.context_to_hidden(c))
+        h = self.dropout(self.activation(from_pixels_hidden + self.context_to_hidden(c)))
         return (F.linear(h, self.hidden_to_pixels.weight * self.writes) + F.linear(x, self.pixels_to_pixels.weight * self.direct)
                 + self.context_to_pixels(c))
 
@@ -151,7 +157,8 @@ class VAE(nn.Module):
         c = config
         self.encoder = mlp(c.n_pixels, c.hidden, c.n_hidden_layers, 2 * c.latent, c.activation)
         self.autoregressive = c.decoder == "autoregressive"
-        self.decoder = AutoregressiveDecoder(c) if self.autoregressive else mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation)
+        self.decoder = (AutoregressiveDecoder(c) if self.autoregressive
+                        else mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation, c.dropout))
 
     def init_output_bias(self, pixel_means: torch.Tensor) -> None:
         """Start the decoder at the data's pixel marginals, so early training learns structure, not the mean."""
