@@ -139,8 +139,9 @@ def build() -> None:
     score_upload_button.click(guarded(score), [upload, k], outputs, api_name="vae_score_image")
 
     with gr.Row():
-        samples = gr.Image(label=f"{N_SAMPLES} samples from the model (z ~ N(0, I); pixel probabilities)", interactive=False,
-                           elem_id="vae-samples", buttons=[])
+        # A callable value is drawn afresh on every page load (about 0.2 s), so the grid is never empty.
+        samples = gr.Image(value=guarded(draw_samples), label=f"{N_SAMPLES} samples from the model (z ~ N(0, I); pixel probabilities)",
+                           interactive=False, elem_id="vae-samples", buttons=[])
     sample_button = gr.Button("Draw new samples from the model", elem_id="vae-sample-button")
     sample_button.click(guarded(draw_samples), None, samples, api_name="vae_samples")
     model_card_accordion("vae")

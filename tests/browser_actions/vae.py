@@ -25,6 +25,7 @@ def draw_seven(page) -> None:
 
 
 def exercise(page) -> None:
+    expect(page.locator("#vae-samples img")).to_be_visible(timeout=30_000)  # drawn on page load, before any click
     draw_seven(page)
     page.locator("#vae-score-sketch").click()
     score = page.locator("#vae-score")
