@@ -131,8 +131,8 @@ def build() -> None:
         "### 象棋 · play Chinese chess against a GPT trained on master games\n"
         "Click one of your pieces to see its legal moves (green dots), then click a target. "
         "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
-        "The bundled GPT is small (2.2M parameters, 57 CPU-minutes of training on 25k master games): it predicts the "
-        "master's move 29% of the time; the pure policy barely beats a random mover, the strong mode (policy + capture "
+        "The bundled GPT is small (2.2M parameters, 102 CPU-minutes of training on 25k master games): it predicts the "
+        "master's move 31% of the time; the pure policy barely beats a random mover, the strong mode (policy + capture "
         "search) beats random and greedy bots but loses to fairy-stockfish at depth 1 (see the model card)."
     )
     game_state = gr.State(None)
