@@ -182,7 +182,8 @@ def sample_top_p(top_p: float, generator: torch.Generator) -> Callable[[torch.Te
         todo = torch.arange(len(probs), device=probs.device)
         while len(todo):
             u = torch.rand(len(todo), 1, generator=generator, device=probs.device) * cdf[todo, -1:]
-            drawn = torch.searchsorted(cdf[todo], u)[:, 0].clamp_max(probs.shape[-1] - 1)
+            # right=True: the first token whose cdf exceeds u, so a zero-probability token is never drawn (even at u = 0)
+            drawn = torch.searchsorted(cdf[todo], u, right=True)[:, 0].clamp_max(probs.shape[-1] - 1)
             accepted = in_nucleus(probs[todo], drawn, top_p)
             tokens[todo[accepted]] = drawn[accepted]
             todo = todo[~accepted]

@@ -41,7 +41,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--decoder", default=VAEConfig.decoder, choices=DECODERS,
                    help="independent pixels given z, or a MADE over the pixels given z")
     p.add_argument("--dropout", type=float, default=VAEConfig.dropout, help="dropout on the decoder's hidden units")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW)")
     p.add_argument("--save-fp16", action="store_true", help="write float16 weights (bundle file-size limit)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -77,7 +76,7 @@ def main(argv=None) -> None:
                        decoder=args.decoder, dropout=args.dropout)
     model = VAE(config).to(device)
     model.init_output_bias(train.mean(0))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     progress = {"epoch": 0, "best_valid_nll": math.inf, "best_epoch": 0, "seconds": 0.0, "history": []}
 
     state_path = Path(args.state)
