@@ -1,6 +1,7 @@
 """Tokenizer, beam reading, and both training paths on tiny models: scratch T5 and an mT5 Hub replica."""
 
 import json
+import logging
 from fractions import Fraction
 
 import pytest
@@ -71,12 +72,14 @@ def test_decoding_is_restricted_to_equation_tokens():
     assert allowed == {"</s>", *m.EQUATION_TOKENS}
 
 
-def test_train_from_scratch_then_solve(problem_files, tmp_path):
+def test_train_from_scratch_then_solve(problem_files, tmp_path, caplog):
     train_file, test_file = problem_files
     out = tmp_path / "model"
-    args = ["--train", str(train_file), "--test", str(test_file), "--epochs", "2", "--batch-size", "2",
+    args = ["--train", str(train_file), "--test", str(test_file), "--epochs", "2", "--batch-size", "2", "--dev-every", "2",
             "--dev-size", "1", "--out", str(out), "--state-dir", str(tmp_path / "state"), "--warmup", "1"]
-    train.main(args)
+    with caplog.at_level(logging.INFO, logger="math_solver.train"):
+        train.main(args)
+    assert "step 2 dev accuracy (greedy)" in caplog.text
     stats = json.loads((out / "training_stats.json").read_text())
     assert stats["train"] == 3 and stats["dev"] == 1 and stats["dropped"] == {"also in the test set": 1}
     assert stats["steps"] == 4

@@ -125,6 +125,8 @@ def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts
     train.main(argv + ["--stage2-steps", "3"])  # resumes at step 4: only step 5 runs
     second = json.loads((out / "training_log.json").read_text())
     assert [e["step"] for e in second["log"] if "gen" in e] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match=r"different run \(lr2: 0.00015 there, 0.001 now\)"):
+        train.main(argv + ["--stage2-steps", "3", "--lr2", "1e-3"])  # a stale state is never resumed silently
 
 
 def test_char_f1_and_punctuation():

@@ -44,9 +44,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--epochs", type=float, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--dropout", type=float, default=0.0, help="dropout of the small model trained from scratch")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default 1e-3 from scratch, 3e-4 with --init)")
+    p.add_argument("--lr", type=float, default=3e-4,
+                   help="peak learning rate (1e-3 made the small T5 from scratch stall at a high training loss)")
     p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     p.add_argument("--dev-size", type=int, default=200, help="training problems held out to measure progress")
+    p.add_argument("--dev-every", type=int, default=0, help="log the greedy dev accuracy every this many steps (0: only at the end)")
     p.add_argument("--cpu-minutes", type=float, default=None,
                    help="compute budget: stop (and save) after this much process CPU time; the learning-rate "
                         "schedule then ends at whichever comes first, the budget or the last epoch")
@@ -124,7 +126,7 @@ def main(argv=None) -> None:
     state_file = args.state_dir / "state.pt"
     net, tokenizer = initial_model(args, train)
     net.to(device).train()
-    peak = args.lr or (3e-4 if args.init else 1e-3)
+    peak = args.lr
     optimizer = torch.optim.AdamW(net.parameters(), lr=peak, weight_decay=0.01)
     sources = [tokenizer.encode(e.source, solver_model.MAX_SOURCE_TOKENS) for e in train]
     targets = [tokenizer.encode(e.target, solver_model.MAX_TARGET_TOKENS) for e in train]
@@ -174,6 +176,10 @@ def main(argv=None) -> None:
             if step % 100 == 0:
                 log.info("step %d/%d epoch %.2f loss %.4f lr %.2e cpu %.1f min", step, total, step / steps_per_epoch,
                          running, optimizer.param_groups[0]["lr"], cpu_minutes())
+            if args.dev_every and step % args.dev_every == 0:
+                net.eval()
+                log.info("step %d dev accuracy (greedy) %.4f", step, dev_accuracy(solver_model.Solver(net, tokenizer, device), dev))
+                net.train()
             out_of_time = bool(args.cpu_minutes) and cpu_minutes() >= args.cpu_minutes
             if time.time() - last_save > 300 or step >= total or out_of_time:
                 save_state()

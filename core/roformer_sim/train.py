@@ -226,6 +226,15 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 # ----------------------------------------------------------------------------- training
 
 
+def check_resumable(saved: dict, wanted: dict, state_path: Path) -> None:
+    """A state may only be resumed by the run that wrote it; only the run's length may grow."""
+    changed = [k for k in wanted if k != "stage2_steps" and saved.get(k) != wanted[k]]
+    if changed:
+        raise ValueError(f"{state_path} was written by a different run ("
+                         + ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} now" for k in changed)
+                         + "): pass another --work or delete it")
+
+
 def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
     torch.set_num_threads(args.threads)
     device = checkpoints.device()
@@ -243,8 +252,10 @@ def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr1, weight_decay=cfg.weight_decay)
     step, log = 0, []
+    run = {"init": str(args.init), **asdict(cfg)}
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=False)
+        check_resumable(state.get("run", run), run, state_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, log = state["step"], state["log"]
@@ -298,7 +309,8 @@ def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
             log.append({"step": done, "dev_spearman": dev_spearman(sim, dev)})
             print(json.dumps(log[-1], ensure_ascii=False), flush=True)
         if done % args.save_every == 0 or done == total:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done, "log": log}, state_path)
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done, "log": log, "run": run},
+                       state_path)
     model.eval()
     save(sim, args.out)
     (Path(args.out) / "training_log.json").write_text(
