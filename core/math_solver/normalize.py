@@ -153,9 +153,37 @@ def to_placeholders(tree, problem: Problem):
     return walk(tree)
 
 
+def _first_placeholder(node) -> int:
+    """The smallest placeholder index in a tree; constants sort after every placeholder."""
+    if node[0] == "ph":
+        return int(node[1][1:])
+    if node[0] == "num":
+        return MAX_PLACEHOLDERS
+    if node[0] in ("neg", "pct"):
+        return _first_placeholder(node[1])
+    return min(_first_placeholder(node[2]), _first_placeholder(node[3]))
+
+
+def canonical_order(tree):
+    """Swap the operands of + and × so that the one holding the earlier placeholder comes first.
+
+    The datasets write the same relation both ways (``N1*N0`` beside ``N0*N1``); one spelling per
+    relation is less for a small model to learn, and the value is unchanged.
+    """
+    if tree[0] in ("num", "ph"):
+        return tree
+    if tree[0] in ("neg", "pct"):
+        return (tree[0], canonical_order(tree[1]))
+    _, op, left, right = tree
+    left, right = canonical_order(left), canonical_order(right)
+    if op in "+*" and _first_placeholder(right) < _first_placeholder(left):
+        left, right = right, left
+    return ("bin", op, left, right)
+
+
 def encode_equation(equation: str, problem: Problem) -> str:
-    """The model's target for a dataset equation: placeholders, ASCII operators, needed brackets only."""
-    return expression.to_infix(to_placeholders(expression.parse(clean_formula(equation)), problem))
+    """The model's target for a dataset equation: placeholders in canonical order, ASCII operators, needed brackets only."""
+    return expression.to_infix(canonical_order(to_placeholders(expression.parse(clean_formula(equation)), problem)))
 
 
 def answers_match(predicted: Fraction, gold: Fraction, gold_text: str = "") -> bool:
