@@ -28,7 +28,7 @@ def test_dataset_notations(formula, value):
 
 def test_problem_numbers_become_placeholders():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，还剩1(1/2)件和(2/5)箱")
-    assert problem.source == "一件上衣的售价是N0元，比原价降低了N1，还剩N2件和N3箱"
+    assert problem.source == "一件上衣的售价是N0元，比原价降低了N1%，还剩N2件和N3箱"
     assert problem.values == {"N0": 480, "N1": Fraction(1, 5), "N2": Fraction(3, 2), "N3": Fraction(2, 5)}
     wrapped = normalize.encode_problem("完成了这批帐篷的((1)/(5))，还剩几分之几？")
     assert wrapped.source == "完成了这批帐篷的N0，还剩几分之几？" and wrapped.values == {"N0": Fraction(1, 5)}

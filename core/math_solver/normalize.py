@@ -1,8 +1,8 @@
 """From dataset text to what the model reads and writes, and from a value to a teacher's answer.
 
 Problems: the numbers of a problem become placeholders ``N0, N1 …`` (so that a small model learns
-templates such as ``N0/(1-N1)`` instead of digits) and their exact values are kept for substituting
-back. Equations and answers: the dataset's notations (mixed numbers ``1(5/6)``, ``[ ]`` brackets,
+templates such as ``N0/(1-N1)`` instead of digits; a percent stays visible as ``N1%``, its value is
+the fraction) and their exact values are kept for substituting back. Equations and answers: the dataset's notations (mixed numbers ``1(5/6)``, ``[ ]`` brackets,
 ratios ``:``, a leading ``x=``) are rewritten into the evaluator's grammar; placeholders replace the
 problem's numbers; redundant brackets disappear by printing the tree with only the brackets it needs.
 Constants the equation writes itself (``1``, ``100``, ``3.14`` …) stay as digits.
@@ -64,7 +64,8 @@ def encode_problem(text: str) -> Problem:
         if len(numbers) == MAX_PLACEHOLDERS:
             break
         numbers.append(_problem_number(match))
-        pieces += [plain[last : match.start()], f"N{len(numbers) - 1}"]
+        # a percent keeps its sign: "降低了20%" and "降低了20元" call for different equations
+        pieces += [plain[last : match.start()], f"N{len(numbers) - 1}" + "%" * match.group().endswith("%")]
         last = match.end()
     if not numbers:
         raise ValueError("the problem contains no numbers: a word problem needs the numbers to compute with")
