@@ -48,6 +48,8 @@ def test_set_examples() -> list[str]:
 
 def problem_markdown(problem: normalize.Problem) -> str:
     numbers = " · ".join(f"**N{i}** = {n.text}" for i, n in enumerate(problem.numbers))
+    if any(n.text.endswith("%") for n in problem.numbers):
+        numbers += "\n\n*A % after a placeholder only marks a percent: the placeholder holds the whole number (20% = 1/5).*"
     return f"**What the model reads:** {problem.source}\n\n{numbers}"
 
 

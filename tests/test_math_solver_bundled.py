@@ -41,7 +41,9 @@ def test_tab_handler_and_its_messages(solver):
     normalised, answer, rows = tab.solve("学校把135本练习本平均分给3个班，每班多少本？", 3)
     assert "学校把N0本练习本平均分给N1个班" in normalised and "**N0** = 135" in normalised
     assert "## Answer: " in answer and "3 beams" in answer and "Equation:" in answer
-    assert len(rows) == 3 and "135 ÷ 3" in [row[1] for row in rows]
+    assert len(rows) == 3 and "135 ÷ 3" in [row[1] for row in rows] and "marks a percent" not in normalised
+    normalised, _, _ = tab.solve("一件上衣原价480元，现在降价20%，便宜了多少元？", 3)
+    assert "降价N1%" in normalised and "**N1** = 20%" in normalised and "marks a percent" in normalised
     for bad, message in [("", "empty"), ("一共有多少个苹果？", "no numbers"), ("有1个" * 200, "too long")]:
         with pytest.raises(gr.Error, match=message):
             guarded(tab.solve)(bad, 3)

@@ -127,6 +127,10 @@ def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts
     assert [e["step"] for e in second["log"] if "gen" in e] == [1, 2, 3, 4, 5]
     with pytest.raises(ValueError, match=r"different run \(lr2: 0.00015 there, 0.001 now\)"):
         train.main(argv + ["--stage2-steps", "3", "--lr2", "1e-3"])  # a stale state is never resumed silently
+    del state["run"]
+    torch.save(state, work / "state.pt")
+    with pytest.raises(ValueError, match="does not say which run wrote it"):
+        train.main(argv + ["--stage2-steps", "3"])
 
 
 def test_char_f1_and_punctuation():

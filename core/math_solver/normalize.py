@@ -2,9 +2,11 @@
 
 Problems: the numbers of a problem become placeholders ``N0, N1 …`` (so that a small model learns
 templates such as ``N0/(1-N1)`` instead of digits; a percent stays visible as ``N1%``, its value is
-the fraction) and their exact values are kept for substituting back. Equations and answers: the dataset's notations (mixed numbers ``1(5/6)``, ``[ ]`` brackets,
-ratios ``:``, a leading ``x=``) are rewritten into the evaluator's grammar; placeholders replace the
-problem's numbers; redundant brackets disappear by printing the tree with only the brackets it needs.
+the fraction) and their exact values are kept for substituting back. Equations and answers: the
+dataset's notations (mixed numbers ``1(5/6)``, ``[ ]`` brackets, ratios ``:``, a leading ``x=``) are
+rewritten into the evaluator's grammar; placeholders replace the problem's numbers, with the operands
+of + and × in placeholder order; redundant brackets disappear by printing the tree with only the
+brackets it needs.
 Constants the equation writes itself (``1``, ``100``, ``3.14`` …) stay as digits.
 """
 

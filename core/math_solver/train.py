@@ -126,8 +126,7 @@ def main(argv=None) -> None:
     state_file = args.state_dir / "state.pt"
     net, tokenizer = initial_model(args, train)
     net.to(device).train()
-    peak = args.lr
-    optimizer = torch.optim.AdamW(net.parameters(), lr=peak, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     sources = [tokenizer.encode(e.source, solver_model.MAX_SOURCE_TOKENS) for e in train]
     targets = [tokenizer.encode(e.target, solver_model.MAX_TARGET_TOKENS) for e in train]
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
@@ -161,7 +160,7 @@ def main(argv=None) -> None:
         batches = length_bucketed_batches([len(s) for s in sources], args.batch_size, random.Random(args.seed * 1000 + epoch))
         for batch in batches[offset:]:
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, peak, args.warmup, progress())
+                group["lr"] = learning_rate(step, args.lr, args.warmup, progress())
             labels = pad([targets[i] for i in batch], -100)
             input_ids = pad([sources[i] for i in batch], tokenizer.pad_token_id)
             loss = net(input_ids=input_ids.to(device), attention_mask=(input_ids != tokenizer.pad_token_id).long().to(device),
@@ -176,10 +175,9 @@ def main(argv=None) -> None:
             if step % 100 == 0:
                 log.info("step %d/%d epoch %.2f loss %.4f lr %.2e cpu %.1f min", step, total, step / steps_per_epoch,
                          running, optimizer.param_groups[0]["lr"], cpu_minutes())
-            if args.dev_every and step % args.dev_every == 0:
-                net.eval()
+            if args.dev_every and step % args.dev_every == 0:  # counts against --cpu-minutes, like the training
                 log.info("step %d dev accuracy (greedy) %.4f", step, dev_accuracy(solver_model.Solver(net, tokenizer, device), dev))
-                net.train()
+                net.train()  # the Solver put the model in eval mode
             out_of_time = bool(args.cpu_minutes) and cpu_minutes() >= args.cpu_minutes
             if time.time() - last_save > 300 or step >= total or out_of_time:
                 save_state()

@@ -226,8 +226,11 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 # ----------------------------------------------------------------------------- training
 
 
-def check_resumable(saved: dict, wanted: dict, state_path: Path) -> None:
+def check_resumable(state: dict, wanted: dict, state_path: Path) -> None:
     """A state may only be resumed by the run that wrote it; only the run's length may grow."""
+    if "run" not in state:
+        raise ValueError(f"{state_path} does not say which run wrote it (an older version): pass another --work or delete it")
+    saved = state["run"]
     changed = [k for k in wanted if k != "stage2_steps" and saved.get(k) != wanted[k]]
     if changed:
         raise ValueError(f"{state_path} was written by a different run ("
@@ -255,7 +258,7 @@ def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
     run = {"init": str(args.init), **asdict(cfg)}
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=False)
-        check_resumable(state.get("run", run), run, state_path)
+        check_resumable(state, run, state_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, log = state["step"], state["log"]
