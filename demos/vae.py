@@ -140,7 +140,7 @@ def build() -> None:
 
     with gr.Row():
         # A callable value is drawn afresh on every page load (about 0.2 s), so the grid is never empty.
-        samples = gr.Image(value=guarded(draw_samples), label=f"{N_SAMPLES} samples from the model (z ~ N(0, I); pixel probabilities)",
+        samples = gr.Image(value=guarded(draw_samples), label=f"{N_SAMPLES} samples from the model (z from the prior p(z); pixel probabilities)",
                            interactive=False, elem_id="vae-samples", buttons=[])
     sample_button = gr.Button("Draw new samples from the model", elem_id="vae-sample-button")
     sample_button.click(guarded(draw_samples), None, samples, api_name="vae_samples")

@@ -19,15 +19,16 @@ from core.vae.model import (
     estimate_log_likelihood,
     iwae_bound,
     load,
+    mixture_log_density,
     nats_to_bits_per_dim,
     save,
 )
 from core.vae.preprocess import BOX, FIELD, to_mnist
 
 
-def tiny_vae(seed: int = 0, decoder: str = "factorized") -> VAE:
+def tiny_vae(seed: int = 0, decoder: str = "factorized", prior: str = "standard") -> VAE:
     torch.manual_seed(seed)
-    return VAE(VAEConfig(hidden=16, latent=4, decoder=decoder)).eval()
+    return VAE(VAEConfig(hidden=16, latent=4, decoder=decoder, prior=prior, pseudo_inputs=3)).eval()
 
 
 def binary_images(n: int, seed: int = 0) -> torch.Tensor:
@@ -182,6 +183,47 @@ def test_unknown_decoder_is_refused():
         VAEConfig(decoder="pixelcnn")
 
 
+# --- the VampPrior -------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000))
+def test_mixture_log_density_matches_the_direct_sum(components, latent, seed):
+    generator = torch.Generator().manual_seed(seed)
+    z = 3 * torch.randn(4, 2, latent, generator=generator, dtype=torch.float64)
+    means = torch.randn(components, latent, generator=generator, dtype=torch.float64)
+    log_stds = torch.randn(components, latent, generator=generator, dtype=torch.float64)
+    per_component = (-0.5 * ((z[..., None, :] - means) / log_stds.exp()) ** 2 - log_stds).sum(-1)
+    direct = torch.logsumexp(per_component, dim=-1) - math.log(components)
+    assert torch.allclose(mixture_log_density(z, means, log_stds), direct, atol=1e-8)
+
+
+def test_a_vamp_prior_whose_components_are_standard_normals_is_the_standard_prior():
+    standard, vamp = tiny_vae(decoder="autoregressive"), tiny_vae(decoder="autoregressive", prior="vamp")
+    vamp.load_state_dict({**standard.state_dict(), "pseudo_logits": vamp.pseudo_logits.detach()})
+    x = binary_images(3)
+    unit = (torch.zeros(3, 4), torch.zeros(3, 4))  # every component N(0, I)
+    torch.manual_seed(7)
+    expected = standard.log_weights(x, 5)
+    torch.manual_seed(7)
+    assert torch.allclose(vamp.log_weights(x, 5, prior=unit), expected, atol=1e-5)
+
+
+def test_vamp_prior_estimate_sampling_and_round_trip(tmp_path):
+    model, x = tiny_vae(decoder="autoregressive", prior="vamp"), binary_images(3)
+    model.init_pseudo_inputs(binary_images(10, seed=3))
+    assert torch.sigmoid(model.pseudo_logits).min() >= 0.05 - 1e-6
+    torch.manual_seed(5)
+    log_px, elbo = estimate_log_likelihood(model, x, k=32)
+    assert torch.isfinite(log_px).all() and (log_px >= elbo - 1e-4).all()
+    assert model.sample(4).shape == (4, N_PIXELS)
+    save(model, tmp_path)
+    again = load(tmp_path)
+    assert again.config.prior == "vamp" and torch.equal(again.pseudo_logits, model.pseudo_logits)
+    with pytest.raises(ValueError, match="prior"):
+        VAEConfig(prior="flow")
+
+
 # --- scoring one digit and the reference distribution ----------------------------------------
 
 
@@ -266,8 +308,8 @@ def test_unreadable_images_raise_value_error(image):
 # --- training CLI on a tiny fake data set -------------------------------------------------------
 
 
-@pytest.mark.parametrize("decoder", ["factorized", "autoregressive"])
-def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder):
+@pytest.mark.parametrize("decoder, prior", [("factorized", "standard"), ("autoregressive", "vamp")])
+def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder, prior):
     from scipy.io import savemat
 
     from core.vae import train
@@ -276,10 +318,11 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder):
     savemat(data, {"X": (np.random.default_rng(0).random((60, N_PIXELS)) < 0.2).astype(np.uint8)})
     common = ["--train", str(data), "--valid", str(data), "--hidden", "8", "--latent", "2", "--batch-size", "20",
               "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3",
-              "--decoder", decoder, "--dropout", "0.1"]
+              "--decoder", decoder, "--dropout", "0.1", "--prior", prior, "--pseudo-inputs", "4"]
     train.main(common + ["--epochs", "1"])
     model = load(tmp_path / "model")
     assert model.config.latent == 2 and model.config.decoder == decoder and model.config.dropout == 0.1
+    assert model.config.prior == prior
     train.main(common + ["--epochs", "2", "--resume"])
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2

@@ -14,8 +14,14 @@ each pixel's Bernoulli also sees the pixels before it, which models the local st
 that a factorized decoder has to push into z). Both give an exact log p(x|z) in one pass, so the
 estimator is the same; only sampling becomes pixel by pixel.
 
-Reads top to bottom: config, MLP, the autoregressive decoder, the model (encoder, decoder, log
-importance weights), the pure scoring functions (log-mean-exp over chunks, nats → bits/dim), save/load.
+Two priors: ``standard`` N(0, I), and ``vamp``, the VampPrior (Tomczak & Welling 2018): the
+mixture p(z) = 1/P Σ_p q(z | u_p) of the encoder's posteriors of P learned pseudo-images u_p, which
+fills the holes that the aggregate posterior leaves in N(0, I). It costs one encoder pass over the
+pseudo-images per batch, and log p(z) stays exact, so the estimator is unchanged.
+
+Reads top to bottom: config, MLP, the autoregressive decoder, the model (encoder, prior, decoder,
+log importance weights), the pure scoring functions (log-mean-exp over chunks, nats → bits/dim,
+Gaussian-mixture log density), save/load.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 DECODERS = ("factorized", "autoregressive")
+PRIORS = ("standard", "vamp")
 
 
 @dataclass
@@ -48,13 +55,17 @@ class VAEConfig:
     activation: str = "tanh"
     decoder: str = "factorized"  # or "autoregressive" (MADE given z)
     dropout: float = 0.0  # on the decoder's hidden units while training: the MADE decoder over-fits 50k images
+    prior: str = "standard"  # or "vamp" (a mixture of the encoder's posteriors of learned pseudo-images)
+    pseudo_inputs: int = 500  # VampPrior components (Tomczak & Welling use 500 on MNIST); unused by "standard"
 
     def __post_init__(self) -> None:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
-        if min(self.n_pixels, self.hidden, self.n_hidden_layers, self.latent) < 1:
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if min(self.n_pixels, self.hidden, self.n_hidden_layers, self.latent, self.pseudo_inputs) < 1:
             raise ValueError(f"all sizes must be positive: {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
@@ -149,7 +160,8 @@ class AutoregressiveDecoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """Gaussian encoder q(z|x) = N(μ(x), σ(x)²), prior N(0, I), Bernoulli decoder p(x|z) (factorized or autoregressive)."""
+    """Gaussian encoder q(z|x) = N(μ(x), σ(x)²), prior N(0, I) or VampPrior, Bernoulli decoder p(x|z)
+    (factorized or autoregressive)."""
 
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -159,6 +171,9 @@ class VAE(nn.Module):
         self.autoregressive = c.decoder == "autoregressive"
         self.decoder = (AutoregressiveDecoder(c) if self.autoregressive
                         else mlp(c.latent, c.hidden, c.n_hidden_layers, c.n_pixels, c.activation, c.dropout))
+        if c.prior == "vamp":
+            # Logits of the pseudo-images: sigmoid keeps each u_p a grey-level image in (0, 1).
+            self.pseudo_logits = nn.Parameter(torch.zeros(c.pseudo_inputs, c.n_pixels))
 
     def init_output_bias(self, pixel_means: torch.Tensor) -> None:
         """Start the decoder at the data's pixel marginals, so early training learns structure, not the mean."""
@@ -166,6 +181,16 @@ class VAE(nn.Module):
         output = self.decoder.context_to_pixels if self.autoregressive else self.decoder[-1]
         with torch.no_grad():
             output.bias.copy_(torch.log(p) - torch.log1p(-p))
+
+    def init_pseudo_inputs(self, images: torch.Tensor) -> None:
+        """Start the pseudo-images at P training images, softened so the sigmoid's gradient is alive."""
+        picks = images[torch.randperm(len(images))[: self.config.pseudo_inputs]].clamp(0.05, 0.95)
+        with torch.no_grad():
+            self.pseudo_logits.copy_(torch.log(picks) - torch.log1p(-picks))
+
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The VampPrior's component means and log-stds (P, latent) each; None for N(0, I)."""
+        return self.encode(torch.sigmoid(self.pseudo_logits)) if self.config.prior == "vamp" else None
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D) images → mean and log standard deviation of q(z|x), each (B, latent)."""
@@ -177,27 +202,41 @@ class VAE(nn.Module):
         An autoregressive decoder's logit d reads x_<d; a factorized one ignores x."""
         return self.decoder(z, x) if self.autoregressive else self.decoder(z)
 
-    def log_weights(self, x: torch.Tensor, k: int, posterior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, k: int, posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
+                    prior: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(K, B) log importance weights log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k reparameterised.
 
-        ``posterior`` lets chunked callers encode x once and draw many chunks of samples.
+        ``posterior`` and ``prior`` (from :meth:`prior_components`) let chunked callers encode x and
+        the pseudo-images once and draw many chunks of samples.
         """
         mean, log_std = self.encode(x) if posterior is None else posterior
         eps = torch.randn((k, *mean.shape), dtype=mean.dtype, device=mean.device)
         z = mean + eps * log_std.exp()
         logits = self.decode_logits(z, x)
         log_px_given_z = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
-        # log N(z; 0, I) − log N(z; μ, σ²): the 0.5·log 2π terms cancel, and (z − μ)/σ = ε exactly.
-        log_prior = -0.5 * z.pow(2).sum(-1)
-        log_q = -0.5 * eps.pow(2).sum(-1) - log_std.sum(-1)
+        # Gaussian log densities without their 0.5·log 2π per dimension: it cancels between p(z) and q(z|x).
+        if self.config.prior == "vamp":
+            log_prior = mixture_log_density(z, *(self.prior_components() if prior is None else prior))
+        else:
+            log_prior = -0.5 * z.pow(2).sum(-1)
+        log_q = -0.5 * eps.pow(2).sum(-1) - log_std.sum(-1)  # (z − μ)/σ = ε exactly
         return log_px_given_z + log_prior - log_q
+
+    def sample_prior(self, n: int) -> torch.Tensor:
+        """n codes (n, latent) from p(z): N(0, I), or a random VampPrior component's posterior."""
+        device = next(self.parameters()).device
+        eps = torch.randn((n, self.config.latent), device=device)
+        if self.config.prior == "standard":
+            return eps
+        means, log_stds = self.prior_components()
+        pick = torch.randint(len(means), (n,), device=device)
+        return means[pick] + eps * log_stds[pick].exp()
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n images (n, D) in [0, 1] from z ~ N(0, I): Bernoulli means, or for an autoregressive
+        """n images (n, D) in [0, 1] from z ~ p(z): Bernoulli means, or for an autoregressive
         decoder each pixel's probability given the pixels sampled before it."""
-        device = next(self.parameters()).device
-        z = torch.randn((n, self.config.latent), device=device)
+        z = self.sample_prior(n)
         return self.decoder.generate(z) if self.autoregressive else torch.sigmoid(self.decoder(z))
 
     @torch.no_grad()
@@ -215,6 +254,20 @@ class VAE(nn.Module):
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """(K, B) log weights → (B,) log of their mean, in log space (the IWAE bound for these K)."""
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
+
+
+def mixture_log_density(z: torch.Tensor, means: torch.Tensor, log_stds: torch.Tensor) -> torch.Tensor:
+    """log (1/P Σ_p N(z; μ_p, σ_p²)) without the 0.5·log 2π per dimension, for z (..., L), μ, log σ (P, L) → (...).
+
+    The squared distances are expanded into matrix products, so K·B samples against P components
+    never materialise a (K, B, P, L) tensor.
+    """
+    inv_var = torch.exp(-2.0 * log_stds)  # (P, L)
+    flat = z.reshape(-1, z.shape[-1])
+    squared = flat.pow(2) @ inv_var.T - 2.0 * flat @ (means * inv_var).T + (means.pow(2) * inv_var).sum(-1)
+    log_components = -0.5 * squared - log_stds.sum(-1)  # (K·B, P)
+    log_density = torch.logsumexp(log_components, dim=-1) - math.log(len(means))
+    return log_density.reshape(z.shape[:-1])
 
 
 def nats_to_bits_per_dim(nats: float | torch.Tensor, n_dims: int = N_PIXELS):
@@ -240,12 +293,12 @@ def estimate_log_likelihood(
         raise ValueError(f"the number of importance samples K must be ≥ 1, got {k}")
     if x.dim() != 2 or x.shape[1] != model.config.n_pixels:
         raise ValueError(f"expected images of shape (B, {model.config.n_pixels}), got {tuple(x.shape)}")
-    posterior = model.encode(x)
+    posterior, prior = model.encode(x), model.prior_components()
     chunk = samples_per_chunk(x.shape[0], max_rows)
     running_lse = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
     sum_log_w = torch.zeros_like(running_lse)
     for start in range(0, k, chunk):
-        log_w = model.log_weights(x, min(chunk, k - start), posterior)
+        log_w = model.log_weights(x, min(chunk, k - start), posterior, prior)
         running_lse = torch.logaddexp(running_lse, torch.logsumexp(log_w, dim=0))
         sum_log_w += log_w.sum(0)
     return running_lse - math.log(k), sum_log_w / k

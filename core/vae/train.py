@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core import checkpoints
 from core.vae.data import TRAIN_FILE, VALID_FILE, load_images
-from core.vae.model import DECODERS, VAE, VAEConfig, iwae_bound, save, score_images
+from core.vae.model import DECODERS, PRIORS, VAE, VAEConfig, iwae_bound, save, score_images
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--activation", default=VAEConfig.activation)
     p.add_argument("--decoder", default=VAEConfig.decoder, choices=DECODERS,
                    help="independent pixels given z, or a MADE over the pixels given z")
+    p.add_argument("--prior", default=VAEConfig.prior, choices=PRIORS,
+                   help="N(0, I), or the VampPrior: a mixture of the posteriors of learned pseudo-images")
+    p.add_argument("--pseudo-inputs", type=int, default=VAEConfig.pseudo_inputs, help="VampPrior components")
     p.add_argument("--dropout", type=float, default=VAEConfig.dropout, help="dropout on the decoder's hidden units")
     p.add_argument("--save-fp16", action="store_true", help="write float16 weights (bundle file-size limit)")
     p.add_argument("--batch-size", type=int, default=100)
@@ -73,9 +76,11 @@ def main(argv=None) -> None:
     valid = load_images(args.valid, args.valid_limit).float()
 
     config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation,
-                       decoder=args.decoder, dropout=args.dropout)
+                       decoder=args.decoder, dropout=args.dropout, prior=args.prior, pseudo_inputs=args.pseudo_inputs)
     model = VAE(config).to(device)
     model.init_output_bias(train.mean(0))
+    if config.prior == "vamp":
+        model.init_pseudo_inputs(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     progress = {"epoch": 0, "best_valid_nll": math.inf, "best_epoch": 0, "seconds": 0.0, "history": []}
 
