@@ -326,3 +326,8 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder, prior
     train.main(common + ["--epochs", "2", "--resume"])
     state = torch.load(tmp_path / "state.pt", weights_only=False)
     assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2
+    # Fine-tuning from the written model keeps its architecture, whatever the size options say.
+    tuned = tmp_path / "tuned"
+    train.main(common[:-4] + ["--init", str(tmp_path / "model"), "--hidden", "5", "--out", str(tuned),
+                              "--state", str(tmp_path / "tuned_state.pt"), "--epochs", "1"])
+    assert load(tuned).config == model.config

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from core import checkpoints
 from core.vae.data import TRAIN_FILE, VALID_FILE, load_images
-from core.vae.model import DECODERS, PRIORS, VAE, VAEConfig, iwae_bound, save, score_images
+from core.vae.model import DECODERS, PRIORS, VAE, VAEConfig, iwae_bound, load, save, score_images
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/vae/model", help="directory for the best model")
     p.add_argument("--state", default="runs/vae/train_state.pt", help="resumable training state")
     p.add_argument("--resume", action="store_true", help="continue from --state")
+    p.add_argument("--init", default=None, help="start from this model directory (e.g. an ELBO model to fine-tune with --k 5); "
+                   "its architecture replaces the size, decoder and prior options")
     p.add_argument("--k", type=int, default=5, help="importance samples in the objective (1 = ELBO, >1 = IWAE)")
     p.add_argument("--hidden", type=int, default=VAEConfig.hidden)
     p.add_argument("--layers", type=int, default=VAEConfig.n_hidden_layers)
@@ -75,12 +77,16 @@ def main(argv=None) -> None:
     train = load_images(args.train).float().to(device)
     valid = load_images(args.valid, args.valid_limit).float()
 
-    config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation,
-                       decoder=args.decoder, dropout=args.dropout, prior=args.prior, pseudo_inputs=args.pseudo_inputs)
-    model = VAE(config).to(device)
-    model.init_output_bias(train.mean(0))
-    if config.prior == "vamp":
-        model.init_pseudo_inputs(train)
+    if args.init:
+        model = load(args.init, device)
+        config = model.config
+    else:
+        config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation,
+                           decoder=args.decoder, dropout=args.dropout, prior=args.prior, pseudo_inputs=args.pseudo_inputs)
+        model = VAE(config).to(device)
+        model.init_output_bias(train.mean(0))
+        if config.prior == "vamp":
+            model.init_pseudo_inputs(train)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     progress = {"epoch": 0, "best_valid_nll": math.inf, "best_epoch": 0, "seconds": 0.0, "history": []}
 
