@@ -16,12 +16,14 @@ from core.vae.model import (
     N_PIXELS,
     VAE,
     VAEConfig,
+    VAEMixture,
     estimate_log_likelihood,
     iwae_bound,
     load,
     mixture_log_density,
     nats_to_bits_per_dim,
     save,
+    save_mixture,
 )
 from core.vae.preprocess import BOX, FIELD, to_mnist
 
@@ -222,6 +224,65 @@ def test_vamp_prior_estimate_sampling_and_round_trip(tmp_path):
     assert again.config.prior == "vamp" and torch.equal(again.pseudo_logits, model.pseudo_logits)
     with pytest.raises(ValueError, match="prior"):
         VAEConfig(prior="flow")
+
+
+# --- a mixture of VAEs -------------------------------------------------------------------------
+
+
+def exact_log_likelihood(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """log p(x) of a one-latent factorized VAE by quadrature over z: the truth the estimator approaches."""
+    z = torch.linspace(-10.0, 10.0, 10_001).unsqueeze(-1)  # (Z, 1)
+    logits = model.decode_logits(z.unsqueeze(1), x).expand(-1, len(x), -1)  # (Z, B, D)
+    log_px_given_z = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+    log_prior = -0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)  # (Z, 1)
+    return torch.logsumexp(log_px_given_z + log_prior, dim=0) + math.log(20.0 / 10_000)
+
+
+def test_mixture_estimate_approaches_the_exact_mixture_likelihood():
+    components = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        components.append(VAE(VAEConfig(hidden=16, latent=1)).eval())
+    x = binary_images(3)
+    with torch.no_grad():
+        exact = torch.logsumexp(torch.stack([exact_log_likelihood(c, x) for c in components]), 0) - math.log(2)
+    torch.manual_seed(3)
+    log_px, elbo = estimate_log_likelihood(VAEMixture(components), x, k=20_000)
+    assert torch.allclose(log_px, exact, atol=0.05)
+    assert (elbo < log_px).all()
+    # Not the mean of the components' log-likelihoods: the mixture is more probable than that (Jensen).
+    assert (exact > torch.stack([exact_log_likelihood(c, x) for c in components]).mean(0).detach() + 1e-3).all()
+
+
+def test_mixture_combines_saves_loads_samples_and_reconstructs(tmp_path):
+    from core.vae import combine
+
+    save(tiny_vae(0, decoder="autoregressive", prior="vamp"), tmp_path / "a")
+    save(tiny_vae(1), tmp_path / "b", half=True)
+    combine.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "mix")])
+    mixture = load(tmp_path / "mix")
+    assert isinstance(mixture, VAEMixture) and len(mixture.components) == 2
+    assert mixture.components[0].config.prior == "vamp" and mixture.components[1].config.decoder == "factorized"
+    x = binary_images(4)
+    for k in (1, 7):  # K = 1 still gives every component one sample
+        torch.manual_seed(k)
+        log_px, elbo = estimate_log_likelihood(mixture, x, k)
+        assert torch.isfinite(log_px).all() and (log_px >= elbo - 1e-4).all()
+    samples = mixture.sample(5)
+    assert samples.shape == (5, N_PIXELS) and 0 <= samples.min() and samples.max() <= 1
+    assert mixture.reconstruct(x).shape == x.shape
+    assert [r.k for r in density.tightening(mixture, np.eye(28, dtype=np.uint8), 100)] == [1, 10, 100]
+    with pytest.raises(ValueError, match="mixture already"):
+        save_mixture([tmp_path / "mix", tmp_path / "a"], tmp_path / "nested")
+    with pytest.raises(ValueError, match="at least 2"):
+        VAEMixture([tiny_vae()])
+    from scipy.io import savemat
+
+    from core.vae import train
+
+    savemat(tmp_path / "tiny.mat", {"X": binary_images(10).numpy().astype(np.uint8)})
+    with pytest.raises(SystemExit, match="mixture"):
+        train.main(["--init", str(tmp_path / "mix"), "--train", str(tmp_path / "tiny.mat"), "--valid", str(tmp_path / "tiny.mat")])
 
 
 # --- scoring one digit and the reference distribution ----------------------------------------

@@ -19,9 +19,13 @@ mixture p(z) = 1/P Σ_p q(z | u_p) of the encoder's posteriors of P learned pseu
 fills the holes that the aggregate posterior leaves in N(0, I). It costs one encoder pass over the
 pseudo-images per batch, and log p(z) stays exact, so the estimator is unchanged.
 
+A mixture of M such VAEs, p(x) = 1/M Σ_m p_m(x) (the same recipe trained from different seeds),
+is a latent-variable model too, with latents (m, z): its estimator gives each component ⌈K/M⌉
+samples from that component's own encoder, so over-fitting that differs from seed to seed averages out.
+
 Reads top to bottom: config, MLP, the autoregressive decoder, the model (encoder, prior, decoder,
-log importance weights), the pure scoring functions (log-mean-exp over chunks, nats → bits/dim,
-Gaussian-mixture log density), save/load.
+log importance weights), the mixture of VAEs, the pure scoring functions (log-mean-exp over chunks,
+nats → bits/dim, Gaussian-mixture log density), save/load.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ IMAGE_SIDE = 28
 N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+MIXTURE_TYPE = "vae_mixture"  # config.json's model_type for a directory of component VAEs
+RESPONSIBILITY_K = 100  # samples per component when picking the component that explains an image best
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 DECODERS = ("factorized", "autoregressive")
 PRIORS = ("standard", "vamp")
@@ -247,6 +253,39 @@ class VAE(nn.Module):
         return self.decoder.generate(mean, greedy=True) if self.autoregressive else torch.sigmoid(self.decoder(mean))
 
 
+class VAEMixture(nn.Module):
+    """p(x) = 1/M Σ_m p_m(x) over M VAEs of the same image size: a latent-variable model whose latent
+    is the component m (uniform) and that component's z."""
+
+    def __init__(self, components: list[VAE]):
+        super().__init__()
+        if len(components) < 2:
+            raise ValueError(f"a mixture needs at least 2 component VAEs, got {len(components)}")
+        if len({c.config.n_pixels for c in components}) > 1:
+            raise ValueError("the mixture's components must model images of the same size")
+        self.components = nn.ModuleList(components)
+        self.config = components[0].config  # the image size, for shape checks
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """n images (n, D): each from a uniformly chosen component."""
+        counts = torch.bincount(torch.randint(len(self.components), (n,)), minlength=len(self.components)).tolist()
+        images = torch.cat([c.sample(count) for c, count in zip(self.components, counts) if count])
+        return images[torch.randperm(n)]
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) reconstructions, each by the component under which its image is most probable."""
+        log_px = torch.stack([estimate_log_likelihood(c, x, RESPONSIBILITY_K)[0] for c in self.components])
+        best = log_px.argmax(0)
+        out = torch.empty_like(x)
+        for m, component in enumerate(self.components):
+            chosen = best == m
+            if chosen.any():
+                out[chosen] = component.reconstruct(x[chosen])
+        return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Scoring: pure functions of log weights, and the chunked estimator built on them
 
@@ -281,18 +320,27 @@ def samples_per_chunk(batch: int, max_rows: int) -> int:
 
 @torch.no_grad()
 def estimate_log_likelihood(
-    model: VAE, x: torch.Tensor, k: int, max_rows: int = 8192
+    model: VAE | VAEMixture, x: torch.Tensor, k: int, max_rows: int = 8192
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Importance-sampled log p(x) and the ELBO for each image of x (B, D), both (B,) in nats.
 
     The K samples are drawn in chunks of at most ``max_rows`` decoder rows so K = 5000 fits in
     memory; chunks are merged with a running logsumexp, so the result is the same estimator as
     one big batch. The ELBO is the mean log weight over the same K samples.
+
+    A mixture splits K evenly (rounded up) over its components: the mean of their unbiased
+    estimates of p_m(x) is unbiased for 1/M Σ_m p_m(x), so its log is still a stochastic lower
+    bound; the ELBO, with the proposal 1/M q_m(z|x), is the components' mean ELBO.
     """
     if k < 1:
         raise ValueError(f"the number of importance samples K must be ≥ 1, got {k}")
     if x.dim() != 2 or x.shape[1] != model.config.n_pixels:
         raise ValueError(f"expected images of shape (B, {model.config.n_pixels}), got {tuple(x.shape)}")
+    if isinstance(model, VAEMixture):
+        share = -(-k // len(model.components))
+        parts = [estimate_log_likelihood(c, x, share, max_rows) for c in model.components]
+        log_px = torch.logsumexp(torch.stack([lp for lp, _ in parts]), dim=0) - math.log(len(parts))
+        return log_px, torch.stack([elbo for _, elbo in parts]).mean(0)
     posterior, prior = model.encode(x), model.prior_components()
     chunk = samples_per_chunk(x.shape[0], max_rows)
     running_lse = torch.full((x.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
@@ -305,7 +353,7 @@ def estimate_log_likelihood(
 
 
 @torch.no_grad()
-def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100, progress: bool = False):
+def score_images(model: VAE | VAEMixture, images: torch.Tensor, k: int, batch_size: int = 100, progress: bool = False):
     """Per-image (log p̂(x), ELBO) over a whole data set, ``batch_size`` images at a time."""
     device = next(model.parameters()).device
     log_px, elbo = [], []
@@ -318,7 +366,8 @@ def score_images(model: VAE, images: torch.Tensor, k: int, batch_size: int = 100
 
 
 # ---------------------------------------------------------------------------------------------
-# Save / load: config.json + model.safetensors, the layout core.checkpoints recognises
+# Save / load: config.json + model.safetensors, the layout core.checkpoints recognises; a mixture
+# is a config.json naming one such sub-directory per component
 
 
 def save(model: VAE, directory: str | Path, extra: dict | None = None, half: bool = False) -> Path:
@@ -334,10 +383,30 @@ def save(model: VAE, directory: str | Path, extra: dict | None = None, half: boo
     return directory
 
 
-def load(directory: str | Path, device: torch.device | str = "cpu") -> VAE:
-    """Read a directory written by :func:`save`; shapes and key names must match exactly."""
+def save_mixture(component_dirs: list[str | Path], directory: str | Path, extra: dict | None = None) -> Path:
+    """Copy saved VAEs into ``directory/component_<m>/`` and write the mixture's config.json."""
+    directory = Path(directory)
+    names = []
+    for m, source in enumerate(component_dirs):
+        if not isinstance(load(source), VAE):  # loads it: refuses a broken directory before anything is written
+            raise ValueError(f"{source} is a mixture already; name its component directories instead")
+        name = f"component_{m}"
+        (directory / name).mkdir(parents=True, exist_ok=True)
+        for file in (CONFIG_FILE, WEIGHTS_FILE):
+            (directory / name / file).write_bytes((Path(source) / file).read_bytes())
+        names.append(name)
+    config = {"model_type": MIXTURE_TYPE, "components": names, "sources": [str(s) for s in component_dirs], **(extra or {})}
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    VAEMixture([load(directory / name) for name in names])  # the components must fit together
+    return directory
+
+
+def load(directory: str | Path, device: torch.device | str = "cpu") -> VAE | VAEMixture:
+    """Read a directory written by :func:`save` (or :func:`save_mixture`); shapes and key names must match exactly."""
     directory = Path(directory)
     raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    if raw.get("model_type") == MIXTURE_TYPE:
+        return VAEMixture([load(directory / name, device) for name in raw["components"]]).to(device).eval()
     fields = VAEConfig.__dataclass_fields__
     model = VAE(VAEConfig(**{key: raw[key] for key in fields if key in raw}))
     state = load_file(str(directory / WEIGHTS_FILE))

@@ -79,6 +79,8 @@ def main(argv=None) -> None:
 
     if args.init:
         model = load(args.init, device)
+        if not isinstance(model, VAE):
+            raise SystemExit(f"--init {args.init} is a mixture of VAEs; fine-tune one of its component directories")
         config = model.config
     else:
         config = VAEConfig(hidden=args.hidden, n_hidden_layers=args.layers, latent=args.latent, activation=args.activation,
