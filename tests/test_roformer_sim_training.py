@@ -151,3 +151,27 @@ def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: 
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["inputs"] == 4 and 0 <= last["share_with_non_copy"] <= 1
     assert last["copy_input_baseline"]["share_with_non_copy"] == 0.0
+
+
+def test_soup_is_the_mean_of_the_runs_weights(hub_dir, sts_dir, tmp_path):  # noqa: F811
+    from core.roformer_sim import soup
+    from core.roformer_sim.model import DERIVED, RoFormerSim, Sim, save
+
+    base, shifted = load(hub_dir), load(hub_dir)
+    with torch.no_grad():
+        for name, param in shifted.model.named_parameters():
+            if name not in DERIVED:  # the rotary table is recomputed on load, never stored
+                param.add_(0.01 * torch.randn_like(param))
+    save(base, tmp_path / "a", dtype=torch.float32)
+    save(shifted, tmp_path / "b", dtype=torch.float32)
+    record = soup.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "soup"), "--sts-dir", str(sts_dir)])
+    mixed = load(tmp_path / "soup").model.state_dict()
+    a, b = base.model.state_dict(), shifted.model.state_dict()
+    assert all(torch.allclose(mixed[name].float(), (a[name].float() + b[name].float()) / 2, atol=2e-3) for name in a)
+    assert set(record["dev_spearman"]) == set(evaluate.DATASETS) | {"avg"}
+    assert json.loads((tmp_path / "soup" / soup.RECORD_FILE).read_text()) == record
+    with pytest.raises(ValueError, match="at least 2"):
+        soup.soup([base])
+    smaller = base.model.config.__class__(**{**base.model.config.to_dict(), "num_hidden_layers": 1})
+    with pytest.raises(ValueError, match="different architecture"):
+        soup.soup([base, Sim(RoFormerSim(smaller), base.tokenizer)])
