@@ -383,7 +383,7 @@ def save(model: VAE, directory: str | Path, extra: dict | None = None, half: boo
     return directory
 
 
-def save_mixture(component_dirs: list[str | Path], directory: str | Path, extra: dict | None = None) -> Path:
+def save_mixture(component_dirs: list[str | Path], directory: str | Path) -> Path:
     """Copy saved VAEs into ``directory/component_<m>/`` and write the mixture's config.json."""
     directory = Path(directory)
     names = []
@@ -395,7 +395,7 @@ def save_mixture(component_dirs: list[str | Path], directory: str | Path, extra:
         for file in (CONFIG_FILE, WEIGHTS_FILE):
             (directory / name / file).write_bytes((Path(source) / file).read_bytes())
         names.append(name)
-    config = {"model_type": MIXTURE_TYPE, "components": names, "sources": [str(s) for s in component_dirs], **(extra or {})}
+    config = {"model_type": MIXTURE_TYPE, "components": names, "sources": [str(s) for s in component_dirs]}
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     VAEMixture([load(directory / name) for name in names])  # the components must fit together
     return directory
