@@ -115,7 +115,7 @@ def build() -> None:
             with gr.Row():
                 digit = gr.Image(label="What the model sees (28×28, binarized)", interactive=False, elem_id="vae-digit",
                                  height=190, buttons=[])
-                reconstruction = gr.Image(label="Reconstruction (decoded from the encoder's mean z)", interactive=False,
+                reconstruction = gr.Image(label="Reconstruction (from the encoder's mean z, by the likelier component)", interactive=False,
                                           elem_id="vae-reconstruction", height=190, buttons=[])
             result = gr.Markdown("Draw or upload a digit, then press score — or click an example below.", elem_id="vae-score")
             histogram = gr.Plot(label="Where it falls among validation digits", elem_id="vae-histogram")
