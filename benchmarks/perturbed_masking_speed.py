@@ -34,7 +34,7 @@ def bert_base_sized() -> impact.Encoder:
     vocab = {ch: 200 + i for i, ch in enumerate(dict.fromkeys(SENTENCE))}
     return impact.Encoder(
         model=BertModel(config, add_pooling_layer=False).eval(), vocab=vocab, mask_id=103, cls_id=101, sep_id=102,
-        unk_id=100, device=torch.device("cpu"), max_chars=510, default_layer=12, default_threshold=8.0,
+        unk_id=100, device=torch.device("cpu"), max_chars=510, defaults=impact.SegmentationDefaults(12),
     )
 
 

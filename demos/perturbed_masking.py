@@ -18,6 +18,7 @@ EXAMPLES = [
     "我们 在 野生 动物园 玩",
 ]
 TREE_WORDS = ["Perturbed Masking words", "jieba words", "my spaces"]
+RULE_CHOICES = [("impact ≥ threshold (Su)", "absolute"), ("impact ÷ stronger neighbour's ≥ threshold", "relative")]
 
 INTRO = """### Words and trees from a masked language model, with no labelled data
 Perturbed Masking (Wu et al., ACL 2020; [Su Jianlin, 无监督分词和句法分析](https://kexue.fm/archives/7476)) masks a
@@ -65,18 +66,24 @@ def tree_words(state: dict, mode: str, ours: list[str]) -> list[str]:
     return typed
 
 
-def segmentation_view(state: dict, layer: int, threshold: float):
-    gaps = state["gaps"][layer]
-    ours = segment.words_from_decisions(state["text"], segment.join_decisions(state["text"], np.nan_to_num(gaps, nan=-np.inf), threshold))
+def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
+    analysis = segment.Segmentation(state["text"], state["gaps"])
+    ours = analysis.words(layer, threshold, rule)
     words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
-    bars = figures.gap_bars(state["text"], gaps, threshold) if len(state["text"]) > 1 else None
+    bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else None
     return ours, words_html, bars
 
 
-def render(state: dict, source: str, layer: float, threshold: float, mode: str, progress=None):
+def threshold_range(state: dict, layer: int, threshold: float, rule: str) -> float:
+    """Slider maximum: a little above the largest score of this text (and the threshold)."""
+    scores = segment.Segmentation(state["text"], state["gaps"]).scores(layer, rule)
+    return round(float(np.ceil(max(np.nanmax(scores, initial=0.0), threshold) * 12)) / 10, 1)
+
+
+def render(state: dict, source: str, layer: float, threshold: float, rule: str, mode: str, progress=None):
     encoder = encoder_for(source)
     layer = check_layer(encoder, layer)
-    ours, words_html, bars = segmentation_view(state, layer, threshold)
+    ours, words_html, bars = segmentation_view(state, layer, threshold, rule)
     words = tree_words(state, mode, ours)
     matrix = impact.word_matrix(encoder, words, progress)[layer]
     tree = trees.split_tree(words, matrix)
@@ -91,7 +98,7 @@ def render(state: dict, source: str, layer: float, threshold: float, mode: str, 
     )
 
 
-def analyse(text, source, layer, threshold, mode, progress=gr.Progress()):
+def analyse(text, source, layer, threshold, rule, mode, progress=gr.Progress()):
     encoder = encoder_for(source)
     chars = sentence_of(text)
     check_layer(encoder, layer)
@@ -101,51 +108,60 @@ def analyse(text, source, layer, threshold, mode, progress=gr.Progress()):
 
     def run():
         state = {"text": chars, "typed": text.strip(), "gaps": segment.analyse(encoder, chars, report).gaps}
-        return state, render(state, source, layer, threshold, mode, report)
+        return state, render(state, source, layer, threshold, rule, mode, report)
 
     (state, views), ms = timed(run)
-    finite = state["gaps"][int(layer)][np.isfinite(state["gaps"][int(layer)])]
-    slider = gr.update(maximum=round(float(np.ceil(max(finite.max(initial=0.0), threshold) * 12)) / 10, 1))
+    slider = gr.update(maximum=threshold_range(state, int(layer), threshold, rule))
     info = f"{len(chars)} characters · layer {int(layer)} of {encoder.num_layers} · {ms:.0f} ms (model + trees)"
     return state, slider, info, *views
 
 
-def resegment(state, source, layer, threshold):
+def resegment(state, source, layer, threshold, rule):
     """Threshold moved: words and bars from the cached gaps, no model call."""
     if not state:
         return gr.skip(), gr.skip()
     layer = check_layer(encoder_for(source), layer)
-    _, words_html, bars = segmentation_view(state, layer, threshold)
+    _, words_html, bars = segmentation_view(state, layer, threshold, rule)
     return words_html, bars
 
 
-def redraw(state, source, layer, threshold, mode):
-    """Layer, threshold (on release) or tree words changed: everything from cached impacts where possible."""
+def redraw(state, source, layer, threshold, rule, mode):
+    """Layer, threshold (on release), rule or tree words changed: everything from cached impacts where possible."""
     if not state:
         return (gr.skip(),) * 6
-    return render(state, source, layer, threshold, mode)
+    return render(state, source, layer, threshold, rule, mode)
+
+
+def rule_threshold(state, source, layer, rule):
+    """Rule switched: its tuned threshold (the two rules' scores live on different scales)."""
+    encoder = encoder_for(source)
+    threshold = encoder.defaults.thresholds[rule]
+    maximum = threshold_range(state, check_layer(encoder, layer), threshold, rule) if state else max(20.0, 2 * threshold)
+    return gr.update(value=threshold, maximum=maximum)
 
 
 def model_defaults(source):
     encoder = encoder_for(source)
+    defaults = encoder.defaults
     return (
-        gr.update(maximum=encoder.num_layers, value=encoder.default_layer),
-        gr.update(value=encoder.default_threshold, maximum=max(20.0, encoder.default_threshold * 2)),
+        gr.update(maximum=encoder.num_layers, value=defaults.layer),
+        gr.update(value=defaults.rule),
+        gr.update(value=defaults.threshold, maximum=max(20.0, defaults.threshold * 2)),
         None,
         checkpoints.model_card(MODEL, source),
     )
 
 
-def initial_settings() -> tuple[int, int, float]:
-    """Slider start values from the bundled checkpoint's files (no weights loaded at build time)."""
+def initial_settings() -> tuple[int, impact.SegmentationDefaults]:
+    """Control start values from the bundled checkpoint's files (no weights loaded at build time)."""
     bundled = checkpoints.spec(MODEL).asset_dir
     if (bundled / "config.json").is_file():
         return impact.checkpoint_defaults(bundled)
-    return 12, 12, impact.FALLBACK_THRESHOLD
+    return 12, impact.SegmentationDefaults(12)
 
 
 def build() -> None:
-    layers, default_layer, default_threshold = initial_settings()
+    layers, defaults = initial_settings()
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=2):
@@ -155,9 +171,11 @@ def build() -> None:
             examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
         with gr.Column(scale=1):
             source = model_selector(MODEL)
-            layer = gr.Slider(0, layers, value=default_layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
+            layer = gr.Slider(0, layers, value=defaults.layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
                               info="Impacts of every layer come from one pass: switching layers is instant.")
-            threshold = gr.Slider(0, max(20.0, 2 * default_threshold), value=default_threshold, step=0.01, label="Threshold (higher = finer words)",
+            rule = gr.Radio(RULE_CHOICES, value=defaults.rule, label="Join neighbours when", elem_id="perturbed_masking-rule",
+                            info="The relative rule compares each gap with the gaps beside it.")
+            threshold = gr.Slider(0, max(20.0, 2 * defaults.threshold), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
                                   elem_id="perturbed_masking-threshold")
             mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")
     info = gr.Markdown(elem_id="perturbed_masking-info")
@@ -171,14 +189,17 @@ def build() -> None:
     state = gr.State(None)
 
     views = [words, bars, heat, constituency, dependency, bracketed]
-    run_inputs = [text, source, layer, threshold, mode]
+    run_inputs = [text, source, layer, threshold, rule, mode]
+    redraw_inputs = [state, source, layer, threshold, rule, mode]
     run_outputs = [state, threshold, info, *views]
     run.click(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse")
     text.submit(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
     examples.load_input_event.then(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_example")
-    threshold.change(guarded(resegment), [state, source, layer, threshold], [words, bars],
+    threshold.change(guarded(resegment), [state, source, layer, threshold, rule], [words, bars],
                      api_name="perturbed_masking_resegment", show_progress="hidden")
-    threshold.release(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_threshold")
-    layer.release(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_layer")
-    mode.change(guarded(redraw), [state, source, layer, threshold, mode], views, api_name="perturbed_masking_tree_words")
-    source.change(guarded(model_defaults), [source], [layer, threshold, state, card], api_name="perturbed_masking_model")
+    threshold.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_threshold")
+    layer.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_layer")
+    rule.input(guarded(rule_threshold), [state, source, layer, rule], [threshold], api_name="perturbed_masking_rule").then(
+        guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_rule_redraw")
+    mode.change(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_tree_words")
+    source.change(guarded(model_defaults), [source], [layer, rule, threshold, state, card], api_name="perturbed_masking_model")

@@ -136,6 +136,19 @@ def test_long_text_is_read_in_pieces(encoder):
 # ----------------------------------------------------------------------------- segmentation
 
 
+def test_relative_join_scores():
+    gaps = np.array([2.0, 8.0, 1.0, np.nan, 3.0, 6.0])
+    scores = segment.join_scores(gaps, "relative")
+    np.testing.assert_allclose(scores[:3], [2 / 8, 8 / 2, 1 / 8])  # each gap over its stronger neighbour
+    assert np.isnan(scores[3])  # a cut stays a cut
+    np.testing.assert_allclose(scores[4:], [3 / 6, 6 / 3])  # the cut is no neighbour
+    np.testing.assert_allclose(segment.join_scores([5.0], "relative"), [1.0])  # a lone gap: compared with itself
+    np.testing.assert_array_equal(segment.join_scores(gaps, "absolute"), gaps)
+    with pytest.raises(ValueError, match="unknown join rule 'max'"):
+        segment.join_scores(gaps, "max")
+    assert segment.Segmentation("大肠杆菌是", np.array([[1.0, 0.5, 3.0, 0.2]])).words(0, 1.5, "relative") == ["大肠", "杆菌", "是"]
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.text(alphabet="我爱北京天安门，。1a", min_size=1, max_size=30), st.data())
 def test_segmentation_properties(text, data):
@@ -276,8 +289,25 @@ def test_parse_evaluation_on_conllu(tmp_path, encoder):
 
 def test_segment_evaluation_and_tuning(tmp_path, encoder):
     gold = [["大肠杆菌", "是", "人", "和", "许多", "动物"], ["我", "爱", "北京", "天安门"]]
-    result = evaluate.evaluate_segmentation(encoder, gold, layer=1, threshold=0.0)
+    result = evaluate.evaluate_segmentation(encoder, gold, layer=1, threshold=0.0, rule="absolute")
     assert set(result) >= {"precision", "recall", "f1", "jieba_f1", "sentences"} and result["sentences"] == 2
     tuned = evaluate.tune(encoder, gold, thresholds=10)
-    assert tuned["dev_f1"] >= max(tuned["f1_by_layer"].values()) - 1e-9
-    assert 0 <= tuned["layer"] <= encoder.num_layers
+    assert tuned["dev_f1"] == pytest.approx(max(f1 for by_layer in tuned["f1_by_layer"].values() for f1 in by_layer.values()), abs=1e-4)
+    assert tuned["dev_f1"] == pytest.approx(tuned["f1_by_layer"][tuned["rule"]][tuned["layer"]], abs=1e-4)
+    assert 0 <= tuned["layer"] <= encoder.num_layers and set(tuned["thresholds"]) == set(segment.JOIN_RULES)
+    counts = segment.SpanCounts()  # the written threshold reproduces the tuned F1
+    for words in gold:
+        counts.add(segment.analyse(encoder, "".join(words)).words(tuned["layer"], tuned["thresholds"][tuned["rule"]], tuned["rule"]), words)
+    assert counts.scores()["f1"] == pytest.approx(tuned["dev_f1"])
+
+
+def test_tuned_defaults_file_is_read(tmp_path):
+    directory = roformer_dir(tmp_path)
+    assert impact.checkpoint_defaults(directory)[1] == impact.SegmentationDefaults(2)  # none written: Su's fallback
+    tuned = {"layer": 1, "rule": "relative", "thresholds": {"absolute": 3.5, "relative": 0.9}}
+    (directory / impact.DEFAULTS_FILE).write_text(json.dumps(tuned))
+    layers, defaults = impact.checkpoint_defaults(directory)
+    assert (layers, defaults.layer, defaults.rule, defaults.threshold) == (2, 1, "relative", 0.9)
+    encoder = impact.load(directory, torch.device("cpu"))
+    text = "我爱北京天安门"
+    assert segment.segment(encoder, text) == segment.analyse(encoder, text).words(1, 0.9, "relative")

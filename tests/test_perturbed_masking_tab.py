@@ -26,7 +26,7 @@ def tiny_source(tmp_path_factory) -> str:
 def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
     sentence = tab.EXAMPLES[0]
     state, slider, info, words_html, bars, heat, constituency, dependency, brackets = tab.analyse(
-        sentence, tiny_source, 2, 0.001, tab.TREE_WORDS[1], progress=no_progress
+        sentence, tiny_source, 2, 0.001, "absolute", tab.TREE_WORDS[1], progress=no_progress
     )
     assert state["text"] == sentence and state["gaps"].shape == (3, len(sentence) - 1)
     assert "jieba" in words_html and "<svg" in constituency and "<svg" in dependency
@@ -39,22 +39,32 @@ def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
         raise AssertionError("moving the threshold must not run the model")
 
     monkeypatch.setattr(encoder.model, "forward", no_forward)
-    fine, _ = tab.resegment(state, tiny_source, 2, 1e9)
-    coarse, _ = tab.resegment(state, tiny_source, 2, -1e9)
+    fine, _ = tab.resegment(state, tiny_source, 2, 1e9, "absolute")
+    coarse, _ = tab.resegment(state, tiny_source, 2, -1e9, "absolute")
     assert fine.count('class="pm-word') > coarse.count('class="pm-word')
+    # switching the rule loads its own threshold and redraws from the cache too
+    update = tab.rule_threshold(state, tiny_source, 2, "relative")
+    assert update["value"] == impact.FALLBACK_THRESHOLDS["relative"]  # the tiny checkpoint has no tuned file
+    relative = segment.Segmentation(sentence, state["gaps"]).scores(2, "relative")
+    assert update["maximum"] >= np.nanmax(relative)
+    monkeypatch.undo()  # new words need their word matrix for the trees
+    views = tab.redraw(state, tiny_source, 2, update["value"], "relative", tab.TREE_WORDS[0])
+    assert "jieba" in views[0] and "<svg" in views[3]
 
 
 def test_typed_words_and_limits(tiny_source):
-    out = tab.analyse("我们 在 野生 动物园 玩", tiny_source, 1, 0.01, tab.TREE_WORDS[2], progress=no_progress)
+    out = tab.analyse("我们 在 野生 动物园 玩", tiny_source, 1, 0.01, "relative", tab.TREE_WORDS[2], progress=no_progress)
     assert out[-1].replace("(", "").replace(")", "").split() == ["我们", "在", "野生", "动物园", "玩"]
     with pytest.raises(ValueError, match="at most 64"):
-        tab.analyse("我" * 65, tiny_source, 1, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+        tab.analyse("我" * 65, tiny_source, 1, 0.01, "absolute", tab.TREE_WORDS[0], progress=no_progress)
     with pytest.raises(ValueError, match="separate them with spaces"):
-        tab.analyse("我们在玩", tiny_source, 1, 0.01, tab.TREE_WORDS[2], progress=no_progress)
+        tab.analyse("我们在玩", tiny_source, 1, 0.01, "absolute", tab.TREE_WORDS[2], progress=no_progress)
     with pytest.raises(ValueError, match="layers 0–2"):
-        tab.analyse("我们在玩", tiny_source, 7, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+        tab.analyse("我们在玩", tiny_source, 7, 0.01, "absolute", tab.TREE_WORDS[0], progress=no_progress)
     with pytest.raises(ValueError, match="Type a Chinese sentence"):
-        tab.analyse("   ", tiny_source, 1, 0.01, tab.TREE_WORDS[0], progress=no_progress)
+        tab.analyse("   ", tiny_source, 1, 0.01, "absolute", tab.TREE_WORDS[0], progress=no_progress)
+    with pytest.raises(ValueError, match="unknown join rule 'nearest'"):
+        tab.analyse("我们在玩", tiny_source, 1, 0.01, "nearest", tab.TREE_WORDS[0], progress=no_progress)
 
 
 def test_compare_html_marks_differences():
@@ -76,7 +86,8 @@ def bundled() -> impact.Encoder:
 def test_bundled_checkpoint_layout_and_defaults(bundled):
     directory = checkpoints.spec("perturbed_masking").asset_dir
     defaults = json.loads((directory / impact.DEFAULTS_FILE).read_text())
-    assert (bundled.default_layer, bundled.default_threshold) == (defaults["layer"], defaults["threshold"])
+    assert (bundled.defaults.layer, bundled.defaults.rule, bundled.defaults.thresholds) == (defaults["layer"], defaults["rule"], defaults["thresholds"])
+    assert set(defaults["thresholds"]) == set(segment.JOIN_RULES)
     assert bundled.model.config.type_vocab_size == 2  # the paraphrase model reuses these weights
     assert all(f.stat().st_size <= 9.5e6 for f in directory.iterdir())
     assert sum(f.stat().st_size for f in directory.iterdir()) <= 10e6
@@ -86,7 +97,7 @@ def test_bundled_model_segments_held_out_news_better_than_trivial(bundled):
     """On 40 held-out People's Daily lines the tuned model beats single characters and jieba's half."""
     _, dev = train_mlm.split_people_daily(train_mlm.people_daily_sentences(train_mlm.people_daily_path()), 1000)
     sentences = [words for words in dev if len("".join(words)) <= 40][:40]
-    result = evaluate.evaluate_segmentation(bundled, sentences, bundled.default_layer, bundled.default_threshold)
+    result = evaluate.evaluate_segmentation(bundled, sentences, bundled.defaults.layer, bundled.defaults.threshold, bundled.defaults.rule)
     singles = segment.SpanCounts()
     for words in sentences:
         singles.add(list("".join(words)), words)
@@ -96,7 +107,7 @@ def test_bundled_model_segments_held_out_news_better_than_trivial(bundled):
 
 def test_bundled_model_trees_are_valid(bundled):
     words = ["计算机", "的", "鼠标", "有", "什么", "比较", "特殊", "的", "用途", "呢"]
-    matrix = impact.word_matrix(bundled, words)[bundled.default_layer]
+    matrix = impact.word_matrix(bundled, words)[bundled.defaults.layer]
     assert np.isfinite(matrix).all() and (matrix >= 0).all()
     heads = trees.dependency_heads(matrix)
     assert trees.is_tree(heads) and trees.is_projective(heads)

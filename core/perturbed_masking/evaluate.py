@@ -2,7 +2,7 @@
 
     python -m core.perturbed_masking.evaluate segment --gold ../shared/data/sighan2005_icwb2/pku_test_gold.utf8
     python -m core.perturbed_masking.evaluate parse --conllu ../shared/data/ud_chinese_gsdsimp/zh_gsdsimp-ud-dev.conllu
-    python -m core.perturbed_masking.evaluate tune --write     # choose layer + threshold on the People's Daily dev slice
+    python -m core.perturbed_masking.evaluate tune --write     # choose rule, layer and threshold on the People's Daily dev slice
 
 ``segment`` scores word precision/recall/F1 by character spans, with jieba on the same
 sentences. ``parse`` decodes dependency trees over the gold words (punctuation excluded from
@@ -38,36 +38,41 @@ def read_gold_segmentation(path: Path, limit: int | None) -> list[list[str]]:
     return [words for words in lines if words][:limit]
 
 
-def evaluate_segmentation(encoder, sentences, layer, threshold) -> dict:
+def evaluate_segmentation(encoder, sentences, layer, threshold, rule) -> dict:
     ours, baseline = segment.SpanCounts(), segment.SpanCounts()
     for words in tqdm(sentences, desc="segment", mininterval=10):
         text = "".join(words)
-        ours.add(segment.analyse(encoder, text).words(layer, threshold), words)
+        ours.add(segment.analyse(encoder, text).words(layer, threshold, rule), words)
         baseline.add(segment.jieba_words(text), words)
-    return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "threshold": threshold}
+    return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "rule": rule, "threshold": threshold}
 
 
 def tune(encoder, sentences, thresholds: int = 80) -> dict:
-    """Best (layer, threshold) by word F1 on segmented dev sentences; thresholds from gap quantiles."""
+    """Best (rule, layer, threshold) by word F1 on segmented dev sentences; thresholds from score quantiles.
+
+    Also the best threshold of every rule at the chosen layer, so that switching rules in the tab
+    starts from a tuned value.
+    """
     analysed = [(segment.analyse(encoder, "".join(w)), w) for w in tqdm(sentences, desc="tune", mininterval=10)]
-    best, by_layer = None, {}
-    for layer in range(encoder.num_layers + 1):
-        gaps = np.concatenate([a.gaps[layer] for a, _ in analysed])
-        candidates = np.unique(np.nanquantile(gaps, np.linspace(0.02, 0.98, thresholds)))
-        for threshold in candidates:
-            counts = segment.SpanCounts()
-            for analysis, words in analysed:
-                counts.add(analysis.words(layer, float(threshold)), words)
-            f1 = counts.scores()["f1"]
-            if f1 > by_layer.get(layer, (-1, 0))[0]:
-                by_layer[layer] = (f1, float(threshold))
-            if best is None or f1 > best[0]:
-                best = (f1, layer, float(threshold))
+    best = {}  # (rule, layer) → (f1, threshold)
+    for rule in segment.JOIN_RULES:
+        for layer in range(encoder.num_layers + 1):
+            scores = np.concatenate([a.scores(layer, rule) for a, _ in analysed])
+            for threshold in np.unique(np.nanquantile(scores, np.linspace(0.02, 0.98, thresholds))):
+                counts = segment.SpanCounts()
+                for analysis, words in analysed:
+                    counts.add(analysis.words(layer, float(threshold), rule), words)
+                f1 = counts.scores()["f1"]
+                if f1 > best.get((rule, layer), (-1.0, 0.0))[0]:
+                    best[rule, layer] = (f1, float(threshold))
+    rule, layer = max(best, key=lambda key: best[key][0])
     return {
-        "layer": best[1],
-        "threshold": round(best[2], 4),
-        "dev_f1": best[0],
-        "f1_by_layer": {layer: round(f1, 4) for layer, (f1, _) in by_layer.items()},
+        "rule": rule,
+        "layer": layer,
+        "threshold": best[rule, layer][1],  # not rounded: it is one of the scores, and rounding could flip that gap
+        "thresholds": {r: best[r, layer][1] for r in segment.JOIN_RULES},
+        "dev_f1": best[rule, layer][0],
+        "f1_by_layer": {r: {l: round(best[r, l][0], 4) for l in range(encoder.num_layers + 1)} for r in segment.JOIN_RULES},
         "sentences": len(sentences),
     }
 
@@ -144,12 +149,13 @@ def main() -> None:
     seg.add_argument("--gold", type=Path, default=DATA_DIR / "sighan2005_icwb2" / "pku_test_gold.utf8")
     seg.add_argument("--limit", type=int, default=None, help="first N sentences only")
     seg.add_argument("--layer", type=int, default=None, help="default: the checkpoint's tuned layer")
-    seg.add_argument("--threshold", type=float, default=None, help="default: the checkpoint's tuned threshold")
+    seg.add_argument("--rule", choices=segment.JOIN_RULES, default=None, help="default: the checkpoint's tuned rule")
+    seg.add_argument("--threshold", type=float, default=None, help="default: the checkpoint's tuned threshold for the rule")
     par = commands.add_parser("parse", help="UAS against CoNLL-U gold trees, with chain baselines")
     par.add_argument("--conllu", type=Path, default=DATA_DIR / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu")
     par.add_argument("--limit", type=int, default=None)
     par.add_argument("--layer", type=int, default=None)
-    tun = commands.add_parser("tune", help="choose layer + threshold on the held-out People's Daily lines")
+    tun = commands.add_parser("tune", help="choose rule + layer + threshold on the held-out People's Daily lines")
     tun.add_argument("--dev-lines", type=int, default=1000, help="size of the held-out slice (as in train_mlm)")
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
     tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
@@ -157,18 +163,19 @@ def main() -> None:
 
     encoder = load_encoder(args.checkpoint)
     if args.command == "segment":
-        layer = encoder.default_layer if args.layer is None else args.layer
-        threshold = encoder.default_threshold if args.threshold is None else args.threshold
-        result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold)
+        layer = encoder.defaults.layer if args.layer is None else args.layer
+        rule = encoder.defaults.rule if args.rule is None else args.rule
+        threshold = encoder.defaults.thresholds[rule] if args.threshold is None else args.threshold
+        result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold, rule)
     elif args.command == "parse":
-        layer = encoder.default_layer if args.layer is None else args.layer
+        layer = encoder.defaults.layer if args.layer is None else args.layer
         result = evaluate_parsing(encoder, read_conllu(args.conllu, args.limit), layer)
     else:
         _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
         result = tune(encoder, dev[: args.limit])
         if args.write:
             directory = checkpoints.locate(MODEL, args.checkpoint)
-            defaults = {"layer": result["layer"], "threshold": result["threshold"], "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), first {result['sentences']}", "dev_f1": round(result["dev_f1"], 4)}
+            defaults = {"layer": result["layer"], "rule": result["rule"], "thresholds": result["thresholds"], "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), first {result['sentences']}", "dev_f1": round(result["dev_f1"], 4)}
             (directory / impact.DEFAULTS_FILE).write_text(json.dumps(defaults, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(result, ensure_ascii=False))
 

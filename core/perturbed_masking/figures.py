@@ -23,19 +23,22 @@ CHAR_PX = 18  # width of one Chinese character in the SVG pictures
 GAP_PX = 14
 
 
-def gap_bars(text: str, gaps: np.ndarray, threshold: float):
-    """Bar per gap between characters k and k+1; bars above the line stay joined."""
+SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ stronger neighbour's"}
+
+
+def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str):
+    """Bar per gap between characters k and k+1 (its join score under ``rule``); bars above the line stay joined."""
     fig = Figure(figsize=(max(6.0, 0.28 * len(text)), 3.0))
     ax = fig.subplots()
-    x = np.arange(len(gaps))
-    values = np.nan_to_num(gaps, nan=0.0)
+    x = np.arange(len(scores))
+    values = np.nan_to_num(scores, nan=0.0)
     joined = values >= threshold
     ax.bar(x, values, color=np.where(joined, "#4c78a8", "#e45756"), width=0.8)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     ax.set_xticks(x)
     ax.set_xticklabels([f"{text[k]}{text[k + 1]}" for k in x], fontsize=8, rotation=90)
-    ax.set_ylabel("mean two-way impact")
-    ax.set_title("Adjacent impacts: blue = same word, red = boundary", fontsize=10)
+    ax.set_ylabel(SCORE_LABELS[rule])
+    ax.set_title("Adjacent characters: blue = same word, red = boundary", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig

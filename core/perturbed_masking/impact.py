@@ -28,14 +28,28 @@ from transformers import AutoModel, BertTokenizer
 
 from core.perturbed_masking.text import normalize
 
-# Su's setting for bert-base-chinese (last layer, Euclidean): used when a checkpoint has no
-# tuned ``segmentation.json`` of its own.
-FALLBACK_THRESHOLD = 8.0
+# Used when a checkpoint has no tuned ``segmentation.json`` of its own: Su's setting for
+# bert-base-chinese (absolute impact ≥ 8 on the last layer, Euclidean), and for the relative rule
+# 1.0 (join where a gap's impact is at least its stronger neighbour's).
+FALLBACK_THRESHOLDS = {"absolute": 8.0, "relative": 1.0}
 DEFAULTS_FILE = "segmentation.json"
 CACHE_SIZE = 256
 
 Span = tuple[int, int]  # [start, end) in characters
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SegmentationDefaults:
+    """The layer and join rule a checkpoint segments with, and a threshold for each rule."""
+
+    layer: int
+    rule: str = "absolute"
+    thresholds: dict[str, float] = field(default_factory=lambda: dict(FALLBACK_THRESHOLDS))
+
+    @property
+    def threshold(self) -> float:
+        return self.thresholds[self.rule]
 
 
 @dataclass
@@ -50,8 +64,7 @@ class Encoder:
     unk_id: int
     device: torch.device
     max_chars: int  # longest piece one forward may take ([CLS] + chars + [SEP] ≤ positions)
-    default_layer: int
-    default_threshold: float
+    defaults: SegmentationDefaults
     batch_rows: int = 64  # best CPU throughput is at batch 16–64 (reference/environment.md)
     cache: OrderedDict = field(default_factory=OrderedDict, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,20 +79,20 @@ class Encoder:
         return [self.vocab.get(ch, self.unk_id) for ch in normalize(text)]
 
 
-def checkpoint_defaults(directory: Path) -> tuple[int, int, float]:
-    """(layers, default layer, default threshold) from the files alone, without loading weights."""
+def checkpoint_defaults(directory: Path) -> tuple[int, SegmentationDefaults]:
+    """(layers, segmentation defaults) from the files alone, without loading weights."""
     directory = Path(directory)
     layers = json.loads((directory / "config.json").read_text())["num_hidden_layers"]
     defaults_path = directory / DEFAULTS_FILE
-    defaults = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
-    return layers, int(defaults.get("layer", layers)), float(defaults.get("threshold", FALLBACK_THRESHOLD))
+    tuned = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
+    thresholds = {**FALLBACK_THRESHOLDS, **tuned.get("thresholds", {})}
+    return layers, SegmentationDefaults(int(tuned.get("layer", layers)), tuned.get("rule", "absolute"), thresholds)
 
 
 def load(directory: Path, device: torch.device) -> Encoder:
     """Read a checkpoint directory (bundled or a Hub snapshot): base encoder + vocab + defaults."""
     tokenizer = BertTokenizer.from_pretrained(directory)
     model = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
-    _, layer, threshold = checkpoint_defaults(directory)
     return Encoder(
         model=model,
         vocab=tokenizer.get_vocab(),
@@ -89,8 +102,7 @@ def load(directory: Path, device: torch.device) -> Encoder:
         unk_id=tokenizer.unk_token_id,
         device=device,
         max_chars=min(model.config.max_position_embeddings, 512) - 2,
-        default_layer=layer,
-        default_threshold=threshold,
+        defaults=checkpoint_defaults(directory)[1],
     )
 
 

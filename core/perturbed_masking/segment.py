@@ -1,8 +1,10 @@
 """Word segmentation from adjacent-character impacts (Su, kexue.fm/archives/7476).
 
-Characters k and k+1 stay in one word when their mean two-way impact is at least the
-threshold (a larger threshold gives finer words). Punctuation always stands alone. Text
-longer than the model's limit is cut at punctuation first and each piece is read on its own.
+Characters k and k+1 stay in one word when the join score of their gap is at least the
+threshold (a larger threshold gives finer words). The score is the gap's mean two-way impact
+(Su's rule, "absolute") or that impact divided by the larger impact of the two neighbouring
+gaps ("relative"). Punctuation always stands alone. Text longer than the model's limit is cut
+at punctuation first and each piece is read on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +21,25 @@ from core.perturbed_masking.text import is_punctuation, split_long
 # Longest piece read at once: the length the bundled model was trained on, and context
 # enough for word boundaries (longer text is cut at punctuation).
 PIECE_CHARS = 62
+
+# "relative" asks whether a gap stands out from the gaps beside it: the two characters of a word
+# move each other more than either moves its other neighbour, whatever the scale of the sentence's
+# impacts (a small LM's impacts drift with sentence length and topic, which one global threshold
+# on the raw impact cannot follow).
+JOIN_RULES = ("absolute", "relative")
+
+
+def join_scores(gaps: Sequence[float], rule: str) -> np.ndarray:
+    """The score compared with the threshold for each gap (NaN, where the text was cut, stays NaN)."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    if rule == "absolute":
+        return gaps
+    if rule != "relative":
+        raise ValueError(f"unknown join rule {rule!r}: use one of {', '.join(JOIN_RULES)}")
+    padded = np.concatenate([[np.nan], gaps, [np.nan]])
+    neighbours = np.fmax(padded[:-2], padded[2:])  # fmax skips a NaN side (text edge or cut)
+    neighbours = np.where(np.isnan(neighbours), gaps, neighbours)  # a lone gap is compared with itself
+    return gaps / np.maximum(neighbours, 1e-12)
 
 
 def join_decisions(text: str, adjacent: Sequence[float], threshold: float) -> list[bool]:
@@ -49,10 +70,14 @@ class Segmentation:
     text: str
     gaps: np.ndarray  # (layers + 1, len(text) − 1)
 
-    def words(self, layer: int, threshold: float) -> list[str]:
+    def scores(self, layer: int, rule: str) -> np.ndarray:
         if not 0 <= layer < self.gaps.shape[0]:
             raise ValueError(f"layer must be between 0 and {self.gaps.shape[0] - 1}, got {layer}")
-        return words_from_decisions(self.text, join_decisions(self.text, np.nan_to_num(self.gaps[layer], nan=-np.inf), threshold))
+        return join_scores(self.gaps[layer], rule)
+
+    def words(self, layer: int, threshold: float, rule: str = "absolute") -> list[str]:
+        scores = np.nan_to_num(self.scores(layer, rule), nan=-np.inf)
+        return words_from_decisions(self.text, join_decisions(self.text, scores, threshold))
 
 
 def analyse(encoder: Encoder, text: str, progress: Progress | None = None) -> Segmentation:
@@ -77,10 +102,13 @@ def jieba_words(text: str) -> list[str]:
     return jieba.lcut(text)
 
 
-def segment(encoder: Encoder, text: str, layer: int | None = None, threshold: float | None = None) -> list[str]:
-    layer = encoder.default_layer if layer is None else layer
-    threshold = encoder.default_threshold if threshold is None else threshold
-    return analyse(encoder, text).words(layer, threshold)
+def segment(encoder: Encoder, text: str, layer: int | None = None, threshold: float | None = None, rule: str | None = None) -> list[str]:
+    """Words with the checkpoint's tuned defaults; a threshold given without a rule belongs to the default rule."""
+    defaults = encoder.defaults
+    layer = defaults.layer if layer is None else layer
+    rule = defaults.rule if rule is None else rule
+    threshold = defaults.thresholds[rule] if threshold is None else threshold
+    return analyse(encoder, text).words(layer, threshold, rule)
 
 
 # ----------------------------------------------------------------------------- scoring

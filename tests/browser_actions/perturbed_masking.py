@@ -1,4 +1,4 @@
-"""Segmentation & parse tab: click Su's example, read the words back, check the pictures appear."""
+"""Segmentation & parse tab: click Su's example, read the words back, check the pictures appear, switch the join rule."""
 
 from __future__ import annotations
 
@@ -17,3 +17,12 @@ def exercise(page) -> None:
     expect(page.locator("#perturbed_masking-dependency svg")).to_be_visible()
     expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
     expect(page.locator("#perturbed_masking-info")).to_contain_text("characters")
+
+    threshold = page.locator("#perturbed_masking-threshold input[type=number]")
+    before = threshold.input_value()
+    page.locator("#perturbed_masking-rule").get_by_text("impact ≥ threshold (Su)").click()
+    expect(threshold).not_to_have_value(before)  # the other rule's tuned threshold
+    words = ours.locator(".pm-word").all_inner_texts()
+    assert "".join(words) == SENTENCE, words
+    page.locator("#perturbed_masking-rule").get_by_text("impact ÷ stronger neighbour's ≥ threshold").click()
+    expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
