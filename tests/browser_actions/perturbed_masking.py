@@ -26,3 +26,4 @@ def exercise(page) -> None:
     assert "".join(words) == SENTENCE, words
     page.locator("#perturbed_masking-rule").get_by_text("impact ÷ stronger neighbour's ≥ threshold").click()
     expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
+    expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
