@@ -133,12 +133,16 @@ def redraw(state, source, layer, threshold, rule, mode):
     return render(state, source, layer, threshold, rule, mode)
 
 
-def rule_threshold(state, source, layer, rule):
-    """Rule switched: its tuned threshold (the two rules' scores live on different scales)."""
+def switch_rule(state, source, layer, rule, mode):
+    """Rule switched: its tuned threshold (the two rules' scores live on different scales) and the views, in one step
+    so that a quick second switch can never be overtaken by the first one's redraw."""
     encoder = encoder_for(source)
     threshold = encoder.defaults.thresholds[rule]
-    maximum = threshold_range(state, check_layer(encoder, layer), threshold, rule) if state else max(20.0, 2 * threshold)
-    return gr.update(value=threshold, maximum=maximum)
+    if not state:
+        return (gr.update(value=threshold, maximum=max(20.0, 2 * threshold)), *(gr.skip(),) * 6)
+    layer = check_layer(encoder, layer)
+    slider = gr.update(value=threshold, maximum=threshold_range(state, layer, threshold, rule))
+    return (slider, *render(state, source, layer, threshold, rule, mode))
 
 
 def model_defaults(source):
@@ -200,7 +204,7 @@ def build() -> None:
                      api_name="perturbed_masking_resegment", show_progress="hidden")
     threshold.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_threshold")
     layer.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_layer")
-    rule.input(guarded(rule_threshold), [state, source, layer, rule], [threshold], api_name="perturbed_masking_rule").then(
-        guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_rule_redraw")
+    rule.input(guarded(switch_rule), [state, source, layer, rule, mode], [threshold, *views], api_name="perturbed_masking_rule",
+               trigger_mode="always_last")
     mode.change(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_tree_words")
     source.change(guarded(model_defaults), [source], [layer, rule, threshold, state, card], api_name="perturbed_masking_model")

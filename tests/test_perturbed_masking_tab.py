@@ -42,13 +42,13 @@ def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
     fine, _ = tab.resegment(state, tiny_source, 2, 1e9, "absolute")
     coarse, _ = tab.resegment(state, tiny_source, 2, -1e9, "absolute")
     assert fine.count('class="pm-word') > coarse.count('class="pm-word')
-    # switching the rule loads its own threshold and redraws from the cache too
-    update = tab.rule_threshold(state, tiny_source, 2, "relative")
+    # switching the rule loads its own threshold and redraws (new words need their word matrix for the trees)
+    monkeypatch.undo()
+    update, *views = tab.switch_rule(state, tiny_source, 2, "relative", tab.TREE_WORDS[0])
     assert update["value"] == impact.FALLBACK_THRESHOLDS["relative"]  # the tiny checkpoint has no tuned file
     relative = segment.Segmentation(sentence, state["gaps"]).scores(2, "relative")
     assert update["maximum"] >= np.nanmax(relative)
-    monkeypatch.undo()  # new words need their word matrix for the trees
-    views = tab.redraw(state, tiny_source, 2, update["value"], "relative", tab.TREE_WORDS[0])
+    assert views[0] == tab.resegment(state, tiny_source, 2, update["value"], "relative")[0]
     assert "jieba" in views[0] and "<svg" in views[3]
 
 

@@ -18,6 +18,7 @@ def exercise(page) -> None:
     expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
     expect(page.locator("#perturbed_masking-info")).to_contain_text("characters")
 
+    default_words = words
     threshold = page.locator("#perturbed_masking-threshold input[type=number]")
     before = threshold.input_value()
     page.locator("#perturbed_masking-rule").get_by_text("impact ≥ threshold (Su)").click()
@@ -27,3 +28,4 @@ def exercise(page) -> None:
     page.locator("#perturbed_masking-rule").get_by_text("impact ÷ stronger neighbour's ≥ threshold").click()
     expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
     expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
+    assert ours.locator(".pm-word").all_inner_texts() == default_words  # no late redraw of the other rule
