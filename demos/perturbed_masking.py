@@ -75,8 +75,11 @@ def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
     return ours, words_html, bars
 
 
-def threshold_range(state: dict, layer: int, threshold: float, rule: str) -> float:
-    """Slider maximum: a little above the largest score of this text (and the threshold)."""
+def threshold_range(state: dict | None, layer: int, threshold: float, rule: str) -> float:
+    """Slider maximum: a little above the largest score of this text (and the threshold); before any text, a
+    range in the scale of the threshold (the two rules' scores differ by an order of magnitude)."""
+    if not state:
+        return round(2.5 * threshold, 1)
     scores = segment.Segmentation(state["text"], state["gaps"]).scores(layer, rule)
     return round(float(np.ceil(max(np.nanmax(scores, initial=0.0), threshold) * 12)) / 10, 1)
 
@@ -138,11 +141,9 @@ def switch_rule(state, source, layer, rule, mode):
     so that a quick second switch can never be overtaken by the first one's redraw."""
     encoder = encoder_for(source)
     threshold = encoder.defaults.thresholds[rule]
-    if not state:
-        return (gr.update(value=threshold, maximum=max(20.0, 2 * threshold)), *(gr.skip(),) * 6)
     layer = check_layer(encoder, layer)
     slider = gr.update(value=threshold, maximum=threshold_range(state, layer, threshold, rule))
-    return (slider, *render(state, source, layer, threshold, rule, mode))
+    return (slider, *(render(state, source, layer, threshold, rule, mode) if state else (gr.skip(),) * 6))
 
 
 def model_defaults(source):
@@ -151,7 +152,7 @@ def model_defaults(source):
     return (
         gr.update(maximum=encoder.num_layers, value=defaults.layer),
         gr.update(value=defaults.rule),
-        gr.update(value=defaults.threshold, maximum=max(20.0, defaults.threshold * 2)),
+        gr.update(value=defaults.threshold, maximum=threshold_range(None, defaults.layer, defaults.threshold, defaults.rule)),
         None,
         checkpoints.model_card(MODEL, source),
     )
@@ -180,7 +181,7 @@ def build() -> None:
                               info="Impacts of every layer come from one pass: switching layers is instant.")
             rule = gr.Radio(RULE_CHOICES, value=defaults.rule, label="Join neighbours when", elem_id="perturbed_masking-rule",
                             info="The relative rule compares each gap with the gaps beside it.")
-            threshold = gr.Slider(0, max(20.0, 2 * defaults.threshold), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
+            threshold = gr.Slider(0, threshold_range(None, defaults.layer, defaults.threshold, defaults.rule), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
                                   elem_id="perturbed_masking-threshold")
             mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")
     info = gr.Markdown(elem_id="perturbed_masking-info")
