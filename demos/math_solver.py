@@ -26,8 +26,8 @@ TYPED_EXAMPLES = [
 INTRO = """### Math word problems → equation → exact answer
 A small T5 reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
-whitelist parser — model output is never run as code. The answer comes from the best beam that evaluates, written
-the way a teacher would (percent for 百分之几, whole numbers for counting questions).
+whitelist parser — model output is never run as code. The answer comes from the best beam whose value a primary-school problem can
+have (positive; a whole number, short decimal or simple fraction), written the way a teacher would (percent for 百分之几, whole numbers for counting questions).
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
@@ -65,15 +65,27 @@ def answer_markdown(solution: model.Solution, ms: float) -> str:
     if answer.note:
         lines.append(f"_{answer.note}_")
     if best is not solution.candidates[0]:
-        lines.append("_The top beam could not be evaluated; this answer comes from the best beam that can._")
+        rank = solution.candidates.index(best) + 1
+        above = "Beam 1" if rank == 2 else f"Beams 1–{rank - 1}"
+        lines.append(f"_{above} could not be evaluated or gave no plausible answer (negative, or a long fraction "
+                     f"the problem gives no reason for); this answer comes from beam {rank}._")
+    if not normalize.plausible_answer(best.value, solution.problem):
+        lines.append("_No beam gave a plausible answer (a positive whole number, short decimal or simple fraction): "
+                     "check the equation._")
     lines.append(f"_{len(solution.candidates)} beams · {ms:.0f} ms_")
     return "\n\n".join(lines)
 
 
+def value_text(candidate: model.Candidate, problem: normalize.Problem) -> str:
+    if candidate.value is None:
+        return f"cannot evaluate: {candidate.error}"
+    text = normalize.fraction_text(candidate.value)
+    return text if normalize.plausible_answer(candidate.value, problem) else f"{text} (not a plausible answer)"
+
+
 def candidate_rows(solution: model.Solution) -> list[list]:
     return [
-        [rank, c.equation or "—", c.written, round(c.score, 4),
-         normalize.fraction_text(c.value) if c.value is not None else f"cannot evaluate: {c.error}"]
+        [rank, c.equation or "—", c.written, round(c.score, 4), value_text(c, solution.problem)]
         for rank, c in enumerate(solution.candidates, 1)
     ]
 

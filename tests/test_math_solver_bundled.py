@@ -56,6 +56,18 @@ def test_no_answer_note():
     assert "## No answer" in text and "division by zero" in text
 
 
+def test_notes_when_the_answer_is_not_the_top_beam():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, -0.1 * k, problem) for k, text in enumerate(beams)))
+    text = tab.answer_markdown(read("N1-N0", "N0/(N1-N1)", "N0/(1-N1)"), 12.0)
+    assert "## Answer: 600" in text and "Beams 1–2 could not be evaluated or gave no plausible answer" in text
+    assert "this answer comes from beam 3" in text and "No beam gave" not in text
+    text = tab.answer_markdown(read("N1-N0"), 12.0)
+    assert "No beam gave a plausible answer" in text and "comes from beam" not in text
+    rows = tab.candidate_rows(read("N1-N0", "N0/(1-N1)"))
+    assert rows[0][4] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][4] == "600"
+
+
 def test_examples_come_from_the_test_set(shared_data):
     examples = tab.test_set_examples()
     test_texts = {json.loads(line)["original_text"] for line in (shared_data / "ape210k" / "test.ape.json").open()}

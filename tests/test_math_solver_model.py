@@ -64,6 +64,17 @@ def test_best_beam_is_the_first_that_evaluates():
     assert nothing.best is None and nothing.answer is None
 
 
+def test_best_beam_prefers_a_plausible_answer():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    beams = [("N1-N0", -0.1), ("N0*(1-N1)", -0.2), ("N0/(1-N1)", -0.3)]
+    solution = m.Solution(problem, tuple(m.read_candidate(text, score, problem) for text, score in beams))
+    negative, rounded, right = solution.candidates
+    assert negative.value < 0 and rounded.value == Fraction(1920, 5)  # 384: plausible, so it wins over the right 600
+    assert solution.best is rounded
+    assert m.Solution(problem, (negative, right)).best is right
+    assert m.Solution(problem, (negative,)).best is negative  # nothing plausible: the best beam that evaluates
+
+
 def test_decoding_is_restricted_to_equation_tokens():
     tok = m.CharTokenizer.build(["每班N0本多少个"] * 2)
     restrict = m.OnlyTokens(tok.equation_ids(), len(tok))

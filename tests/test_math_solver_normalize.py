@@ -124,3 +124,21 @@ def test_training_set_filters_and_counts(tmp_path):
     }
     with pytest.raises(ValueError, match="unknown data format"):
         data.read_problems(ape, "csv")
+
+
+@pytest.mark.parametrize(
+    "value, problem, plausible",
+    [
+        (Fraction(45), "135本书分给3个班", True),
+        (Fraction(-45), "135本书分给3个班", False),
+        (Fraction(0), "135本书分给3个班", False),
+        (Fraction(1234, 1000), "135本书分给3个班", True),  # 1.234: a decimal with 3 places
+        (Fraction(12345, 10000), "135本书分给3个班", False),
+        (Fraction(7, 12), "135本书分给3个班", True),
+        (Fraction(11, 15), "一批货物，第一次运走总数的(2/5)，第二次运走总数的(1/3)", True),  # the problem has fractions
+        (Fraction(11, 15), "一批货物有30吨，第一次运走12吨", False),
+        (Fraction(11, 15), "绳长3(1/2)米", True),  # a mixed number counts as a fraction
+    ],
+)
+def test_plausible_answers(value, problem, plausible):
+    assert normalize.plausible_answer(value, normalize.encode_problem(problem)) is plausible

@@ -10,7 +10,7 @@ Two kinds of checkpoint directory load here:
 
 The model writes an equation over placeholders; it is substituted with the problem's numbers and
 evaluated exactly by :mod:`core.math_solver.expression`. The answer comes from the best beam whose
-equation evaluates.
+value is a plausible primary-school answer (``normalize.plausible_answer``), else from the best beam that evaluates.
 """
 
 from __future__ import annotations
@@ -155,8 +155,10 @@ class Solution:
 
     @property
     def best(self) -> Candidate | None:
-        """The best beam that evaluates."""
-        return next((c for c in self.candidates if c.value is not None), None)
+        """The best beam whose value is a plausible answer, else the best beam that evaluates."""
+        evaluated = [c for c in self.candidates if c.value is not None]
+        plausible = (c for c in evaluated if normalize.plausible_answer(c.value, self.problem))
+        return next(plausible, evaluated[0] if evaluated else None)
 
     @property
     def answer(self) -> normalize.Answer | None:

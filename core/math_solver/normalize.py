@@ -198,6 +198,20 @@ def answers_match(predicted: Fraction, gold: Fraction, gold_text: str = "") -> b
     return abs(predicted - gold) <= Fraction(1, 10_000) * max(1, abs(gold))
 
 
+def plausible_answer(value: Fraction, problem: Problem) -> bool:
+    """Whether a primary-school problem can have this answer: positive, and a whole number, a decimal with at
+    most 3 places or a fraction with a denominator up to 12 (any fraction when the problem itself has fractions).
+
+    The model's top beam is often the wrong template; its value then tends to be negative or a long fraction,
+    while the right equation waits one beam lower. Only 0.8% of the training problems' answers fail this test.
+    """
+    if value <= 0:
+        return False
+    if (value * 1000).denominator == 1 or value.denominator <= 12:
+        return True
+    return any(number.key[0] in ("f", "m") for number in problem.numbers)
+
+
 # ---------------------------------------------------------------------------------------------
 # Answers the way a teacher writes them.
 
