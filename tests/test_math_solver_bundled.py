@@ -68,6 +68,15 @@ def test_notes_when_the_answer_is_not_the_top_beam():
     assert rows[0][4] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][4] == "600"
 
 
+def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    beams = ("N1-N0", "N0*(1-N1)", "N0/(1-N1)")  # −479.8 (implausible), 384 (plausible, wrong), 600 (right)
+    solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, problem) for text in beams))
+    counts = evaluate.score([solution, None], [{"ans": "600"}, {"ans": "1"}])
+    assert counts == {"correct": 0, "valid": 1, "first_evaluating_correct": 0, "some_beam_correct": 1}
+    assert evaluate.score([solution], [{"ans": "384"}])["correct"] == 1
+
+
 def test_examples_come_from_the_test_set(shared_data):
     examples = tab.test_set_examples()
     test_texts = {json.loads(line)["original_text"] for line in (shared_data / "ape210k" / "test.ape.json").open()}
@@ -79,3 +88,4 @@ def test_evaluate_command_prints_metrics_last(shared_data, capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] + result["unscored"] == 24
     assert 0 <= result["accuracy"] <= result["valid_expression_rate"] <= 1 and result["valid_expression_rate"] > 0.5
+    assert max(result["accuracy"], result["first_evaluating_beam_accuracy"]) <= result["some_beam_correct"] <= 1

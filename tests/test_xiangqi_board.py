@@ -121,6 +121,10 @@ def test_repetition_is_a_draw_and_ply_limit_is_a_move_limit():
     for move in ["h0g2", "h9g7", "g2h0", "g7h9"] * 2:
         board.push(move)
     assert board.outcome().reason == "repetition" and board.outcome().winner is None
+    assert board.is_repetition(3) and not board.is_repetition(4)
+    board.pop()
+    assert board.is_repetition() and not board.is_repetition(3)  # the position after g7h9 was seen at ply 4
+    assert not Board().is_repetition()
     limited = Board(max_plies=2)
     limited.push("h2e2")
     limited.push("h9g7")

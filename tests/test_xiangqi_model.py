@@ -13,7 +13,7 @@ from core.xiangqi.board import Board, mirror_move
 from core.xiangqi.game import Game
 from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
 from core.xiangqi.opponents import greedy_move, random_move
-from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, tactical_value
+from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position, tactical_value
 from core.xiangqi.vocab import RESULT_TOKENS, MoveVocab, geometric_moves
 
 VOCAB = MoveVocab.build()
@@ -104,6 +104,22 @@ def test_search_never_chooses_a_perpetual_check(tiny):
     assert loses_by_rule(board, "e1d1")  # the third time round is a forbidden perpetual check
     choice = Player(tiny, VOCAB, mode="search").choose(board, Decoder())
     assert not loses_by_rule(board, choice.move)
+
+
+def test_greedy_skips_the_favourite_when_it_repeats_or_loses_by_rule(tiny, monkeypatch):
+    board = Board("3k5/9/9/9/9/9/9/9/R8/5K3 w")
+    for move in ["a1d1", "d9e9", "d1e1", "e9d9"]:
+        board.push(move)
+    favourites = [("e1d1", 0.6), ("e1e5", 0.3), ("f0f1", 0.1)]
+    monkeypatch.setattr(Player, "policy", lambda self, board, decoder, temperature=1.0: favourites)
+    assert repeats_position(board, "e1d1") and not loses_by_rule(board, "e1d1")
+    assert Player(tiny, VOCAB).choose(board, Decoder()).move == "e1e5"  # e1d1 would go back to the position of ply 1
+    for move in ["e1d1", "d9e9", "d1e1", "e9d9"]:
+        board.push(move)
+    assert loses_by_rule(board, "e1d1")
+    assert Player(tiny, VOCAB).choose(board, Decoder()).move == "e1e5"
+    favourites[1:] = []
+    assert Player(tiny, VOCAB).choose(board, Decoder()).move == "e1d1"  # nothing else on offer: the favourite
 
 
 @pytest.mark.parametrize("mode", ["greedy", "sample", "search"])

@@ -2,10 +2,12 @@
 
     python -m core.math_solver.evaluate --data ../shared/data/ape210k/test.ape.json --beams 3
 
-The last line of stdout is one JSON object: ``accuracy`` (the value of the best beam that
-evaluates equals the gold answer exactly, or to 1e-4 relative when the gold answer is a rounded
-decimal), ``n`` (problems scored) and ``valid_expression_rate`` (share of problems for which at
-least one beam evaluates). Problems whose gold answer does not parse are not scored
+The last line of stdout is one JSON object: ``accuracy`` (the solver's answer, from the best beam
+with a plausible value, equals the gold answer exactly, or to 1e-4 relative when the gold answer is a
+rounded decimal), ``n`` (problems scored), ``valid_expression_rate`` (share of problems for which at
+least one beam evaluates), ``first_evaluating_beam_accuracy`` (the answer of the best beam that evaluates,
+without the plausibility rule) and ``some_beam_correct`` (share of problems where some beam is right: what
+a perfect choice among the beams would score). Problems whose gold answer does not parse are not scored
 (``unscored`` says how many); problems the solver refuses (no numbers …) count as wrong.
 """
 
@@ -33,16 +35,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> tuple[int, int]:
-    """(correct, with a valid expression) for solutions aligned with their dataset items."""
-    correct = valid = 0
+def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> dict[str, int]:
+    """Counts over solutions aligned with their dataset items: ``correct`` (the answer the solver gives),
+    ``valid`` (some beam evaluates), ``first_evaluating_correct`` (the best beam that evaluates, without the
+    plausibility rule) and ``some_beam_correct`` (an oracle that knows which beam is right)."""
+    counts = dict.fromkeys(["correct", "valid", "first_evaluating_correct", "some_beam_correct"], 0)
     for solution, item in zip(solutions, items):
-        best = solution.best if solution else None
-        if best is None:
+        if solution is None:
             continue
-        valid += 1
-        correct += normalize.answers_match(best.value, normalize.parse_answer(item["ans"]), item["ans"])
-    return correct, valid
+        gold = normalize.parse_answer(item["ans"])
+        right = [c.value is not None and normalize.answers_match(c.value, gold, item["ans"]) for c in solution.candidates]
+        evaluated = [k for k, c in enumerate(solution.candidates) if c.value is not None]
+        if not evaluated:
+            continue
+        counts["valid"] += 1
+        counts["correct"] += right[solution.candidates.index(solution.best)]
+        counts["first_evaluating_correct"] += right[evaluated[0]]
+        counts["some_beam_correct"] += any(right)
+    return counts
 
 
 def main(argv=None) -> None:
@@ -73,12 +83,15 @@ def main(argv=None) -> None:
                 usable.append(False)
         solved = iter(solver.solve_many(problems, args.beams) if problems else [])
         solutions += [next(solved) if ok else None for ok in usable]
-    correct, valid = score(solutions, scored)
+    counts = score(solutions, scored)
     n = len(scored)
+    share = lambda key: round(counts[key] / n, 4) if n else 0.0
     result = {
-        "accuracy": round(correct / n, 4) if n else 0.0,
+        "accuracy": share("correct"),
         "n": n,
-        "valid_expression_rate": round(valid / n, 4) if n else 0.0,
+        "valid_expression_rate": share("valid"),
+        "first_evaluating_beam_accuracy": share("first_evaluating_correct"),
+        "some_beam_correct": share("some_beam_correct"),
         "unscored": len(items) - n,
         "beams": args.beams,
         "data": str(args.data),

@@ -113,6 +113,13 @@ def board_squares(fen: str) -> dict[str, str]:
     return pieces
 
 
+def apply_move(pieces: dict[str, str], move: str) -> dict[str, str]:
+    """The pieces after an ICCS move (a capture simply overwrites the target square)."""
+    after = dict(pieces)
+    after[move[2:]] = after.pop(move[:2])
+    return after
+
+
 # --- Chinese move notation (炮二平五 / 马8进7) -------------------------------------------------
 
 PIECE_NAMES = {
@@ -238,6 +245,7 @@ class Board:
         self.move_stack: list[str] = []
         self._engine_stack: list[str] = []
         self._plies: list[_Ply] = [_Ply(self, 0)]
+        self._placements: list[dict[str, str]] = [board_squares(self.root_fen)]  # pieces after each ply, kept in Python
 
     @classmethod
     def from_moves(cls, moves: list[str] | str, fen: str | None = None) -> "Board":
@@ -253,6 +261,8 @@ class Board:
             raise ValueError(f"illegal move {moves[bad - 1]} at ply {bad} (after {' '.join(moves[:bad - 1]) or 'the start'})")
         board.move_stack, board._engine_stack = moves, engine
         board._plies = [_Ply(board, n) for n in range(len(moves) + 1)]
+        for move in moves:
+            board._placements.append(apply_move(board._placements[-1], move))
         return board
 
     @property
@@ -280,7 +290,7 @@ class Board:
         return self._current.fen
 
     def pieces(self) -> dict[str, str]:
-        return board_squares(self.fen())
+        return dict(self._placements[-1])
 
     def is_check(self) -> bool:
         return self._current.in_check
@@ -292,11 +302,13 @@ class Board:
         self.move_stack.append(move)
         self._engine_stack.append(engine_move)
         self._plies.append(_Ply(self, len(self.move_stack)))
+        self._placements.append(apply_move(self._placements[-1], move))
 
     def pop(self) -> str:
         if not self.move_stack:
             raise ValueError("no move to take back")
         self._plies.pop()
+        self._placements.pop()
         self._engine_stack.pop()
         return self.move_stack.pop()
 
@@ -315,6 +327,18 @@ class Board:
         if self.max_plies is not None and self.ply >= self.max_plies:
             return Outcome("move limit", None)
         return None
+
+    def is_repetition(self, count: int = 2) -> bool:
+        """True when the current position (pieces and side to move) has occurred ``count`` times in the game.
+
+        Needs no pyffish call, so the player can afford it for candidate moves and replies.
+        """
+        current, seen = self._placements[-1], 0
+        for pieces in self._placements[::-2]:  # every second ply back: the same side to move
+            if len(pieces) != len(current):  # a capture happened since: no earlier position can match
+                break
+            seen += pieces == current
+        return seen >= count
 
     def is_game_over(self) -> bool:
         return self.outcome() is not None

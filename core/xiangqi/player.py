@@ -1,8 +1,8 @@
 """Choose moves with the GPT: a softmax over the legal moves only, so no move is ever illegal.
 
-Modes: ``greedy`` (the most likely legal move), ``sample`` (drawn with a temperature) and
-``search`` (the policy plus a shallow material search, since a pure move-sequence model is
-known to ignore captures: Su's post). Decoding is incremental: a :class:`Decoder` keeps the
+Modes: ``greedy`` (the most likely legal move that neither loses by rule nor repeats a
+position), ``sample`` (drawn with a temperature) and ``search`` (the policy plus a shallow
+material search, since a pure move-sequence model is known to ignore captures: Su's post). Decoding is incremental: a :class:`Decoder` keeps the
 game's KV cache, so choosing a move costs one one-token forward, and a take-back only
 truncates the cache.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.xiangqi.board import RED, Board
+from core.xiangqi.board import RED, Board, apply_move
 from core.xiangqi.model import KVCache, MoveGPT
 from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab
 
@@ -47,12 +47,6 @@ def piece_value(piece: str, square: str) -> float:
 def capture_gain(pieces: dict[str, str], move: str) -> float:
     target = move[2:]
     return piece_value(pieces[target], target) if target in pieces else 0.0
-
-
-def apply_move(pieces: dict[str, str], move: str) -> dict[str, str]:
-    after = dict(pieces)
-    after[move[2:]] = after.pop(move[:2])
-    return after
 
 
 def exchange_value(board: Board, pieces: dict[str, str], depth: int) -> float:
@@ -92,10 +86,10 @@ def tactical_value(board: Board, move: str, depth: int) -> float:
 
 
 def loses_by_rule(board: Board, move: str) -> bool:
-    """True when ``move`` loses by rule at once or after some reply of the checked opponent.
+    """True when ``move`` loses at once, or is a check that some reply turns into a forbidden perpetual check.
 
-    A forbidden perpetual check is declared when the opponent's reply repeats the position,
-    so a checking move is also tried against every reply (few: the opponent is in check).
+    The rule is declared when the checked opponent's reply repeats a position, so a checking move is
+    tried against every reply (few: the opponent is in check); only a reply that repeats needs pyffish.
     """
     mover = board.turn
 
@@ -112,11 +106,19 @@ def loses_by_rule(board: Board, move: str) -> bool:
         for reply in board.legal_moves:
             board.push(reply)
             try:
-                if lost():
+                if board.is_repetition() and lost():
                     return True
             finally:
                 board.pop()
         return False
+    finally:
+        board.pop()
+
+
+def repeats_position(board: Board, move: str) -> bool:
+    board.push(move)
+    try:
+        return board.is_repetition()
     finally:
         board.pop()
 
@@ -216,7 +218,10 @@ class Player:
     def choose(self, board: Board, decoder: Decoder, top: int = 5) -> Choice:
         ranked = self.policy(board, decoder)
         if self.mode == "greedy":
-            move = ranked[0][0]
+            # The model's favourite that neither loses by rule (a forbidden perpetual check) nor goes back to an
+            # earlier position: left alone, the policy shuffles pieces back and forth and draws won games.
+            fresh = (m for m, _ in ranked if not loses_by_rule(board, m) and not repeats_position(board, m))
+            move = next(fresh, ranked[0][0])
         elif self.mode == "sample":
             tempered = self.policy(board, decoder, self.temperature)
             move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
