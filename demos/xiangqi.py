@@ -19,7 +19,7 @@ from demos.common import guarded, model_card_accordion, timed
 
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
-    "Policy: the model's first choice (greedy)": {"mode": "greedy"},
+    "Policy: the model's first choice that does not repeat (greedy)": {"mode": "greedy"},
     "Strong: policy + 3-ply capture search": {"mode": "search", "depth": 3},
 }
 DEFAULT_STRENGTH = "Strong: policy + 3-ply capture search"
@@ -132,7 +132,7 @@ def build() -> None:
         "Click one of your pieces to see its legal moves (green dots), then click a target. "
         "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
         "The bundled GPT is small (2.2M parameters, 102 CPU-minutes of training on 25k master games): it predicts the "
-        "master's move 31% of the time; the pure policy barely beats a random mover, the strong mode (policy + capture "
+        "master's move 31% of the time; the pure policy scores only 68% against a random mover, the strong mode (policy + capture "
         "search) beats random and greedy bots but loses to fairy-stockfish at depth 1 (see the model card)."
     )
     game_state = gr.State(None)
