@@ -18,14 +18,16 @@ EXAMPLES = [
     "我们 在 野生 动物园 玩",
 ]
 TREE_WORDS = ["Perturbed Masking words", "jieba words", "my spaces"]
-RULE_CHOICES = [("impact ≥ threshold (Su)", "absolute"), ("impact ÷ stronger neighbour's ≥ threshold", "relative")]
+RULE_CHOICES = [("impact ≥ threshold (Su)", "absolute"), ("impact ÷ stronger neighbour's ≥ threshold", "relative"),
+                ("relative + prediction contrast ≥ threshold", "combined")]
 
 INTRO = """### Words and trees from a masked language model, with no labelled data
 Perturbed Masking (Wu et al., ACL 2020; [Su Jianlin, 无监督分词和句法分析](https://kexue.fm/archives/7476)) masks a
 character, then masks a second one, and measures how far the first one's hidden vector moves:
 f(xᵢ, xⱼ) = ‖H(x∖{xᵢ})ᵢ − H(x∖{xᵢ, xⱼ})ᵢ‖. Neighbours that move each other a lot are joined into one word: Su's rule
-compares the impact with a threshold, the relative rule (the bundled model's default) compares it with the larger impact of the
-two neighbouring gaps. The word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
+compares the impact with a threshold, the relative rule compares it with the larger impact of the two neighbouring gaps,
+and the combined rule (the bundled model's default) adds how much more the two characters help the LM predict each other
+than their neighbours do. The word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
 tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation.
 The bundled masked LM is small (4 layers; 14,800 steps, about 250 minutes on one shared CPU thread, over 12 M characters of raw text): its words
 score F1 0.74 on the PKU test set (jieba 0.82) and its trees do not beat a left-branching chain; `bert-base-chinese`
@@ -68,7 +70,7 @@ def tree_words(state: dict, mode: str, ours: list[str]) -> list[str]:
 
 
 def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
-    analysis = segment.Segmentation(state["text"], state["gaps"])
+    analysis = segment.Segmentation(state["text"], state["gaps"], state["gains"])
     ours = analysis.words(layer, threshold, rule)
     words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
     bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else None
@@ -80,7 +82,7 @@ def threshold_range(state: dict | None, layer: int, threshold: float, rule: str)
     range in the scale of the threshold (the two rules' scores differ by an order of magnitude)."""
     if not state:
         return round(2.5 * threshold, 1)
-    scores = segment.Segmentation(state["text"], state["gaps"]).scores(layer, rule)
+    scores = segment.Segmentation(state["text"], state["gaps"], state["gains"]).scores(layer, rule)
     return round(float(np.ceil(max(np.nanmax(scores, initial=0.0), threshold) * 12)) / 10, 1)
 
 
@@ -111,7 +113,8 @@ def analyse(text, source, layer, threshold, rule, mode, progress=gr.Progress()):
         progress(done / total, desc=f"masked copies {done}/{total}")
 
     def run():
-        state = {"text": chars, "typed": text.strip(), "gaps": segment.analyse(encoder, chars, report).gaps}
+        analysis = segment.analyse(encoder, chars, report)
+        state = {"text": chars, "typed": text.strip(), "gaps": analysis.gaps, "gains": analysis.gains}
         return state, render(state, source, layer, threshold, rule, mode, report)
 
     (state, views), ms = timed(run)
@@ -180,7 +183,7 @@ def build() -> None:
             layer = gr.Slider(0, layers, value=defaults.layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
                               info="Impacts of every layer come from one pass: switching layers is instant.")
             rule = gr.Radio(RULE_CHOICES, value=defaults.rule, label="Join neighbours when", elem_id="perturbed_masking-rule",
-                            info="The relative rule compares each gap with the gaps beside it.")
+                            info="The relative rule compares each gap with the gaps beside it; the combined rule adds the LM's predictions.")
             threshold = gr.Slider(0, threshold_range(None, defaults.layer, defaults.threshold, defaults.rule), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
                                   elem_id="perturbed_masking-threshold")
             mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transformers import BertConfig, BertForPreTraining, RoFormerForMaskedLM
+from transformers import AutoModelForMaskedLM, BertConfig, BertForPreTraining, RoFormerForMaskedLM
 
 from core.perturbed_masking import evaluate, impact, segment, train_mlm, trees
 from core.perturbed_masking.text import normalize, split_long
@@ -83,6 +83,26 @@ def test_impacts_match_definition(encoder):
     assert np.all(np.diagonal(matrix, axis1=1, axis2=2) == 0)
 
 
+def test_prediction_gains_match_definition(encoder):
+    """gain[i, j] = log p(x_i | x∖{i}) − log p(x_i | x∖{i, j}), from the full masked LM, one forward per row."""
+    text = "我爱北京天安门"
+    ids = encoder.char_ids(text)
+    masked_lm = AutoModelForMaskedLM.from_pretrained(encoder.model.config.name_or_path).eval()  # the whole MLM, as saved
+
+    def log_prob(i: int, masked: set[int]) -> float:
+        row = [encoder.mask_id if k in masked else t for k, t in enumerate(ids)]
+        x = torch.tensor([[encoder.cls_id, *row, encoder.sep_id]])
+        with torch.no_grad():
+            logits = masked_lm(input_ids=x).logits[0, 1 + i]
+        return torch.log_softmax(logits, -1)[ids[i]].item()
+
+    _, gains = impact.adjacent_impacts(encoder, text)
+    for k in [0, 3, 5]:
+        two_way = (log_prob(k, {k}) - log_prob(k, {k, k + 1}) + log_prob(k + 1, {k + 1}) - log_prob(k + 1, {k, k + 1})) / 2
+        assert gains[k] == pytest.approx(two_way, rel=1e-4, abs=1e-5)
+    assert np.isnan(impact.cached_impacts(encoder, text, impact.char_spans(text), full=True).prediction).all()  # trees skip the head
+
+
 def count_rows(encoder: impact.Encoder) -> list[int]:
     """Record the batch size of every forward the encoder runs."""
     seen: list[int] = []
@@ -96,8 +116,9 @@ def test_rows_needed_and_cache(tmp_path):
     rows = count_rows(encoder)
     text = "计算机的鼠标有什么比较特殊的用途呢"
     n = len(text)
-    gaps = impact.adjacent_impacts(encoder, text)
+    gaps, gains = impact.adjacent_impacts(encoder, text)
     assert sum(rows) == 2 * n - 1 and max(rows) == 16  # 2n − 1 rows, in batches
+    assert gains.shape == (n - 1,) and np.isfinite(gains).all()
     full = impact.word_matrix(encoder, list(text))
     assert sum(rows) == 2 * n - 1 + n * (n + 1) // 2
     k = np.arange(n - 1)
@@ -147,6 +168,17 @@ def test_relative_join_scores():
     with pytest.raises(ValueError, match="unknown join rule 'max'"):
         segment.join_scores(gaps, "max")
     assert segment.Segmentation("大肠杆菌是", np.array([[1.0, 0.5, 3.0, 0.2]])).words(0, 1.5, "relative") == ["大肠", "杆菌", "是"]
+
+
+def test_combined_join_scores():
+    gaps, gains = np.array([2.0, 8.0, 1.0, np.nan, 3.0]), np.array([1.0, 4.0, -1.0, np.nan, 2.0])
+    combined = segment.join_scores(gaps, "combined", gains)
+    contrast = np.array([1.0 - 4.0, 4.0 - 1.0, -1.0 - 4.0, np.nan, 0.0])  # minus the stronger neighbour; lone gap: 0
+    np.testing.assert_allclose(combined, segment.join_scores(gaps, "relative") + segment.PREDICTION_WEIGHT * contrast)
+    with pytest.raises(ValueError, match="needs the prediction gain"):
+        segment.join_scores(gaps, "combined")
+    with pytest.raises(ValueError, match="needs the prediction gain"):
+        segment.Segmentation("大肠杆菌是", np.array([[1.0, 0.5, 3.0, 0.2]])).scores(0, "combined")
 
 
 @settings(max_examples=40, deadline=None)

@@ -49,6 +49,10 @@ def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
     relative = segment.Segmentation(sentence, state["gaps"]).scores(2, "relative")
     assert update["maximum"] >= np.nanmax(relative)
     assert views[0] == tab.resegment(state, tiny_source, 2, update["value"], "relative")[0]
+    update, *views = tab.switch_rule(state, tiny_source, 2, "combined", tab.TREE_WORDS[0])
+    combined = segment.Segmentation(sentence, state["gaps"], state["gains"]).scores(2, "combined")
+    assert update["value"] == impact.FALLBACK_THRESHOLDS["combined"] and update["maximum"] >= np.nanmax(combined)
+    assert views[0] == tab.resegment(state, tiny_source, 2, update["value"], "combined")[0]
     before_any_text = tab.switch_rule(None, tiny_source, 2, "absolute", tab.TREE_WORDS[0])
     assert before_any_text[0]["maximum"] == 2.5 * impact.FALLBACK_THRESHOLDS["absolute"] and len(before_any_text) == 7
     assert "jieba" in views[0] and "<svg" in views[3]

@@ -23,7 +23,8 @@ CHAR_PX = 18  # width of one Chinese character in the SVG pictures
 GAP_PX = 14
 
 
-SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ stronger neighbour's"}
+SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ stronger neighbour's",
+                "combined": "relative + prediction contrast"}
 
 
 def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str):

@@ -9,6 +9,10 @@ f(e_j, e_i), so a sentence of m spans needs m single-masked rows plus one row pe
 All rows have the same length, so they go through the encoder in large batches, and the
 impacts of every layer come out of the same forward (switching layers never reruns it).
 
+The same rows also give the masked LM's prediction of each masked span. How much better e_i is
+predicted with e_j visible, log p(e_i | x∖{e_i}) − log p(e_i | x∖{e_i, e_j}), is the mutual
+information of the pair as the LM sees it; the "combined" segmentation rule adds it to the impacts.
+
 Works with any Hugging Face masked-LM encoder whose directory has a BERT-style vocab.txt:
 the bundled character RoFormer and ``bert-base-chinese``.
 """
@@ -24,14 +28,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoModel, BertTokenizer
+from transformers import AutoModelForMaskedLM, BertTokenizer
 
 from core.perturbed_masking.text import normalize
 
 # Used when a checkpoint has no tuned ``segmentation.json`` of its own: Su's setting for
-# bert-base-chinese (absolute impact ≥ 8 on the last layer, Euclidean), and for the relative rule
-# 1.0 (join where a gap's impact is at least its stronger neighbour's).
-FALLBACK_THRESHOLDS = {"absolute": 8.0, "relative": 1.0}
+# bert-base-chinese (absolute impact ≥ 8 on the last layer, Euclidean), and for the relative and
+# combined rules 1.0 (join where a gap's impact is at least its stronger neighbour's).
+FALLBACK_THRESHOLDS = {"absolute": 8.0, "relative": 1.0, "combined": 1.0}
 DEFAULTS_FILE = "segmentation.json"
 CACHE_SIZE = 256
 
@@ -52,11 +56,20 @@ class SegmentationDefaults:
         return self.thresholds[self.rule]
 
 
+@dataclass(frozen=True)
+class Impacts:
+    """What one batch of masked copies tells about a text's spans (NaN where a pair was not requested)."""
+
+    hidden: np.ndarray  # (layers + 1, m, m): f(e_i, e_j) on every hidden layer, 0 = embeddings
+    prediction: np.ndarray  # (m, m): log p(e_i | x∖{e_i}) − log p(e_i | x∖{e_i, e_j}): how much e_j helps predict e_i
+
+
 @dataclass
 class Encoder:
     """A loaded encoder with what Perturbed Masking needs from its tokenizer."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module  # the base encoder: hidden states of every layer
+    head: torch.nn.Module  # its masked-LM head: last hidden state → logits over the vocabulary
     vocab: dict[str, int]
     mask_id: int
     cls_id: int
@@ -90,11 +103,15 @@ def checkpoint_defaults(directory: Path) -> tuple[int, SegmentationDefaults]:
 
 
 def load(directory: Path, device: torch.device) -> Encoder:
-    """Read a checkpoint directory (bundled or a Hub snapshot): base encoder + vocab + defaults."""
+    """Read a checkpoint directory (bundled or a Hub snapshot): encoder + masked-LM head + vocab + defaults."""
     tokenizer = BertTokenizer.from_pretrained(directory)
-    model = AutoModel.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+    masked_lm = AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32).to(device).eval()
+    if not hasattr(masked_lm, "cls"):  # BERT-style models (BERT, RoFormer, …) keep the MLM head in `cls`
+        raise ValueError(f"{directory}: {type(masked_lm).__name__} has no BERT-style masked-LM head (`cls`)")
+    model = masked_lm.base_model
     return Encoder(
         model=model,
+        head=masked_lm.cls,
         vocab=tokenizer.get_vocab(),
         mask_id=tokenizer.mask_token_id,
         cls_id=tokenizer.cls_token_id,
@@ -132,11 +149,14 @@ def span_impacts(
     spans: Sequence[Span],
     pairs: Sequence[tuple[int, int]],
     progress: Progress | None = None,
-) -> np.ndarray:
-    """Impacts of every layer for the requested span pairs: array (layers + 1, m, m).
+    predict: bool = True,
+) -> Impacts:
+    """Impacts of every layer, and prediction gains, for the requested span pairs.
 
-    ``[l, i, j]`` = f(e_i, e_j) on hidden layer l (0 = embeddings); both directions of every
-    pair are filled, the diagonal is 0 and pairs not requested are NaN.
+    ``hidden[l, i, j]`` = f(e_i, e_j) on hidden layer l (0 = embeddings); ``prediction[i, j]`` is how
+    much better the masked LM predicts e_i (mean log-probability of its characters) when e_j is
+    visible (all NaN with ``predict`` False, which skips the LM head). Both directions of every pair
+    are filled, the diagonal is 0 and pairs not requested are NaN.
     """
     m = len(spans)
     if m == 0:
@@ -145,34 +165,52 @@ def span_impacts(
         raise ValueError(f"spans {list(spans)} do not tile the {len(text)} characters of the text")
     if len(text) > encoder.max_chars:
         raise ValueError(f"text has {len(text)} characters; this model takes at most {encoder.max_chars} per piece")
+    ids = encoder.char_ids(text)
     rows: list[tuple[int, ...]] = [(i,) for i in range(m)] + [tuple(p) for p in pairs]
-    batch = mask_rows(encoder.char_ids(text), spans, rows, encoder.mask_id, encoder.cls_id, encoder.sep_id)
+    batch = mask_rows(ids, spans, rows, encoder.mask_id, encoder.cls_id, encoder.sep_id)
     averaging = span_means(spans, batch.shape[1]).to(encoder.device)
     # Only the span vectors each row is read for: span i of row i, spans i and j of pair rows.
     wanted = [(r, s) for r, masked in enumerate(rows) for s in masked]
-    vectors = []
+    token_ids = torch.tensor([encoder.cls_id, *ids, encoder.sep_id], device=encoder.device)
+    vectors, log_probs = [], []
     for start in range(0, len(rows), encoder.batch_rows):
         chunk = batch[start : start + encoder.batch_rows].to(encoder.device)
         hidden = encoder.model(input_ids=chunk, attention_mask=torch.ones_like(chunk), output_hidden_states=True).hidden_states
         means = torch.einsum("st,lbth->lbsh", averaging, torch.stack(hidden))
         local = [(r - start, s) for r, s in wanted if start <= r < start + len(chunk)]
         vectors.append(means[:, [r for r, _ in local], [s for _, s in local]])
+        if predict:  # the LM head only where a masked span is read: its characters' log-probabilities, averaged
+            owner, row, position = zip(*[(k, r, 1 + c) for k, (r, s) in enumerate(local) for c in range(*spans[s])])
+            owner, position = torch.tensor(owner, device=encoder.device), torch.tensor(position, device=encoder.device)
+            logits = encoder.head(hidden[-1][torch.tensor(row, device=encoder.device), position]).float()
+            char_log_probs = torch.log_softmax(logits, dim=-1).gather(1, token_ids[position, None])[:, 0]
+            sums = torch.zeros(len(local), device=encoder.device).index_add_(0, owner, char_log_probs)
+            log_probs.append(sums / torch.bincount(owner, minlength=len(local)))
         if progress:
             progress(min(start + len(chunk), len(rows)), len(rows))
     vectors = torch.cat(vectors, dim=1).float()
+    log_probs = torch.cat(log_probs).cpu().numpy() if predict else np.full(len(wanted), np.nan)
     single, paired = vectors[:, :m], vectors[:, m:].reshape(vectors.shape[0], len(pairs), 2, -1)
     impacts = np.full((vectors.shape[0], m, m), np.nan, dtype=np.float32)
     impacts[:, np.arange(m), np.arange(m)] = 0.0
+    gains = np.full((m, m), np.nan, dtype=np.float32)
+    gains[np.arange(m), np.arange(m)] = 0.0 if predict else np.nan
     if pairs:
         i = np.array([p[0] for p in pairs])
         j = np.array([p[1] for p in pairs])
         impacts[:, i, j] = (single[:, torch.from_numpy(i)] - paired[:, :, 0]).norm(dim=-1).cpu().numpy()
         impacts[:, j, i] = (single[:, torch.from_numpy(j)] - paired[:, :, 1]).norm(dim=-1).cpu().numpy()
-    return impacts
+        paired_log_probs = log_probs[m:].reshape(len(pairs), 2)
+        gains[i, j] = log_probs[i] - paired_log_probs[:, 0]
+        gains[j, i] = log_probs[j] - paired_log_probs[:, 1]
+    return Impacts(impacts, gains)
 
 
-def cached_impacts(encoder: Encoder, text: str, spans: Sequence[Span], full: bool, progress: Progress | None = None) -> np.ndarray:
-    """``span_impacts`` for adjacent pairs (``full`` False) or all pairs, memoised per sentence."""
+def cached_impacts(encoder: Encoder, text: str, spans: Sequence[Span], full: bool, progress: Progress | None = None) -> Impacts:
+    """``span_impacts`` for adjacent pairs (``full`` False) or all pairs, memoised per sentence.
+
+    Prediction gains are only computed for adjacent pairs: segmentation uses them, trees do not.
+    """
     key = (text, tuple(spans), full)
     with encoder.lock:
         if key in encoder.cache:
@@ -180,7 +218,7 @@ def cached_impacts(encoder: Encoder, text: str, spans: Sequence[Span], full: boo
             return encoder.cache[key]
     m = len(spans)
     pairs = [(i, j) for i in range(m) for j in range(i + 1, m)] if full else [(i, i + 1) for i in range(m - 1)]
-    impacts = span_impacts(encoder, text, spans, pairs, progress)
+    impacts = span_impacts(encoder, text, spans, pairs, progress, predict=not full)
     with encoder.lock:
         encoder.cache[key] = impacts
         while len(encoder.cache) > CACHE_SIZE:
@@ -200,13 +238,15 @@ def word_spans(words: Sequence[str]) -> list[Span]:
     return spans
 
 
-def adjacent_impacts(encoder: Encoder, text: str, progress: Progress | None = None) -> np.ndarray:
-    """(layers + 1, n − 1): mean two-way impact between characters k and k + 1 (2n − 1 rows)."""
+def adjacent_impacts(encoder: Encoder, text: str, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean two-way impact between characters k and k + 1 on every layer, (layers + 1, n − 1), and their
+    mean two-way prediction gain, (n − 1,): 2n − 1 rows."""
     impacts = cached_impacts(encoder, text, char_spans(text), full=False, progress=progress)
     k = np.arange(len(text) - 1)
-    return (impacts[:, k, k + 1] + impacts[:, k + 1, k]) / 2
+    two_way = lambda matrix: (matrix[..., k, k + 1] + matrix[..., k + 1, k]) / 2
+    return two_way(impacts.hidden), two_way(impacts.prediction)
 
 
 def word_matrix(encoder: Encoder, words: Sequence[str], progress: Progress | None = None) -> np.ndarray:
     """(layers + 1, m, m) impact matrix between words (m(m+1)/2 rows)."""
-    return cached_impacts(encoder, "".join(words), word_spans(words), full=True, progress=progress)
+    return cached_impacts(encoder, "".join(words), word_spans(words), full=True, progress=progress).hidden

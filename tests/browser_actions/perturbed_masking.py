@@ -25,7 +25,7 @@ def exercise(page) -> None:
     expect(threshold).not_to_have_value(before)  # the other rule's tuned threshold
     words = ours.locator(".pm-word").all_inner_texts()
     assert "".join(words) == SENTENCE, words
-    page.locator("#perturbed_masking-rule").get_by_text("impact ÷ stronger neighbour's ≥ threshold").click()
+    page.locator("#perturbed_masking-rule").get_by_text("relative + prediction contrast ≥ threshold").click()
     expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
     expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
     assert ours.locator(".pm-word").all_inner_texts() == default_words  # no late redraw of the other rule
