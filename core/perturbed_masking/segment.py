@@ -27,8 +27,8 @@ PIECE_CHARS = 62
 # "relative" asks whether a gap stands out from the gaps beside it: the two characters of a word
 # move each other more than either moves its other neighbour, whatever the scale of the sentence's
 # impacts (one global threshold on the raw impact has to serve sentences whose impacts differ in
-# scale). "combined" adds the same contrast for the LM's predictions, which the hidden states
-# blur. On the People's Daily dev slice each rule beats the one before it for the bundled LM (model card).
+# scale). "combined" adds the same contrast for the LM's own predictions of the two characters.
+# On the People's Daily dev slice each rule beats the one before it for the bundled LM (model card).
 JOIN_RULES = ("absolute", "relative", "combined")
 
 # Nats of prediction contrast per unit of relative score in the combined rule: 0.1 and 0.2 both
