@@ -79,7 +79,7 @@ def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
 
 def threshold_range(state: dict | None, layer: int, threshold: float, rule: str) -> float:
     """Slider maximum: a little above the largest score of this text (and the threshold); before any text, a
-    range in the scale of the threshold (the two rules' scores differ by an order of magnitude)."""
+    range in the scale of the threshold (the rules' scores differ by an order of magnitude)."""
     if not state:
         return round(2.5 * threshold, 1)
     scores = segment.Segmentation(state["text"], state["gaps"], state["gains"]).scores(layer, rule)
@@ -140,7 +140,7 @@ def redraw(state, source, layer, threshold, rule, mode):
 
 
 def switch_rule(state, source, layer, rule, mode):
-    """Rule switched: its tuned threshold (the two rules' scores live on different scales) and the views, in one step
+    """Rule switched: its tuned threshold (the rules' scores live on different scales) and the views, in one step
     so that a quick second switch can never be overtaken by the first one's redraw."""
     encoder = encoder_for(source)
     threshold = encoder.defaults.thresholds[rule]

@@ -13,8 +13,8 @@ The same rows also give the masked LM's prediction of each masked span. How much
 predicted with e_j visible, log p(e_i | x∖{e_i}) − log p(e_i | x∖{e_i, e_j}), is the mutual
 information of the pair as the LM sees it; the "combined" segmentation rule adds it to the impacts.
 
-Works with any Hugging Face masked-LM encoder whose directory has a BERT-style vocab.txt:
-the bundled character RoFormer and ``bert-base-chinese``.
+Works with any Hugging Face masked LM with a BERT-style head (``cls``) whose directory has a
+BERT-style vocab.txt: the bundled character RoFormer and ``bert-base-chinese``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Modes: ``greedy`` (the most likely legal move that neither loses by rule nor repeats a
 position), ``sample`` (drawn with a temperature) and ``search`` (the policy plus a shallow
-material search, since a pure move-sequence model is known to ignore captures: Su's post). Decoding is incremental: a :class:`Decoder` keeps the
-game's KV cache, so choosing a move costs one one-token forward, and a take-back only
-truncates the cache.
+material search, since a pure move-sequence model is known to ignore captures: Su's post).
+Decoding is incremental: a :class:`Decoder` keeps the game's KV cache, so choosing a move costs
+one one-token forward, and a take-back only truncates the cache.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ def loses_by_rule(board: Board, move: str) -> bool:
 
 
 def repeats_position(board: Board, move: str) -> bool:
+    """True when ``move`` leads back to a position of the game (no pyffish call)."""
     board.push(move)
     try:
         return board.is_repetition()
@@ -220,7 +221,7 @@ class Player:
         if self.mode == "greedy":
             # The model's favourite that neither loses by rule (a forbidden perpetual check) nor goes back to an
             # earlier position: left alone, the policy shuffles pieces back and forth and draws won games.
-            fresh = (m for m, _ in ranked if not loses_by_rule(board, m) and not repeats_position(board, m))
+            fresh = (m for m, _ in ranked if not repeats_position(board, m) and not loses_by_rule(board, m))  # cheap test first
             move = next(fresh, ranked[0][0])
         elif self.mode == "sample":
             tempered = self.policy(board, decoder, self.temperature)
