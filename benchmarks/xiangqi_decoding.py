@@ -18,20 +18,24 @@ import time
 import torch
 
 from core import checkpoints
-from core.xiangqi.board import Board
-from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
+from core.xiangqi.board import RED, Board, apply_move
+from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, game_boards
 from core.xiangqi.model import MoveGPT, load_model
 from core.xiangqi.player import Decoder, Player
-from core.xiangqi.vocab import MoveVocab
+from core.xiangqi.vocab import MoveVocab, board_tokens
 
 
 @torch.no_grad()
 def rescore_every_candidate(model: MoveGPT, vocab: MoveVocab, prefix: int, board: Board) -> str:
     """The original scheme: one batch row per legal move, each a full forward over history + move."""
+    red = board.turn == RED
     history = [prefix] + [vocab.encode_move(m) for m in board.move_stack]
+    history_boards = game_boards(board).long()
     moves = board.legal_moves
     batch = torch.tensor([history + [vocab.encode_move(m)] for m in moves])
-    log_probs = torch.log_softmax(model(batch)[:, -2], dim=-1)  # logits before the candidate token
+    boards = torch.stack([torch.cat([history_boards, torch.tensor([board_tokens(apply_move(board.pieces(), m), not red)])])
+                          for m in moves])
+    log_probs = torch.log_softmax(model(batch, boards)[:, -2], dim=-1)  # logits before the candidate token
     scores = log_probs[torch.arange(len(moves)), batch[:, -1]]
     return moves[int(scores.argmax())]
 
@@ -70,7 +74,7 @@ def main() -> None:
             # As in a game, the cache already holds the game up to the model's previous move
             # (untimed); the timed choice feeds the two new plies and ranks the legal moves.
             decoder = Decoder()
-            decoder.next_logits(model, prefix, [vocab.encode_move(m) for m in moves[:-2]])
+            decoder.next_logits(model, vocab, prefix, Board.from_moves(moves[:-2]))
             return timed_choice(lambda fresh: player.choose(fresh, decoder).move, moves)
 
         def rescoring(fresh: Board) -> str:

@@ -46,8 +46,8 @@ def test_bundled_model_plays_only_legal_moves_against_random():
 def test_bundled_model_knows_master_openings(shared_data):
     model, vocab = bundled()
     games = replayed_games(shared_data / "xiangqi" / "ccpd_games_iccs.jsonl.xz", vocab, Counter())
-    validation = islice((tokens for is_validation, tokens in games if is_validation), 40)
-    openings = [tokens[:11] for tokens in validation]  # result token + the first 10 plies
-    scores = predict(model, vocab, openings)
+    validation = list(islice(((tokens, boards) for is_validation, tokens, boards in games if is_validation), 40))
+    openings = [tokens[:11] for tokens, _ in validation]  # result token + the first 10 plies
+    scores = predict(model, vocab, openings, [boards for _, boards in validation])
     assert scores["positions"] == 400
     assert scores["top1"] >= 0.5 and scores["top5"] >= 0.85, scores

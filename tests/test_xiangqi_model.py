@@ -10,11 +10,15 @@ import torch
 
 from core.xiangqi import evaluate, train
 from core.xiangqi.board import Board, mirror_move
+from core.xiangqi.data import game_boards
 from core.xiangqi.game import Game
 from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
 from core.xiangqi.opponents import greedy_move, random_move
 from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position, tactical_value
-from core.xiangqi.vocab import RESULT_TOKENS, MoveVocab, geometric_moves
+from core.xiangqi.vocab import (
+    BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
+    mirrored_board_tokens,
+)
 
 VOCAB = MoveVocab.build()
 
@@ -40,34 +44,77 @@ def test_vocabulary_covers_every_legal_move_and_is_mirror_closed():
         VOCAB.encode_move("[PAD]")
 
 
+def test_board_tokens_encode_pieces_side_to_move_and_mirror():
+    board = Board.from_moves("h2e2 h9g7")
+    pieces, red_to_move = board.positions()[-1]
+    tokens = board_tokens(pieces, red_to_move)
+    assert len(tokens) == BOARD_SLOTS and tokens[32] == RED_TO_MOVE  # 32 pieces, then the side to move
+    assert len(set(tokens)) == BOARD_SLOTS
+    after_capture = Board.from_moves("h2e2 h9g7 e2e6")  # the cannon takes a pawn: one piece fewer
+    tokens = board_tokens(*after_capture.positions()[-1])
+    assert tokens[31] == BLACK_TO_MOVE and tokens[32] == NO_PIECE
+    mirror = mirrored_board_tokens()
+    mirrored_game = Board.from_moves([mirror_move(m) for m in board.move_stack])
+    assert sorted(mirror[t] for t in board_tokens(pieces, red_to_move)) == sorted(board_tokens(*mirrored_game.positions()[-1]))
+    assert all(mirror[mirror[t]] == t for t in range(len(mirror)))
+    black_first = Board("rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR b")
+    assert [red for _, red in black_first.positions()] == [False]
+    assert game_boards(board).shape == (3, BOARD_SLOTS)
+
+
+def with_boards(tokens: torch.Tensor, moves: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``tokens`` (1, T) of a game opened by a result token, with the board tokens of each position."""
+    return tokens, game_boards(Board.from_moves(moves)).long()[None, : tokens.shape[1]]
+
+
 def test_incremental_decoding_matches_a_full_forward(tiny):
-    tokens = torch.tensor([[VOCAB.index["[RED_WINS]"]] + [VOCAB.index[m] for m in "h2e2 h9g7 h0g2 i9h9 i0h0".split()]])
-    full = tiny(tokens)
+    moves = "h2e2 h9g7 h0g2 i9h9 i0h0".split()
+    tokens, boards = with_boards(torch.tensor([[VOCAB.index["[RED_WINS]"]] + [VOCAB.index[m] for m in moves]]), moves)
+    full = tiny(tokens, boards)
     cache = tiny.new_cache()
-    pieces = [tiny(tokens[:, :3], cache), tiny(tokens[:, 3:4], cache), tiny(tokens[:, 4:], cache)]
+    pieces = [tiny(tokens[:, :3], boards[:, :3], cache), tiny(tokens[:, 3:4], boards[:, 3:4], cache),
+              tiny(tokens[:, 4:], boards[:, 4:], cache)]
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-4)
     cache.truncate(2)
-    torch.testing.assert_close(tiny(tokens[:, 2:3], cache)[0, 0], full[0, 2], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(tiny(tokens[:, 2:3], boards[:, 2:3], cache)[0, 0], full[0, 2], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="exceed the model's context"):
-        tiny(torch.zeros(1, 17, dtype=torch.long))
+        tiny(torch.zeros(1, 17, dtype=torch.long), torch.zeros(1, 17, BOARD_SLOTS, dtype=torch.long))
+    with pytest.raises(ValueError, match="do not match"):
+        tiny(tokens, boards[:, :2])
+
+
+def test_the_model_sees_the_board(tiny):
+    """Same moves, other start position: other logits (the board tokens reach the output)."""
+    moves = ["h2e2"]
+    tokens = torch.tensor([[1, VOCAB.index["h2e2"]]])
+    start = tiny(tokens, game_boards(Board.from_moves(moves)).long()[None])
+    fen = "rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKAB1R w"  # red's right knight is gone
+    other = tiny(tokens, game_boards(Board.from_moves(moves, fen)).long()[None])
+    assert not torch.allclose(start, other)
 
 
 def test_decoder_reuses_the_cache_and_slides_past_the_context(tiny):
     decoder = Decoder()
-    moves = [VOCAB.index[m] for m in "h2e2 h9g7 h0g2 i9h9".split()]
-    first = decoder.next_logits(tiny, 1, moves)
+    board = Board.from_moves("h2e2 h9g7 h0g2 i9h9")
+    first = decoder.next_logits(tiny, VOCAB, 1, board)
     assert len(decoder.cache) == 5
-    assert decoder.next_logits(tiny, 1, moves) is first  # nothing new: no forward at all
-    decoder.next_logits(tiny, 1, moves[:2])  # a take-back truncates the cache
+    assert decoder.next_logits(tiny, VOCAB, 1, board) is first  # nothing new: no forward at all
+    tokens, boards = with_boards(torch.tensor([[1] + [VOCAB.index[m] for m in board.move_stack]]), board.move_stack)
+    torch.testing.assert_close(first, tiny(tokens, boards)[0, -1], atol=1e-5, rtol=1e-4)
+    board.pop(), board.pop()
+    decoder.next_logits(tiny, VOCAB, 1, board)  # a take-back truncates the cache
     assert len(decoder.cache) == 3
-    assert Decoder.window(list(range(15)), 16) == list(range(15))
-    assert Decoder.window(list(range(16)), 16) == list(range(8, 16))
-    assert Decoder.window(list(range(23)), 16) == list(range(8, 23))
+    same_moves_other_start = Board.from_moves(board.move_stack, "rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKAB1R w")
+    other = decoder.next_logits(tiny, VOCAB, 1, same_moves_other_start)  # same tokens, other boards: recomputed
+    assert not torch.allclose(other, decoder.next_logits(tiny, VOCAB, 1, board))
+    assert Decoder.window_start(15, 16) == 0
+    assert Decoder.window_start(16, 16) == 8
+    assert Decoder.window_start(23, 16) == 8 and Decoder.window_start(24, 16) == 16
     long_game = Board()
     rng = random.Random(1)
     for _ in range(30):
         long_game.push(rng.choice(long_game.legal_moves))
-    logits = decoder.next_logits(tiny, 1, [VOCAB.index[m] for m in long_game.move_stack])
+    logits = decoder.next_logits(tiny, VOCAB, 1, long_game)
     assert logits.shape == (len(VOCAB),) and len(decoder.cache) <= 16
 
 
@@ -178,19 +225,28 @@ def test_game_as_black_and_game_over():
 def test_checkpoint_round_trip(tiny, tmp_path):
     save_checkpoint(tiny, VOCAB, tmp_path)
     model, vocab = load_model(tmp_path)
-    tokens = torch.tensor([[1, VOCAB.index["h2e2"]]])
-    torch.testing.assert_close(model(tokens), tiny(tokens).half().float(), atol=2e-2, rtol=2e-2)
+    tokens, boards = with_boards(torch.tensor([[1, VOCAB.index["h2e2"]]]), ["h2e2"])
+    torch.testing.assert_close(model(tokens, boards), tiny(tokens, boards).half().float(), atol=2e-2, rtol=2e-2)
     assert vocab.tokens == VOCAB.tokens
 
 
 def test_training_batches_mirror_hide_results_and_pad():
     games = [VOCAB.encode_game("h2e2 h9g7".split(), "1-0"), VOCAB.encode_game(["b2e2"], "0-1")]
-    inputs, targets = train.make_batch(games, VOCAB, block_size=8)
+    boards = [game_boards(Board.from_moves("h2e2 h9g7")), game_boards(Board.from_moves("b2e2"))]
+    inputs, input_boards, targets = train.make_batch(games, boards, VOCAB, block_size=8)
     assert inputs.tolist()[1][1] == VOCAB.pad_id and targets.tolist()[1][1] == -100
+    assert (input_boards[1, 1] == NO_PIECE).all()  # padding adds nothing to the input
     assert targets.tolist()[0] == games[0][1:]
+    assert torch.equal(input_boards[0], boards[0][:2].long())  # each input with the position it leads to
     rng = random.Random(0)
-    seen = {tuple(train.make_batch(games[:1], VOCAB, 8, rng)[0][0].tolist()) for _ in range(40)}
-    assert (VOCAB.index["[RED_WINS]"], VOCAB.index["b2e2"]) in seen  # mirrored
+    seen = {}
+    for _ in range(40):
+        inputs, input_boards, _ = train.make_batch(games[:1], boards[:1], VOCAB, 8, rng)
+        seen[tuple(inputs[0].tolist())] = input_boards[0]
+    mirrored = (VOCAB.index["[RED_WINS]"], VOCAB.index["b2e2"])
+    assert mirrored in seen  # the moves are mirrored, and so are their boards
+    expected = game_boards(Board.from_moves("b2e2 b9c7")).long()[:2]
+    assert torch.equal(seen[mirrored].sort(dim=1).values, expected.sort(dim=1).values)  # a bag: order is free
     assert (VOCAB.index["[UNKNOWN]"], VOCAB.index["h2e2"]) in seen  # result hidden
     batches = train.length_bucketed_batches([[0] * n for n in range(100)], 10, random.Random(0))
     assert sorted(i for b in batches for i in b) == list(range(100))

@@ -295,6 +295,11 @@ class Board:
     def is_check(self) -> bool:
         return self._current.in_check
 
+    def positions(self) -> list[tuple[dict[str, str], bool]]:
+        """(pieces, red to move) of every position of the game, the start first; the dicts are shared, do not change them."""
+        root_red = self.root_fen.split()[1] == "w"
+        return [(pieces, root_red == (ply % 2 == 0)) for ply, pieces in enumerate(self._placements)]
+
     def push(self, move: str) -> None:
         engine_move = iccs_to_engine(move)
         if move not in self.legal_moves:

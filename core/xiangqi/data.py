@@ -1,7 +1,8 @@
 """Game records: read the CCPD JSONL, replay every game with :class:`Board`, split, tokenise.
 
 Replaying costs one pyffish call per game (~1 minute for the file), so the validated and
-tokenised games are cached next to the training run and reused by later runs and evaluations.
+tokenised games, with the board tokens of every position, are cached next to the training run
+and reused by later runs and evaluations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from core.checkpoints import REPO_ROOT, SHARED_DATA
 from core.xiangqi.board import START_FEN, Board
-from core.xiangqi.vocab import MoveVocab
+from core.xiangqi.vocab import MoveVocab, board_tokens
 
 DEFAULT_GAMES = SHARED_DATA / "xiangqi" / "ccpd_games_iccs.jsonl.xz"
 DEFAULT_WORK_DIR = REPO_ROOT / "runs" / "xiangqi"
@@ -28,10 +29,16 @@ VALIDATION_EVERY = 20  # 1 game in 20 (5%) is held out, chosen by a hash of its 
 
 @dataclass
 class GameSet:
-    """Validated games as token lists (result token first), split by game, with drop counts."""
+    """Validated games as token lists (result token first), split by game, with drop counts.
+
+    ``*_boards[i]`` is an int16 tensor (plies + 1, BOARD_SLOTS): the board tokens of game i's
+    position after each of its tokens (the start position after the result token).
+    """
 
     train: list[list[int]]
     validation: list[list[int]]
+    train_boards: list[torch.Tensor] = field(default_factory=list)
+    validation_boards: list[torch.Tensor] = field(default_factory=list)
     dropped: Counter = field(default_factory=Counter)
 
 
@@ -45,8 +52,13 @@ def open_text(path: Path):
     return lzma.open(path, "rt", encoding="utf-8") if path.suffix == ".xz" else open(path, encoding="utf-8")
 
 
-def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int]]]:
-    """(is validation, tokens) for each usable record, replayed with :class:`Board`; counts the rest."""
+def game_boards(board: Board) -> torch.Tensor:
+    """The board tokens of every position of ``board``'s game, the start first (int16, plies + 1 rows)."""
+    return torch.tensor([board_tokens(pieces, red) for pieces, red in board.positions()], dtype=torch.int16)
+
+
+def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int], torch.Tensor]]:
+    """(is validation, tokens, boards) for each usable record, replayed with :class:`Board`; counts the rest."""
     with open_text(path) as lines:
         for line in tqdm(lines, desc="replaying games", unit=" games", mininterval=5):
             record = json.loads(line)
@@ -59,18 +71,19 @@ def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[t
                 dropped["no moves"] += 1
             else:
                 try:
-                    Board.from_moves(moves)
+                    board = Board.from_moves(moves)
                 except ValueError:
                     dropped["illegal move found by Board"] += 1
                     continue
-                yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*"))
+                yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*")), game_boards(board)
 
 
 def read_games(path: Path, vocab: MoveVocab) -> GameSet:
     """Every usable game of the file, split into training and validation games."""
     games = GameSet([], [])
-    for validation, tokens in replayed_games(path, vocab, games.dropped):
+    for validation, tokens, boards in replayed_games(path, vocab, games.dropped):
         (games.validation if validation else games.train).append(tokens)
+        (games.validation_boards if validation else games.train_boards).append(boards)
     return games
 
 
@@ -78,12 +91,14 @@ def cached_games(path: Path, vocab: MoveVocab, work_dir: Path = DEFAULT_WORK_DIR
     """:func:`read_games` once per data file and vocabulary; later calls load the cache."""
     path = Path(path)
     stat = path.stat()
-    key = hashlib.md5(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{len(vocab)}".encode()).hexdigest()[:12]
+    key = hashlib.md5(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{len(vocab)}|boards".encode()).hexdigest()[:12]
     cache = Path(work_dir) / f"games-{key}.pt"
     if cache.is_file():
         saved = torch.load(cache)
-        return GameSet(saved["train"], saved["validation"], Counter(saved["dropped"]))
+        return GameSet(saved["train"], saved["validation"], saved["train_boards"], saved["validation_boards"],
+                       Counter(saved["dropped"]))
     games = read_games(path, vocab)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"train": games.train, "validation": games.validation, "dropped": dict(games.dropped)}, cache)
+    torch.save({"train": games.train, "validation": games.validation, "train_boards": games.train_boards,
+                "validation_boards": games.validation_boards, "dropped": dict(games.dropped)}, cache)
     return games

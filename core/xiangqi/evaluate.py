@@ -31,7 +31,7 @@ from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 
 @torch.no_grad()
-def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]]) -> dict:
+def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]], boards: list[torch.Tensor]) -> dict:
     """Top-1 / top-5 agreement with the played moves, ranking legal moves only (as the player does).
 
     Each game is scored twice: with its real result token first, and with ``[UNKNOWN]`` (the
@@ -42,10 +42,10 @@ def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]]) -> dict:
     hits = {"top1": 0, "top5": 0, "top1_result_hidden": 0, "top5_result_hidden": 0}
     positions = 0
     device = next(model.parameters()).device
-    for tokens in tqdm(games, desc="predicting", unit=" games", mininterval=5):
+    for tokens, game_boards in tqdm(list(zip(games, boards)), desc="predicting", unit=" games", mininterval=5):
         tokens = tokens[: model.config.block_size + 1]
         inputs = torch.tensor([tokens[:-1], [vocab.index[UNKNOWN]] + tokens[1:-1]], device=device)
-        logits = model(inputs)
+        logits = model(inputs, game_boards[: len(tokens) - 1].long().to(device).expand(2, -1, -1))
         board = Board()
         for position, target in enumerate(tokens[1:]):
             legal_ids = [vocab.encode_move(m) for m in board.legal_moves]
@@ -127,8 +127,9 @@ def main(argv=None) -> None:
     model, vocab = load_model(checkpoints.locate("xiangqi", source), checkpoints.device())
     if args.command == "predict":
         games = cached_games(args.games, vocab, args.work_dir)
-        split = games.validation if args.split == "validation" else games.train
-        result = predict(model, vocab, split[: args.limit or None])
+        split, boards = ((games.validation, games.validation_boards) if args.split == "validation"
+                         else (games.train, games.train_boards))
+        result = predict(model, vocab, split[: args.limit or None], boards[: args.limit or None])
         result.update(split=args.split)
     else:
         rng = random.Random(args.seed)

@@ -1,8 +1,10 @@
 """A small GPT over move tokens (nanoGPT layout) with a KV cache for one forward per ply.
 
-``forward(tokens, cache)`` appends ``tokens`` to what ``cache`` already holds and returns the
-next-move logits at every new position; a :class:`KVCache` can be truncated, so taking back a
-move costs nothing and playing one costs a single one-token forward.
+``forward(tokens, boards, cache)`` appends ``tokens`` to what ``cache`` already holds and returns
+the next-move logits at every new position; a :class:`KVCache` can be truncated, so taking back a
+move costs nothing and playing one costs a single one-token forward. ``boards`` holds the board
+tokens of the position after each token (``vocab.board_tokens``); their embeddings are summed
+into the token's input, so the model sees the position as well as the moves that led to it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.xiangqi.vocab import MoveVocab
+from core.xiangqi.vocab import BOARD_VOCAB_SIZE, NO_PIECE, MoveVocab
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
 
@@ -29,6 +31,7 @@ class GPTConfig:
     n_head: int = 4
     n_embd: int = 256
     dropout: float = 0.0
+    board_vocab_size: int = BOARD_VOCAB_SIZE
 
 
 class KVCache:
@@ -100,11 +103,13 @@ class MoveGPT(nn.Module):
         self.config = config
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.board_emb = nn.Embedding(config.board_vocab_size, config.n_embd, padding_idx=NO_PIECE)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # tied: a move's input and output vectors agree
         self.apply(self._init_weights)
+        nn.init.zeros_(self.board_emb.weight[NO_PIECE])
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
@@ -119,14 +124,21 @@ class MoveGPT(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
 
-    def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Logits (B, T, vocab) of the next token after each of ``tokens`` (B, T)."""
+    def forward(self, tokens: torch.Tensor, boards: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (B, T, vocab) of the next token after each of ``tokens`` (B, T).
+
+        ``boards`` (B, T, slots) holds the board tokens of the position after each token.
+        """
         past = len(cache) if cache is not None else 0
-        T = tokens.shape[1]
+        B, T = tokens.shape
         if past + T > self.config.block_size:
             raise ValueError(f"{past + T} tokens exceed the model's context of {self.config.block_size}")
+        if boards.shape[:2] != tokens.shape:
+            raise ValueError(f"boards {tuple(boards.shape)} do not match tokens {tuple(tokens.shape)}")
         positions = torch.arange(past, past + T, device=tokens.device)
-        x = self.tok_emb(tokens) + self.pos_emb(positions)
+        # A bag sum: six times cheaper than summing looked-up (B, T, slots, C) embeddings, forward and backward.
+        board = F.embedding_bag(boards.reshape(-1, boards.shape[2]), self.board_emb.weight, mode="sum", padding_idx=NO_PIECE)
+        x = self.tok_emb(tokens) + self.pos_emb(positions) + board.view(B, T, -1)
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer)
         return self.head(self.ln_f(x))

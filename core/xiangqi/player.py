@@ -2,7 +2,8 @@
 
 Modes: ``greedy`` (the most likely legal move that neither loses by rule nor repeats a
 position), ``sample`` (drawn with a temperature) and ``search`` (the policy plus a shallow
-material search, since a pure move-sequence model is known to ignore captures: Su's post).
+material search: a policy that imitates masters, even one that sees the board, leaves pieces
+to a plain material grabber, as Su observed of his model).
 Decoding is incremental: a :class:`Decoder` keeps the game's KV cache, so choosing a move costs
 one one-token forward, and a take-back only truncates the cache.
 """
@@ -17,7 +18,7 @@ import torch
 
 from core.xiangqi.board import RED, Board, apply_move
 from core.xiangqi.model import KVCache, MoveGPT
-from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab
+from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab, board_tokens
 
 MODES = ("greedy", "sample", "search")
 PIECE_VALUES = {"r": 9.0, "c": 4.5, "n": 4.0, "b": 2.0, "a": 2.0, "p": 1.0, "k": 0.0}
@@ -130,42 +131,45 @@ def repeats_position(board: Board, move: str) -> bool:
 class Decoder:
     """The KV cache of one game, kept in step with the moves it is asked about.
 
-    Asking for the next-move logits after a move list reuses the cached prefix and feeds only
-    the new tokens. Beyond the context, the window restarts every half context from a later
-    move (with the same result token first), so long games cost one refill per ``block/2`` plies.
+    Asking for the next-move logits of a board reuses the cached prefix and feeds only the new
+    tokens (each with the board tokens of the position it leads to). Beyond the context, the
+    window restarts every half context from a later move (with the same result token first, on
+    the position before that move), so long games cost one refill per ``block/2`` plies.
     """
 
     def __init__(self) -> None:
+        self.window: tuple[str, int] | None = None  # (start FEN, first move shown): with the tokens, fixes every position
         self.tokens: list[int] = []
         self.cache: KVCache | None = None
         self.last_logits: torch.Tensor | None = None
 
     @staticmethod
-    def window(moves: list[int], block_size: int) -> list[int]:
-        """Move tokens visible to the model: all of them, or a suffix starting at a multiple of block/2."""
-        overflow = len(moves) + 1 - block_size
-        if overflow <= 0:
-            return moves
-        half = block_size // 2
-        return moves[math.ceil(overflow / half) * half :]
+    def window_start(n_moves: int, block_size: int) -> int:
+        """Index of the first move visible to the model: 0, or a multiple of block/2 once the game outgrows the context."""
+        overflow = n_moves + 1 - block_size
+        return 0 if overflow <= 0 else math.ceil(overflow / (block_size // 2)) * (block_size // 2)
 
     @torch.no_grad()
-    def next_logits(self, model: MoveGPT, prefix: int, moves: list[int]) -> torch.Tensor:
-        wanted = [prefix] + self.window(moves, model.config.block_size)
-        if self.cache is None:
-            self.cache, self.tokens = model.new_cache(), []
+    def next_logits(self, model: MoveGPT, vocab: MoveVocab, prefix: int, board: Board) -> torch.Tensor:
+        """Next-move logits (full vocabulary) after the moves of ``board``, the game opened by ``prefix``."""
+        start = self.window_start(len(board.move_stack), model.config.block_size)
+        window = (board.root_fen, start)
+        tokens = [prefix] + [vocab.encode_move(m) for m in board.move_stack[start:]]
         common = 0
-        for have, want in zip(self.tokens, wanted):
-            if have != want:
-                break
-            common += 1
-        if common == len(wanted) == len(self.tokens):
-            return self.last_logits
-        common = min(common, len(wanted) - 1)  # at least one token must be fed to get logits
+        if window == self.window:
+            while common < min(len(self.tokens), len(tokens)) and self.tokens[common] == tokens[common]:
+                common += 1
+            if common == len(tokens) == len(self.tokens):
+                return self.last_logits
+        common = min(common, len(tokens) - 1)  # at least one token must be fed to get logits
+        if self.cache is None or common == 0:
+            self.cache = model.new_cache()
         self.cache.truncate(common)
+        positions = board.positions()[start + common : start + len(tokens)]
         device = next(model.parameters()).device
-        logits = model(torch.tensor([wanted[common:]], device=device), self.cache)
-        self.tokens, self.last_logits = wanted, logits[0, -1]
+        logits = model(torch.tensor([tokens[common:]], device=device),
+                       torch.tensor([[board_tokens(*position) for position in positions]], device=device), self.cache)
+        self.window, self.tokens, self.last_logits = window, tokens, logits[0, -1]
         return self.last_logits
 
 
@@ -211,8 +215,7 @@ class Player:
         moves = board.legal_moves
         if not moves:
             raise ValueError("the game is over: no legal moves")
-        history = [self.vocab.encode_move(m) for m in board.move_stack]
-        logits = decoder.next_logits(self.model, self.prefix_token(board), history)
+        logits = decoder.next_logits(self.model, self.vocab, self.prefix_token(board), board)
         probs = legal_move_probabilities(logits, [self.vocab.encode_move(m) for m in moves], temperature)
         return sorted(zip(moves, probs.tolist()), key=lambda mp: -mp[1])
 

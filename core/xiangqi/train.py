@@ -2,6 +2,8 @@
 
 What makes a small model learn the most per CPU minute here:
 * one token per move (sequences of ~86 tokens instead of ~344 characters);
+* the position after each move as board tokens summed into its input (``vocab.board_tokens``),
+  so the model need not rebuild the board from the moves;
 * each game is mirrored left-right with probability 1/2 (the rules are symmetric in files a<->i);
 * batches of games of similar length, so little compute goes to padding;
 * the learning-rate schedule runs on a CPU-time budget (``--budget-minutes``), so the cosine
@@ -27,7 +29,9 @@ from tqdm import tqdm
 from core.checkpoints import ASSETS_DIR, device as default_device
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
 from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
-from core.xiangqi.vocab import UNKNOWN, MoveVocab
+from core.xiangqi.vocab import NO_PIECE, UNKNOWN, MoveVocab, mirrored_board_tokens
+
+MIRRORED_BOARD_TOKENS = torch.tensor(mirrored_board_tokens())
 
 LOG_EVERY, EVAL_EVERY = 25, 200
 
@@ -46,39 +50,44 @@ def length_bucketed_batches(games: list[list[int]], batch_size: int, rng: random
 
 
 def make_batch(
-    games: list[list[int]], vocab: MoveVocab, block_size: int, rng: random.Random | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and next-token targets (PAD-filled, -100 where there is nothing to predict).
+    games: list[list[int]], boards: list[torch.Tensor], vocab: MoveVocab, block_size: int,
+    rng: random.Random | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs, their board tokens and next-token targets (PAD-filled, -100 where there is nothing to predict).
 
     With ``rng`` (training), games are mirrored and their result hidden at random.
     """
     unknown = vocab.index[UNKNOWN]
     length = min(block_size, max(len(g) - 1 for g in games))
     inputs = torch.full((len(games), length), vocab.pad_id, dtype=torch.long)
+    input_boards = torch.full((len(games), length, boards[0].shape[1]), NO_PIECE, dtype=torch.long)
     targets = torch.full((len(games), length), -100, dtype=torch.long)
-    for row, game in enumerate(games):
-        game = game[: length + 1]
+    for row, (game, game_boards) in enumerate(zip(games, boards)):
+        game, game_boards = game[: length + 1], game_boards[:length].long()
         if rng is not None:
             if rng.random() < 0.5:
-                game = [vocab.mirror_ids[t] for t in game]
+                game, game_boards = [vocab.mirror_ids[t] for t in game], MIRRORED_BOARD_TOKENS[game_boards]
             if rng.random() < 0.25:
                 game = [unknown] + game[1:]
         inputs[row, : len(game) - 1] = torch.tensor(game[:-1])
+        input_boards[row, : len(game) - 1] = game_boards[: len(game) - 1]
         targets[row, : len(game) - 1] = torch.tensor(game[1:])
-    return inputs, targets
+    return inputs, input_boards, targets
 
 
 @torch.no_grad()
-def evaluate_loss(model: MoveGPT, games: list[list[int]], vocab: MoveVocab, dev, batch_size: int = 64) -> dict:
+def evaluate_loss(model: MoveGPT, games: list[list[int]], boards: list[torch.Tensor], vocab: MoveVocab, dev,
+                  batch_size: int = 64) -> dict:
     """Mean next-move cross-entropy and top-1 accuracy over the given games (full vocabulary)."""
     if not games:
         return {}
     model.eval()
     total_loss, correct, count = 0.0, 0, 0
     for start in range(0, len(games), batch_size):
-        inputs, targets = make_batch(games[start : start + batch_size], vocab, model.config.block_size)
+        inputs, input_boards, targets = make_batch(
+            games[start : start + batch_size], boards[start : start + batch_size], vocab, model.config.block_size)
         inputs, targets = inputs.to(dev), targets.to(dev)
-        logits = model(inputs)
+        logits = model(inputs, input_boards.to(dev))
         mask = targets != -100
         total_loss += F.cross_entropy(logits[mask], targets[mask], reduction="sum").item()
         correct += (logits[mask].argmax(-1) == targets[mask]).sum().item()
@@ -127,7 +136,7 @@ def main(argv=None) -> None:
     games = cached_games(args.games, vocab, args.work_dir)
     print(json.dumps({"train_games": len(games.train), "validation_games": len(games.validation),
                       "dropped": dict(games.dropped)}), flush=True)
-    eval_games = games.validation[: args.eval_games]
+    eval_games, eval_boards = games.validation[: args.eval_games], games.validation_boards[: args.eval_games]
 
     if args.init:
         model, init_vocab = load_model(args.init, dev)
@@ -175,8 +184,9 @@ def main(argv=None) -> None:
             lr = learning_rate(progress(), args.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            inputs, targets = make_batch([games.train[i] for i in batch_ids], vocab, args.block_size, rng)
-            logits = model(inputs.to(dev))
+            inputs, input_boards, targets = make_batch(
+                [games.train[i] for i in batch_ids], [games.train_boards[i] for i in batch_ids], vocab, args.block_size, rng)
+            logits = model(inputs.to(dev), input_boards.to(dev))
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.to(dev).view(-1), ignore_index=-100)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -190,14 +200,14 @@ def main(argv=None) -> None:
                 print(json.dumps({"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "lr": round(lr, 6),
                                   "cpu_minutes": round(cpu_used / 60, 2)}), flush=True)
             if step % EVAL_EVERY == 0:
-                metrics = evaluate_loss(model, eval_games, vocab, dev)
+                metrics = evaluate_loss(model, eval_games, eval_boards, vocab, dev)
                 print(json.dumps({"step": step, **metrics}), flush=True)
                 save(metrics)
             if progress() >= 1.0:
                 break
         else:
             epoch += 1
-    metrics = evaluate_loss(model, eval_games, vocab, dev)
+    metrics = evaluate_loss(model, eval_games, eval_boards, vocab, dev)
     save(metrics)
     print(json.dumps({"step": step, "final": True, **metrics}), flush=True)
 

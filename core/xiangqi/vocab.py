@@ -4,6 +4,11 @@ Su's original spells a move as four characters; a whole move as one token makes 
 times shorter and lets one forward pass score every candidate at once (a softmax over moves).
 A game is ``[result] m1 m2 ...``: the first token says how the game ended (or that it is
 unknown), so at play time the model can be asked to imitate the side that won.
+
+Each token also comes with the position it leads to, as a bag of *board tokens*: one per piece
+(its square and kind) and one for the side to move. Summed into the move's embedding (as NNUE
+does for chess engines), they spare a small model from reconstructing the board from the move
+history, which it does badly: it then plays blind to what it could capture or lose.
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ from pathlib import Path
 from core.xiangqi.board import FILES, mirror_move
 
 PAD = "[PAD]"
+PIECE_LETTERS = "RNBAKCPrnbakcp"
+RED_TO_MOVE = 90 * len(PIECE_LETTERS)  # board tokens 0..1259 are (square, piece); then the side to move
+BLACK_TO_MOVE = RED_TO_MOVE + 1
+NO_PIECE = BLACK_TO_MOVE + 1  # fills the bag up to BOARD_SLOTS (its embedding is zero)
+BOARD_VOCAB_SIZE = NO_PIECE + 1
+BOARD_SLOTS = 33  # 32 pieces at most + the side to move
 RESULT_TOKENS = {"1-0": "[RED_WINS]", "1/2-1/2": "[DRAW]", "0-1": "[BLACK_WINS]", "*": "[UNKNOWN]"}
 UNKNOWN = RESULT_TOKENS["*"]
 SPECIALS = [PAD, *RESULT_TOKENS.values()]
@@ -44,6 +55,21 @@ def geometric_moves() -> list[str]:
             moves |= {(f, r, f + df, r + dr) for df in (1, -1) for dr in (1, -1)
                       if (f + df, r + dr) in palace and (r <= 2) == (r + dr <= 2)}
     return [f"{FILES[f]}{r}{FILES[g]}{s}" for f, r, g, s in sorted(moves, key=lambda m: (m[1], m[0], m[3], m[2]))]
+
+
+def board_tokens(pieces: dict[str, str], red_to_move: bool) -> list[int]:
+    """The position as ``BOARD_SLOTS`` board tokens (see the module docstring), padded with ``NO_PIECE``."""
+    tokens = [(int(sq[1]) * 9 + FILES.index(sq[0])) * len(PIECE_LETTERS) + PIECE_LETTERS.index(p)
+              for sq, p in pieces.items()]
+    tokens.append(RED_TO_MOVE if red_to_move else BLACK_TO_MOVE)
+    return tokens + [NO_PIECE] * (BOARD_SLOTS - len(tokens))
+
+
+def mirrored_board_tokens() -> list[int]:
+    """For every board token, the token of the left-right mirrored position (files a<->i)."""
+    square_tokens = [((t // len(PIECE_LETTERS)) // 9 * 9 + 8 - (t // len(PIECE_LETTERS)) % 9) * len(PIECE_LETTERS)
+                     + t % len(PIECE_LETTERS) for t in range(RED_TO_MOVE)]
+    return square_tokens + [RED_TO_MOVE, BLACK_TO_MOVE, NO_PIECE]
 
 
 class MoveVocab:
