@@ -109,7 +109,7 @@ class MoveGPT(nn.Module):
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # tied: a move's input and output vectors agree
         self.apply(self._init_weights)
-        nn.init.zeros_(self.board_emb.weight[NO_PIECE])
+        nn.init.zeros_(self.board_emb.weight[NO_PIECE])  # _init_weights drew the padding row too; it must add nothing
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
             if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
