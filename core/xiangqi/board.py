@@ -275,8 +275,10 @@ class Board:
 
     @property
     def turn(self) -> str:
-        root_red = self.root_fen.split()[1] == "w"
-        return RED if root_red == (self.ply % 2 == 0) else BLACK
+        return RED if self._red_to_move(self.ply) else BLACK
+
+    def _red_to_move(self, ply: int) -> bool:
+        return (self.root_fen.split()[1] == "w") == (ply % 2 == 0)
 
     @property
     def legal_moves(self) -> list[str]:
@@ -297,8 +299,7 @@ class Board:
 
     def positions(self) -> list[tuple[dict[str, str], bool]]:
         """(pieces, red to move) of every position of the game, the start first; the dicts are shared, do not change them."""
-        root_red = self.root_fen.split()[1] == "w"
-        return [(pieces, root_red == (ply % 2 == 0)) for ply, pieces in enumerate(self._placements)]
+        return [(pieces, self._red_to_move(ply)) for ply, pieces in enumerate(self._placements)]
 
     def push(self, move: str) -> None:
         engine_move = iccs_to_engine(move)

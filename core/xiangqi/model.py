@@ -136,7 +136,7 @@ class MoveGPT(nn.Module):
         if boards.shape[:2] != tokens.shape:
             raise ValueError(f"boards {tuple(boards.shape)} do not match tokens {tuple(tokens.shape)}")
         positions = torch.arange(past, past + T, device=tokens.device)
-        # A bag sum: six times cheaper than summing looked-up (B, T, slots, C) embeddings, forward and backward.
+        # A bag sum never materialises the (B, T, slots, C) looked-up embeddings, forward or backward: much cheaper.
         board = F.embedding_bag(boards.reshape(-1, boards.shape[2]), self.board_emb.weight, mode="sum", padding_idx=NO_PIECE)
         x = self.tok_emb(tokens) + self.pos_emb(positions) + board.view(B, T, -1)
         for layer, block in enumerate(self.blocks):
