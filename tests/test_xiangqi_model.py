@@ -8,15 +8,16 @@ import random
 import pytest
 import torch
 
-from core.xiangqi import evaluate, train
+from core.xiangqi import evaluate, lessons, train
 from core.xiangqi.board import Board, mirror_move
 from core.xiangqi.data import game_boards
 from core.xiangqi.game import Game
+from core.xiangqi.lessons import encode_lesson, play_lesson_game
 from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
 from core.xiangqi.opponents import greedy_move, random_move
 from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position, tactical_value
 from core.xiangqi.vocab import (
-    BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
+    BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, NO_TARGET, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
     mirrored_board_tokens,
 )
 
@@ -253,15 +254,20 @@ def test_training_batches_mirror_hide_results_and_pad():
     assert train.learning_rate(0.0, 1.0) == 0.0 and train.learning_rate(1.0, 1.0) == pytest.approx(0.1)
 
 
-def test_train_and_evaluate_end_to_end(tmp_path, capsys):
-    games = tmp_path / "games.jsonl"
+def write_games(path) -> None:
+    """A small game file: 60 short random games, 10 with an illegal move and 10 without moves."""
     rng, rows = random.Random(0), [{"moves_iccs": "h2e2 h9g7 h2h9", "result": "*"}, {"moves_iccs": ""}] * 10
     for _ in range(60):
         board = Board()
         for _ in range(rng.randint(1, 6)):
             board.push(rng.choice(board.legal_moves))
         rows.append({"moves_iccs": " ".join(board.move_stack), "result": rng.choice(["1-0", "0-1", "1/2-1/2"])})
-    games.write_text("\n".join(json.dumps(r) for r in rows))
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+
+
+def test_train_and_evaluate_end_to_end(tmp_path, capsys):
+    games = tmp_path / "games.jsonl"
+    write_games(games)
     out = tmp_path / "ckpt"
     train.main(["--games", str(games), "--work-dir", str(tmp_path), "--out", str(out), "--max-steps", "3",
                 "--layers", "1", "--heads", "2", "--embd", "16", "--block-size", "16", "--batch-size", "4"])
@@ -282,3 +288,49 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
                 "--max-steps", "1", "--init", str(out), "--lr", "0"])
     after = load_model(tmp_path / "ckpt2")[0].state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_batches_take_lesson_targets_and_mirror_them():
+    game = VOCAB.encode_game("h2e2 h9g7".split(), "1-0")
+    boards = [game_boards(Board.from_moves("h2e2 h9g7"))]
+    targets = [[VOCAB.index["b2e2"], NO_TARGET]]  # the teacher would have played b2e2; black's move is not a lesson
+    _, _, batch_targets = train.make_batch([game], boards, VOCAB, 8, targets=targets)
+    assert batch_targets.tolist() == [[VOCAB.index["b2e2"], NO_TARGET]]
+    rng = random.Random(0)
+    seen = {tuple(train.make_batch([game], boards, VOCAB, 8, rng, targets)[2][0].tolist()) for _ in range(20)}
+    assert seen == {(VOCAB.index["b2e2"], NO_TARGET), (VOCAB.index["h2e2"], NO_TARGET)}  # mirrored: b2e2 <-> h2e2
+
+
+def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
+    teacher, student = Player(tiny, VOCAB, "search", depth=1), Player(tiny, VOCAB, "greedy")
+    rng = random.Random(0)
+    board, lessons = play_lesson_game(teacher, student, lambda b: random_move(b, rng), "black", rng, max_plies=12)
+    tokens, targets = encode_lesson(VOCAB, board.move_stack, lessons, "black")
+    assert tokens[0] == VOCAB.index["[BLACK_WINS]"] and len(targets) == len(tokens) - 1 == board.ply
+    replay = Board()
+    for ply, (move, target) in enumerate(zip(board.move_stack, targets)):
+        if ply % 2 == 0:
+            assert target == NO_TARGET  # red (the opponent) is never a lesson
+        else:
+            assert VOCAB.tokens[target] in replay.legal_moves
+            assert VOCAB.tokens[target] == teacher.choose(replay, Decoder()).move
+        replay.push(move)
+
+
+def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
+    save_checkpoint(tiny, VOCAB, tmp_path / "ckpt")
+    out = tmp_path / "lessons.pt"
+    for games in (1, 2):
+        lessons.main(["--checkpoint", str(tmp_path / "ckpt"), "--out", str(out), "--games", str(games),
+                      "--max-plies", "8", "--search-depth", "1"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["games"] == 2 and summary["lessons"] == 8  # 4 student turns in each 8-ply game
+    first, second = (lessons.load_lessons([out])[0][i] for i in (0, 1))
+    assert first[0] == VOCAB.index["[RED_WINS]"] and second[0] == VOCAB.index["[BLACK_WINS]"]  # colours alternate
+    write_games(tmp_path / "games.jsonl")
+    train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--out", str(tmp_path / "tuned"),
+                "--init", str(tmp_path / "ckpt"), "--max-steps", "2", "--batch-size", "4", "--lessons", str(out),
+                "--lesson-share", "0.5"])
+    log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert log[1] == {"lesson_games": 1, "held_out_lesson_games": 1, "lesson_rows_per_batch": 2}
+    assert log[-1]["final"] and log[-1]["lesson_positions"] == 4 and 0 <= log[-1]["lesson_top1"] <= 1

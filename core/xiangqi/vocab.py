@@ -27,6 +27,7 @@ BOARD_SLOTS = 33  # 32 pieces at most + the side to move
 RESULT_TOKENS = {"1-0": "[RED_WINS]", "1/2-1/2": "[DRAW]", "0-1": "[BLACK_WINS]", "*": "[UNKNOWN]"}
 UNKNOWN = RESULT_TOKENS["*"]
 SPECIALS = [PAD, *RESULT_TOKENS.values()]
+NO_TARGET = -100  # a position with nothing to predict (cross-entropy's ignore_index)
 
 
 def _on_board(file: int, rank: int) -> bool:
