@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import pyffish
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.xiangqi.board import (
+    RED,
     START_FEN,
+    VARIANT,
     Board,
     chinese_move,
     engine_to_iccs,
     iccs_to_engine,
     mirror_move,
     normalize_fen,
+    placement_fen,
 )
 
 
@@ -181,3 +185,17 @@ def test_random_games_push_pop_and_notation(choices):
         board.pop()
         fens.pop()
         assert board.fen() == fens[-1]
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=40, max_size=80))
+def test_moves_and_check_from_the_placement_equal_a_replay_from_the_root(choices):
+    board = Board()
+    for choice in choices:
+        if board.outcome() is not None:
+            break
+        replayed = pyffish.legal_moves(VARIANT, board.root_fen, [iccs_to_engine(m) for m in board.move_stack])
+        assert board.legal_moves == sorted(engine_to_iccs(m) for m in replayed)
+        assert board.is_check() == pyffish.gives_check(VARIANT, board.root_fen, [iccs_to_engine(m) for m in board.move_stack])
+        assert placement_fen(board.pieces(), board.turn == RED).split()[0] == board.fen().split()[0]
+        board.push(board.legal_moves[choice % len(board.legal_moves)])
