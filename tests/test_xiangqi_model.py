@@ -333,4 +333,5 @@ def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
                 "--lesson-share", "0.5"])
     log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert log[1] == {"lesson_games": 1, "held_out_lesson_games": 1, "lesson_rows_per_batch": 2}
+    assert log[2]["step"] == 0 and "lesson_top1" in log[2]  # where --init starts from
     assert log[-1]["final"] and log[-1]["lesson_positions"] == 4 and 0 <= log[-1]["lesson_top1"] <= 1

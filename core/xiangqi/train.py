@@ -202,6 +202,8 @@ def main(argv=None) -> None:
             "mirrored": True, **({"lesson_games": len(lesson_train), "lesson_share": args.lesson_share} if lesson_rows else {}),
             **metrics}})
 
+    if args.init and step == 0:  # the starting point, to compare the run's checks with
+        print(json.dumps({"step": 0, **validate()}), flush=True)
     model.train()
     bar = tqdm(total=100, desc="training (% of schedule)", unit="%", mininterval=10)
     while progress() < 1.0:
