@@ -335,3 +335,5 @@ def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
     assert log[1] == {"lesson_games": 1, "held_out_lesson_games": 1, "lesson_rows_per_batch": 2}
     assert log[2]["step"] == 0 and "lesson_top1" in log[2]  # where --init starts from
     assert log[-1]["final"] and log[-1]["lesson_positions"] == 4 and 0 <= log[-1]["lesson_top1"] <= 1
+    with pytest.raises(ValueError, match="--lesson-share must be at least 0 and below 1, got 1.0"):
+        train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--lesson-share", "1"])

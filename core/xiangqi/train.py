@@ -150,10 +150,11 @@ def main(argv=None) -> None:
     print(json.dumps({"train_games": len(games.train), "validation_games": len(games.validation),
                       "dropped": dict(games.dropped)}), flush=True)
     eval_games, eval_boards = games.validation[: args.eval_games], games.validation_boards[: args.eval_games]
+    if not 0 <= args.lesson_share < 1:
+        raise ValueError(f"--lesson-share must be at least 0 and below 1, got {args.lesson_share}")
     lesson_games, lesson_boards, lesson_targets = load_lessons(args.lessons)
-    held_out = [i % LESSON_VALIDATION_EVERY == 0 for i in range(len(lesson_games))]
-    lesson_train = [i for i, out in enumerate(held_out) if not out]
-    lesson_eval = [i for i, out in enumerate(held_out) if out]
+    lesson_train = [i for i in range(len(lesson_games)) if i % LESSON_VALIDATION_EVERY]
+    lesson_eval = list(range(0, len(lesson_games), LESSON_VALIDATION_EVERY))
     lesson_rows = round(args.batch_size * args.lesson_share) if lesson_train else 0
     if lesson_games:
         print(json.dumps({"lesson_games": len(lesson_train), "held_out_lesson_games": len(lesson_eval),
