@@ -134,8 +134,8 @@ def build() -> None:
         "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
         "games plus tactical lessons from its own games) and sees the board as well as the moves: it predicts the master's "
         "move 35% of the time, and its pure policy beats a random mover (95%) and scores 53% against a material grabber; "
-        "the strong mode (policy + capture search) beats random and greedy bots but loses to fairy-stockfish at depth 1 "
-        "(see the model card)."
+        "the strong mode (policy + capture search) beats random and greedy bots and scores 45% against fairy-stockfish at "
+        "depth 1 (see the model card)."
     )
     game_state = gr.State(None)
     with gr.Row():
