@@ -117,8 +117,7 @@ def placement_fen(pieces: dict[str, str], red_to_move: bool) -> str:
     """A FEN of the pieces and the side to move, with empty move counters.
 
     Legal moves and check depend on nothing else in xiangqi, so pyffish can answer them from this FEN
-    instead of replaying every move from the root, at a cost that does not grow with the game (pyffish
-    calls still cost about 2 ms each, mostly fixed).
+    instead of replaying every move from the root, at a cost that does not grow with the game.
     """
     rows = []
     for rank in range(9, -1, -1):
