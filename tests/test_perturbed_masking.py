@@ -220,23 +220,27 @@ def test_split_long_prefers_punctuation():
 # ----------------------------------------------------------------------------- trees
 
 
-def brute_force_best_tree(scores: np.ndarray) -> float:
+def brute_force_best_tree(scores: np.ndarray, root: int | None = None) -> float:
     n = len(scores) - 1
     best = -np.inf
     for heads in itertools.product(range(n + 1), repeat=n):
-        if trees.is_tree(heads) and trees.is_projective(heads):
+        if trees.is_tree(heads) and trees.is_projective(heads) and (root is None or heads[root - 1] == 0):
             best = max(best, sum(scores[h, d] for d, h in enumerate(heads, start=1)))
     return best
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 5), st.integers(0, 10_000))
-def test_eisner_finds_best_projective_tree(n, seed):
+@given(st.integers(1, 5), st.integers(0, 10_000), st.data())
+def test_eisner_finds_best_projective_tree(n, seed, data):
     matrix = np.random.default_rng(seed).random((n, n)) * 5
     scores = trees.head_scores(matrix)
     heads = trees.dependency_heads(matrix)
     assert trees.is_tree(heads) and trees.is_projective(heads)
     assert sum(scores[h, d] for d, h in enumerate(heads, start=1)) == pytest.approx(brute_force_best_tree(scores))
+    root = data.draw(st.integers(1, n))  # the gold-root protocol: the best tree among those with this root
+    heads = trees.dependency_heads(matrix, root)
+    assert trees.is_tree(heads) and trees.is_projective(heads) and heads[root - 1] == 0
+    assert sum(scores[h, d] for d, h in enumerate(heads, start=1)) == pytest.approx(brute_force_best_tree(scores, root))
 
 
 def test_largest_impact_becomes_head():
@@ -251,6 +255,16 @@ def test_chain_baselines():
     assert trees.is_tree(trees.chain_heads(4, "left"))
     with pytest.raises(ValueError):
         trees.chain_heads(3, "up")
+    # given the root, the chain is kept and its loose end hangs on the root
+    assert trees.chain_heads(4, "left", root=2) == [2, 0, 4, 2]
+    assert trees.chain_heads(4, "right", root=3) == [3, 1, 0, 3]
+    assert trees.chain_heads(4, "left", root=4) == [2, 3, 4, 0]
+    for n, root, direction in itertools.product(range(1, 6), range(1, 6), ["left", "right"]):
+        if root <= n:
+            heads = trees.chain_heads(n, direction, root)
+            assert trees.is_tree(heads) and heads[root - 1] == 0
+    with pytest.raises(ValueError, match="root"):
+        trees.dependency_heads(np.ones((3, 3)), root=4)
 
 
 def test_split_tree_follows_blocks():
@@ -317,6 +331,9 @@ def test_parse_evaluation_on_conllu(tmp_path, encoder):
     assert result["right_chain_uas"] == pytest.approx(1 / 3)  # 爱 → 我 wrong, 北京 → 爱 right
     assert result["left_chain_uas"] == pytest.approx(1 / 3)  # 我 → 爱 right
     assert 0 <= result["uas"] <= 1 and len(result["uas_by_layer"]) == encoder.num_layers + 1
+    given_root = evaluate.evaluate_parsing(encoder, sentences, layer=1, gold_root=True)
+    # 爱 is the root: the left chain's loose end 北京, and the right chain's 我, now hang on it
+    assert given_root["root"] == "gold" and given_root["left_chain_uas"] == given_root["right_chain_uas"] == 1.0
 
 
 def test_segment_evaluation_and_tuning(tmp_path, encoder):

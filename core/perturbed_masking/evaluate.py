@@ -6,7 +6,8 @@
 
 ``segment`` scores word precision/recall/F1 by character spans, with jieba on the same
 sentences. ``parse`` decodes dependency trees over the gold words (punctuation excluded from
-the trees and the score) and scores UAS next to the left- and right-chain baselines.
+the trees and the score) and scores UAS next to the left- and right-chain baselines; with
+``--root gold`` every tree, the chains included, is given the gold root word (the paper's protocol).
 ``tune`` never sees the evaluation sets: it uses the People's Daily lines held out from MLM
 training and writes the chosen defaults into the checkpoint's ``segmentation.json``.
 """
@@ -108,7 +109,12 @@ def heads_over(kept: list[int], sub_heads: list[int]) -> dict[int, int]:
     return {kept[d] + 1: (kept[h - 1] + 1 if h else 0) for d, h in enumerate(sub_heads)}
 
 
-def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int) -> dict:
+def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int, gold_root: bool = False) -> dict:
+    """UAS of Eisner's trees and of the chain baselines, without punctuation.
+
+    With ``gold_root`` every tree, the chains included, is given the gold root word (the paper's
+    default protocol); otherwise the root is the word with the largest total impact.
+    """
     correct = {"uas": 0, "right_chain_uas": 0, "left_chain_uas": 0}
     by_layer = np.zeros(encoder.num_layers + 1)
     total = skipped = 0
@@ -119,12 +125,13 @@ def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int) -> di
             continue
         matrices = impact.word_matrix(encoder, sentence.words)
         gold = {i + 1: sentence.heads[i] for i in kept}
+        root = next((k + 1 for k, i in enumerate(kept) if sentence.heads[i] == 0), None) if gold_root else None
         predictions = {
-            "right_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "right")),
-            "left_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "left")),
+            "right_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "right", root)),
+            "left_chain_uas": heads_over(kept, trees.chain_heads(len(kept), "left", root)),
         }
         for l in range(len(by_layer)):
-            heads = heads_over(kept, trees.dependency_heads(matrices[l][np.ix_(kept, kept)]))
+            heads = heads_over(kept, trees.dependency_heads(matrices[l][np.ix_(kept, kept)], root))
             by_layer[l] += sum(heads[d] == gold[d] for d in gold)
             if l == layer:
                 predictions["uas"] = heads
@@ -135,6 +142,7 @@ def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int) -> di
         **{name: value / total for name, value in correct.items()},
         "uas_by_layer": {l: round(v / total, 4) for l, v in enumerate(by_layer)},
         "layer": layer,
+        "root": "gold" if gold_root else "predicted",
         "sentences": len(sentences) - skipped,
         "skipped": skipped,
         "words_scored": total,
@@ -155,6 +163,8 @@ def main() -> None:
     par.add_argument("--conllu", type=Path, default=DATA_DIR / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu")
     par.add_argument("--limit", type=int, default=None)
     par.add_argument("--layer", type=int, default=None)
+    par.add_argument("--root", choices=["predicted", "gold"], default="predicted",
+                     help="gold: give every tree, chains included, the gold root word (the paper's default protocol)")
     tun = commands.add_parser("tune", help="choose rule + layer + threshold on the held-out People's Daily lines")
     tun.add_argument("--dev-lines", type=int, default=1000, help="size of the held-out slice (as in train_mlm)")
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
@@ -169,7 +179,7 @@ def main() -> None:
         result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold, rule)
     elif args.command == "parse":
         layer = encoder.defaults.layer if args.layer is None else args.layer
-        result = evaluate_parsing(encoder, read_conllu(args.conllu, args.limit), layer)
+        result = evaluate_parsing(encoder, read_conllu(args.conllu, args.limit), layer, args.root == "gold")
     else:
         _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
         result = tune(encoder, dev[: args.limit])

@@ -136,17 +136,36 @@ def eisner(scores: np.ndarray) -> list[int]:
     return heads[1:]
 
 
-def dependency_heads(matrix: np.ndarray) -> list[int]:
-    return eisner(head_scores(matrix))
+def dependency_heads(matrix: np.ndarray, root: int | None = None) -> list[int]:
+    """Eisner's tree over the impact matrix; ``root`` (1-based word) forces the ROOT's child, as the
+    paper's evaluation does with the gold root (LividWo/Perturbed-Masking ``--root gold``)."""
+    scores = head_scores(matrix)
+    if root is not None:
+        if not 1 <= root <= len(matrix):
+            raise ValueError(f"root must be a word between 1 and {len(matrix)}, got {root}")
+        forced = np.full(len(scores), -np.inf)
+        forced[root] = 0.0
+        scores[0] = forced
+    return eisner(scores)
 
 
-def chain_heads(n: int, direction: str) -> list[int]:
-    """Right chain: each word depends on the one before it (first → ROOT); left chain: on the next."""
+def chain_heads(n: int, direction: str, root: int | None = None) -> list[int]:
+    """Right chain: each word depends on the one before it (first → ROOT); left chain: on the next.
+
+    With a given ``root`` (1-based) the chain is kept except that the root attaches to ROOT and the
+    word at the chain's end (the first word of a right chain, the last of a left one) to the root:
+    the baseline that has the same gold information as ``dependency_heads(..., root)``.
+    """
     if direction == "right":
-        return [i for i in range(n)]  # word i+1 (1-based) → head i; word 1 → 0
-    if direction == "left":
-        return [i + 2 for i in range(n - 1)] + [0]
-    raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
+        heads = [i for i in range(n)]  # word i+1 (1-based) → head i; word 1 → 0
+    elif direction == "left":
+        heads = [i + 2 for i in range(n - 1)] + [0]
+    else:
+        raise ValueError(f"direction must be 'left' or 'right', got {direction!r}")
+    if root is not None:
+        heads[heads.index(0)] = root
+        heads[root - 1] = 0
+    return heads
 
 
 def is_tree(heads: Sequence[int]) -> bool:
