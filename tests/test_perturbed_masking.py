@@ -138,6 +138,15 @@ def test_bad_spans_and_long_text_rejected(encoder):
         segment.analyse(encoder, "  ")
 
 
+def test_one_word_gets_a_trivial_matrix_and_tree(encoder):
+    """A sentence that is one word (or one character) has no pairs: a 1×1 zero matrix, a one-leaf tree, ROOT as head."""
+    for words in (["我"], ["今天"], ["我爱你"]):
+        matrix = impact.word_matrix(encoder, words)
+        assert matrix.shape == (encoder.num_layers + 1, 1, 1) and (matrix == 0).all()
+        assert trees.bracketed(trees.split_tree(words, matrix[-1])) == words[0]
+        assert trees.dependency_heads(matrix[-1]) == [0]
+
+
 def test_unknown_and_fullwidth_characters(encoder):
     assert encoder.char_ids("１２ａＢ") == encoder.char_ids("12ab")
     assert encoder.char_ids("鑫")[0] == encoder.unk_id

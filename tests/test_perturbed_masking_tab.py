@@ -73,6 +73,16 @@ def test_typed_words_and_limits(tiny_source):
         tab.analyse("我们在玩", tiny_source, 1, 0.01, "nearest", tab.TREE_WORDS[0], progress=no_progress)
 
 
+@pytest.mark.parametrize("text", ["我", "今天", "我爱你", "。"])
+@pytest.mark.parametrize("mode", [tab.TREE_WORDS[0], tab.TREE_WORDS[1]])
+def test_short_input_gives_words_and_a_trivial_tree(tiny_source, text, mode):
+    """One character or one word is a sentence too: its words and a one-leaf tree, never an error."""
+    *_, words_html, bars, heat, constituency, dependency, brackets = tab.analyse(
+        text, tiny_source, 2, -1e9, "absolute", mode, progress=no_progress)  # -inf threshold: everything one word
+    assert "pm-word" in words_html and "<svg" in constituency and "<svg" in dependency
+    assert brackets.replace("(", "").replace(")", "").replace(" ", "") == text
+
+
 def test_compare_html_marks_differences():
     html = figures.compare_html(["大肠杆菌", "是", "人和"], ["大肠杆菌", "是", "人", "和"])
     assert html.count("pm-diff") - html.count(".pm-diff") == 3  # 人和 vs 人 + 和

@@ -190,7 +190,8 @@ def span_impacts(
             progress(min(start + len(chunk), len(rows)), len(rows))
     vectors = torch.cat(vectors, dim=1).float()
     log_probs = torch.cat(log_probs).cpu().numpy() if predict else np.full(len(wanted), np.nan)
-    single, paired = vectors[:, :m], vectors[:, m:].reshape(vectors.shape[0], len(pairs), 2, -1)
+    # The hidden size is spelt out: a one-word text has no pairs, and -1 cannot be inferred from 0 elements.
+    single, paired = vectors[:, :m], vectors[:, m:].reshape(vectors.shape[0], len(pairs), 2, vectors.shape[-1])
     impacts = np.full((vectors.shape[0], m, m), np.nan, dtype=np.float32)
     impacts[:, np.arange(m), np.arange(m)] = 0.0
     gains = np.full((m, m), np.nan, dtype=np.float32)
