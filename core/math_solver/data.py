@@ -1,13 +1,16 @@
 """Reading Ape210K / Math23K files and turning them into (source, target) training pairs.
 
-Ape210K files are JSON Lines, Math23K files one JSON array; both have the keys
-``original_text``, ``equation`` and ``ans``. An item is kept for training only if its equation
-evaluates exactly to its answer; every dropped item is counted under the reason it was dropped.
+Ape210K files and the full Math23K file are JSON Lines, the MWPToolkit Math23K files one JSON
+array (any of them may be ``.xz``-compressed); all have the keys ``original_text``, ``equation``
+and ``ans``. An item is kept for training only if its equation evaluates exactly to its answer;
+every dropped item is counted under the reason it was dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import lzma
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +22,19 @@ DATA_DIR = SHARED_DATA
 APE_TEST = DATA_DIR / "ape210k" / "test.ape.json"
 APE_VALID = DATA_DIR / "ape210k" / "valid.ape.json"
 MATH23K_FILES = (DATA_DIR / "math23k" / "testset.json", DATA_DIR / "math23k" / "validset.json")
+# All of Math23K but its standard 1,000-problem test (kept back for independent evaluation).
+MATH23K_FULL = DATA_DIR / "math23k" / "math23k_train_full.jsonl.xz"
+FORMATS = ("ape210k", "math23k")
 MAX_TARGET_TOKENS = 64
 
 
 def read_problems(path: Path | str, data_format: str | None = None) -> list[dict]:
-    """Items of an Ape210K (JSON Lines) or Math23K (JSON array) file; format guessed from the content."""
+    """Items of a JSON Lines (``ape210k``) or JSON array (``math23k``) file, plain or ``.xz``; the
+    format is guessed from the content unless given."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    opener = lzma.open if path.suffix == ".xz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        text = handle.read()
     if data_format is None:
         data_format = "math23k" if text.lstrip().startswith("[") else "ape210k"
     if data_format == "math23k":
@@ -33,7 +42,7 @@ def read_problems(path: Path | str, data_format: str | None = None) -> list[dict
     elif data_format == "ape210k":
         items = [json.loads(line) for line in text.splitlines() if line.strip()]
     else:
-        raise ValueError(f"unknown data format {data_format!r}: use ape210k or math23k")
+        raise ValueError(f"unknown data format {data_format!r}: use {' or '.join(FORMATS)}")
     for item in items:
         missing = {"original_text", "equation", "ans"} - set(item)
         if missing:
@@ -46,9 +55,23 @@ class Example:
     source: str  # problem with placeholders
     target: str  # equation with placeholders
     text: str  # original problem, for deduplication and display
+    origin: str = ""  # the file it came from (its name without suffixes), for per-source scores
+    dev_eligible: bool = False  # may be held out as dev: a problem no earlier bundle trained on
 
 
-def make_example(item: dict) -> Example:
+def source_name(path: Path | str) -> str:
+    """``math23k/math23k_train_full`` for ``.../math23k/math23k_train_full.jsonl.xz``: the label of a file's scores."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name.split('.')[0]}"
+
+
+def is_new_math23k(item: dict) -> bool:
+    """A problem of the full Math23K file that no earlier bundle saw (not in the MWPToolkit files
+    nor in Ape210K valid): the pool the dev set is drawn from."""
+    return item.get("in_shared_math23k") is False and item.get("in_ape210k_valid") is False
+
+
+def make_example(item: dict, origin: str = "") -> Example:
     """The training pair of one item, or ``ValueError`` naming why it cannot be used."""
     try:
         problem = normalize.encode_problem(item["original_text"])
@@ -67,7 +90,7 @@ def make_example(item: dict) -> Example:
     target = normalize.encode_equation(item["equation"], problem)
     if len(expression.tokenize(target)) > MAX_TARGET_TOKENS:
         raise ValueError(f"equation longer than {MAX_TARGET_TOKENS} tokens")
-    return Example(problem.source, target, problem.original)
+    return Example(problem.source, target, problem.original, origin, is_new_math23k(item))
 
 
 def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list[Example], Counter]:
@@ -87,7 +110,21 @@ def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list
                 continue
             seen.add(text)
             try:
-                examples.append(make_example(item))
+                examples.append(make_example(item, source_name(path)))
             except ValueError as exc:
                 dropped[str(exc)] += 1
     return examples, dropped
+
+
+def split_dev(examples: list[Example], dev_size: int) -> tuple[list[Example], list[Example]]:
+    """(train, dev): dev is the ``dev_size`` dev-eligible problems with the smallest text hash.
+
+    A hash, not a shuffle, so the split does not depend on the seed or on which other files are
+    trained on, and ``evaluate --dev`` can rebuild it from the data alone."""
+
+    def key(example: Example) -> str:
+        return hashlib.sha1(example.text.encode("utf-8")).hexdigest()
+
+    eligible = sorted((e for e in examples if e.dev_eligible), key=key)
+    dev_texts = {e.text for e in eligible[:dev_size]}
+    return [e for e in examples if e.text not in dev_texts], [e for e in examples if e.text in dev_texts]

@@ -1,74 +1,82 @@
 """Train the math solver: problem with placeholders → equation with placeholders.
 
     python -m core.math_solver.train                       # small T5 from scratch, CPU is fine
-    python -m core.math_solver.train --init google/mt5-small --train FILE ... --lr 3e-4   # GPU
+    python -m core.math_solver.train --init assets/math_solver --cpu-minutes 60   # continue the bundle
+    python -m core.math_solver.train --preset gpu          # a larger T5, ~8 minutes on one GPU
+    torchrun --nproc_per_node 2 -m core.math_solver.train  # the same run on 2 processes (DDP)
 
-Training data: Ape210K valid and both Math23K files by default (the Ape210K train set, 200k
+Training data: Ape210K valid and the full Math23K by default (the Ape210K train set, 200k
 problems, is not available here; pass it with ``--train`` when you have it), deduplicated against
-the Ape210K test set by problem text, which is never trained on. A few hundred problems are held
-out as a development set. The run is resumable: the state is saved to ``--state-dir`` every few
-minutes and on exit, and the same command continues from it.
+the Ape210K test set by problem text, which is never trained on. ``--dev-size`` Math23K problems
+that no earlier bundle trained on are held out as the development set (``data.split_dev``); every
+choice is made on it. The run is resumable: the state is saved to ``--state-dir`` every few minutes
+and on SIGTERM, and the same command continues from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import logging
-import math
 import random
-import signal
-import threading
-import time
+import sys
+from collections import defaultdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from core import checkpoints
+from core import checkpoints, training
 from core.math_solver import data, expression, normalize, model as solver_model
 
-log = logging.getLogger("math_solver.train")
+# Named settings a run starts from; explicit options override them.
+PRESETS = {
+    "cpu": {"batch_size": 16, "lr": 3e-4, "epochs": 30},
+    # One modern GPU, about 8 minutes: a 4x wider-and-deeper T5 (fp32 weights ~200 MB, not bundled as is).
+    "gpu": {"batch_size": 128, "lr": 1e-3, "epochs": 60, "d_model": 512, "layers": 6, "decoder_layers": 4,
+            "heads": 8, "d_ff": 2048, "dropout": 0.1, "warmup": 300, "cpu_minutes": None, "dev_every": 2000},
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", nargs="+", type=Path, default=[data.APE_VALID, *data.MATH23K_FILES],
-                   help="Ape210K (.ape.json lines) or Math23K (JSON array) files to train on")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
+    p.add_argument("--train", nargs="+", type=Path, default=[data.APE_VALID, data.MATH23K_FULL],
+                   help="Ape210K / Math23K files to train on (JSON lines or arrays, plain or .xz)")
     p.add_argument("--test", type=Path, default=data.APE_TEST,
                    help="test file whose problems are removed from training (by text)")
     p.add_argument("--out", type=Path, default=Path("runs/math_solver/model"), help="checkpoint directory written at the end")
-    p.add_argument("--state-dir", type=Path, default=Path("runs/math_solver/state"), help="resumable training state")
+    p.add_argument("--state-dir", type=Path, default=Path("runs/math_solver/state"), help="resumable training state and log")
     p.add_argument("--init", default=None,
-                   help="start from a pretrained (m)T5 checkpoint: Hub id such as google/mt5-small or a local directory")
-    p.add_argument("--epochs", type=float, default=30)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout of the small model trained from scratch")
-    p.add_argument("--lr", type=float, default=3e-4,
-                   help="peak learning rate (1e-3 made the small T5 from scratch stall at a high training loss)")
-    p.add_argument("--warmup", type=int, default=100, help="warm-up steps")
-    p.add_argument("--dev-size", type=int, default=200, help="training problems held out to measure progress")
-    p.add_argument("--dev-every", type=int, default=0, help="log the greedy dev accuracy every this many steps (0: only at the end)")
-    p.add_argument("--cpu-minutes", type=float, default=None,
+                   help="start from a checkpoint: assets/math_solver (continue the bundle), a local (m)T5 directory, "
+                        "or a Hub id such as google/mt5-small")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--batch-size", type=int, help="per process")
+    p.add_argument("--lr", type=float, help="peak learning rate (1e-3 made the small T5 from scratch stall)")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default 100)")
+    p.add_argument("--dropout", type=float, help="dropout of a model trained from scratch (default 0)")
+    p.add_argument("--d-model", type=int, help="width of a model trained from scratch (default 256)")
+    p.add_argument("--layers", type=int, help="encoder layers of a model trained from scratch (default 3)")
+    p.add_argument("--decoder-layers", type=int, help="decoder layers (default 2)")
+    p.add_argument("--heads", type=int, help="attention heads (default 4)")
+    p.add_argument("--d-ff", type=int, help="feed-forward width (default 512)")
+    p.add_argument("--dev-size", type=int, default=1000, help="new Math23K problems held out as the development set")
+    p.add_argument("--dev-every", type=int, help="log the greedy dev accuracy every this many steps (0: only at the end)")
+    p.add_argument("--cpu-minutes", type=float,
                    help="compute budget: stop (and save) after this much process CPU time; the learning-rate "
                         "schedule then ends at whichever comes first, the budget or the last epoch")
+    p.add_argument("--keep-best", action="store_true",
+                   help="write the checkpoint with the best greedy dev accuracy (checked every --dev-every steps and at the end)")
     p.add_argument("--save-fp16", action="store_true", help="write half-precision weights (for bundling)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    return p.parse_args(argv)
-
-
-def length_bucketed_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffled batches of similar length (little padding), in random order."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 50
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lengths.__getitem__)
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
+    args = p.parse_args(argv)
+    defaults = {"epochs": 30, "batch_size": 16, "lr": 3e-4, "warmup": 100, "dropout": 0.0, "d_model": 256, "layers": 3,
+                "decoder_layers": 2, "heads": 4, "d_ff": 512, "dev_every": 0, "cpu_minutes": None}
+    for key, value in {**defaults, **PRESETS[args.preset]}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def pad(rows: list[list[int]], value: int) -> torch.Tensor:
@@ -78,132 +86,149 @@ def pad(rows: list[list[int]], value: int) -> torch.Tensor:
     return out
 
 
-def learning_rate(step: int, peak: float, warmup: int, progress: float) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak as ``progress`` goes from 0 to 1."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def dev_accuracy(solver: solver_model.Solver, examples: list[data.Example], batch_size: int = 64) -> float:
-    """Greedy answer accuracy on held-out training-distribution problems."""
-    correct = 0
+def dev_accuracy(solver: solver_model.Solver, examples: list[data.Example], batch_size: int = 64) -> dict[str, float]:
+    """Greedy answer accuracy on held-out problems, overall and per source file."""
+    correct, counts = defaultdict(int), defaultdict(int)
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
         problems = [normalize.encode_problem(e.text) for e in chunk]
         for example, solution in zip(chunk, solver.solve_many(problems, beams=1)):
             gold = expression.evaluate_tree(expression.substitute(expression.parse(example.target), solution.problem.values))
-            best = solution.best
-            correct += best is not None and best.value == gold
-    return correct / max(1, len(examples))
+            right = solution.best is not None and solution.best.value == gold
+            for key in ("all", example.origin):
+                correct[key] += right
+                counts[key] += 1
+    return {key: round(correct[key] / counts[key], 4) for key in counts}
+
+
+def scratch_config(args, vocab_size: int):
+    config = solver_model.small_config(vocab_size, args.dropout)
+    config.d_model, config.d_ff, config.num_heads = args.d_model, args.d_ff, args.heads
+    config.num_layers, config.num_decoder_layers = args.layers, args.decoder_layers
+    config.d_kv = args.d_model // args.heads
+    return config
 
 
 def initial_model(args, examples: list[data.Example]):
-    """(model, tokenizer): a fresh small T5 with a vocabulary from the training problems, or --init."""
+    """(model, tokenizer): a fresh T5 with a vocabulary from the training problems, or --init."""
     if args.init:
         directory = checkpoints.locate("math_solver", args.init)
         return solver_model.load_model(directory), solver_model.load_tokenizer(directory)
     tokenizer = solver_model.CharTokenizer.build([e.source for e in examples])
-    return solver_model.T5ForConditionalGeneration(solver_model.small_config(len(tokenizer), args.dropout)), tokenizer
+    return solver_model.T5ForConditionalGeneration(scratch_config(args, len(tokenizer))), tokenizer
+
+
+def run_config(args) -> dict:
+    """What a resumed run must share with the run that saved the state (budgets may grow)."""
+    keep = ("train", "test", "init", "batch_size", "lr", "warmup", "dropout", "d_model", "layers", "decoder_layers",
+            "heads", "d_ff", "dev_size", "seed")
+    return {key: [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
+            for key, value in vars(args).items() if key in keep}
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = checkpoints.device()
+    runtime = training.setup(args.seed, args.threads)
+    log_file = args.state_dir / "log.jsonl"
 
     test_texts = {item["original_text"].strip() for item in data.read_problems(args.test)} if args.test.is_file() else set()
     examples, dropped = data.build_training_set(args.train, test_texts)
-    random.Random(args.seed).shuffle(examples)
-    dev, train = examples[: args.dev_size], examples[args.dev_size :]
-    stats = {"train": len(train), "dev": len(dev), "dropped": dict(dropped.most_common())}
-    log.info("data: %s", json.dumps(stats, ensure_ascii=False))
+    train, dev = data.split_dev(examples, args.dev_size)
+    random.Random(args.seed).shuffle(train)
+    stats = {"train": len(train), "dev": len(dev), "dropped": dict(dropped.most_common()),
+             "train_per_source": {k: sum(e.origin == k for e in train) for k in sorted({e.origin for e in train})}}
+    training.log_line(runtime, log_file, event="data", **stats)
 
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    state_file = args.state_dir / "state.pt"
     net, tokenizer = initial_model(args, train)
-    net.to(device).train()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    model = training.wrap(net.train(), runtime)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     sources = [tokenizer.encode(e.source, solver_model.MAX_SOURCE_TOKENS) for e in train]
     targets = [tokenizer.encode(e.target, solver_model.MAX_TARGET_TOKENS) for e in train]
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        rng = random.Random(args.seed * 1000 + epoch)  # the same on every rank, then sharded
+        return training.shard(training.length_bucketed_batches([len(s) for s in sources], args.batch_size, rng), runtime)
+
+    steps_per_epoch = len(epoch_batches(0))
     total = int(args.epochs * steps_per_epoch)
+    state = training.RunState(args.state_dir / "state.pt", run_config(args), may_change=("epochs", "cpu_minutes"))
+    progress = state.resume(model, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
+    step, cpu_before = progress["step"], progress["cpu_minutes"]
+    if step:
+        training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
 
-    step, cpu_before = 0, 0.0
-    if state_file.is_file():
-        state = torch.load(state_file, map_location=device)
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, cpu_before = state["step"], state["cpu_seconds"]
-        log.info("resumed at step %d (%.1f CPU minutes trained)", step, cpu_before / 60)
+    def schedule_progress() -> float:
+        by_budget = training.cpu_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
+        return max(by_budget, training.step_progress(step, args.warmup, total))
 
-    def cpu_minutes() -> float:
-        return (cpu_before + time.process_time() - cpu_started) / 60
+    def save() -> None:
+        progress.update(step=step, cpu_minutes=training.cpu_minutes(runtime, cpu_before))
+        state.save(model, optimizer, progress, runtime)
 
-    def progress() -> float:
-        by_budget = cpu_minutes() / args.cpu_minutes if args.cpu_minutes else 0.0
-        return max(by_budget, (step - args.warmup) / max(1, total - args.warmup))
+    def write_model(directory: Path, scores: dict) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (copy.deepcopy(net).half() if args.save_fp16 else net).save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+        stats.update(steps=step, cpu_minutes=round(training.cpu_minutes(runtime, cpu_before), 1), dev_accuracy_greedy=scores,
+                     command="python -m core.math_solver.train " + " ".join(sys.argv[1:] if argv is None else argv))
+        (directory / "training_stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=1), encoding="utf-8")
 
-    def save_state():
-        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                    "cpu_seconds": cpu_minutes() * 60}, state_file)
+    def log_dev() -> None:
+        """Greedy dev accuracy; with --keep-best the best checkpoint so far is written to --out."""
+        if runtime.is_main:
+            scores = dev_accuracy(solver_model.Solver(net, tokenizer, runtime.device), dev)
+            training.log_line(runtime, log_file, event="dev", step=step, dev_accuracy_greedy=scores)
+            if args.keep_best and scores["all"] > progress["best_dev"]:
+                progress["best_dev"] = scores["all"]
+                write_model(args.out, scores)
+                training.log_line(runtime, log_file, event="best", step=step, out=str(args.out))
+            net.train()  # the Solver put the model in eval mode
+        runtime.barrier()
 
-    cpu_started, last_save, running, out_of_time = time.process_time(), time.time(), None, False
-    interrupted = threading.Event()  # SIGTERM (e.g. `kill`): save the state and stop; rerun to resume
-    signal.signal(signal.SIGTERM, lambda *_: interrupted.set())
-    bar = tqdm(total=total, initial=step, desc="train", mininterval=30)
-    while step < total:
+    bar = tqdm(total=total, initial=step, desc="train", mininterval=30, disable=not runtime.is_main)
+    running, stop = None, False
+    while step < total and not stop:
         epoch, offset = divmod(step, steps_per_epoch)
-        batches = length_bucketed_batches([len(s) for s in sources], args.batch_size, random.Random(args.seed * 1000 + epoch))
-        for batch in batches[offset:]:
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, args.lr, args.warmup, progress())
-            labels = pad([targets[i] for i in batch], -100)
-            input_ids = pad([sources[i] for i in batch], tokenizer.pad_token_id)
-            loss = net(input_ids=input_ids.to(device), attention_mask=(input_ids != tokenizer.pad_token_id).long().to(device),
-                       labels=labels.to(device)).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-            optimizer.step()
+        for batch in epoch_batches(epoch)[offset:]:
+            lr = training.warmup_cosine(step, args.lr, args.warmup, schedule_progress())
+            training.set_lr(optimizer, lr)
+            labels = pad([targets[i] for i in batch], -100).to(runtime.device)
+            input_ids = pad([sources[i] for i in batch], tokenizer.pad_token_id).to(runtime.device)
+            with runtime.autocast():
+                loss = model(input_ids=input_ids, attention_mask=(input_ids != tokenizer.pad_token_id).long(), labels=labels).loss
+            training.optimizer_step(model, optimizer, loss)
             step += 1
             bar.update(1)
             running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
             if step % 100 == 0:
-                log.info("step %d/%d epoch %.2f loss %.4f lr %.2e cpu %.1f min", step, total, step / steps_per_epoch,
-                         running, optimizer.param_groups[0]["lr"], cpu_minutes())
+                training.log_line(runtime, log_file, event="train", step=step, total=total,
+                                  epoch=round(step / steps_per_epoch, 2), loss=round(running, 4), lr=round(lr, 7),
+                                  cpu_minutes=round(training.cpu_minutes(runtime, cpu_before), 1))
             if args.dev_every and step % args.dev_every == 0:  # counts against --cpu-minutes, like the training
-                log.info("step %d dev accuracy (greedy) %.4f", step, dev_accuracy(solver_model.Solver(net, tokenizer, device), dev))
-                net.train()  # the Solver put the model in eval mode
-            out_of_time = bool(args.cpu_minutes) and cpu_minutes() >= args.cpu_minutes
-            if time.time() - last_save > 300 or step >= total or out_of_time:
-                save_state()
-                last_save = time.time()
-            if interrupted.is_set():
-                save_state()
-                log.info("interrupted at step %d: state saved in %s, rerun the same command to resume", step, state_file)
+                log_dev()
+            out_of_budget = runtime.any_true(bool(args.cpu_minutes) and training.cpu_minutes(runtime, cpu_before) >= args.cpu_minutes)
+            if state.should_stop(runtime):
+                save()
+                training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
+                                  note="rerun the same command to resume")
+                training.teardown(runtime)
                 return
-            if step >= total or out_of_time:
+            if state.due(300) or step >= total or out_of_budget:
+                save()
+            if step >= total or out_of_budget:
+                stop = True
                 break
-        if out_of_time:
-            log.info("stopping: --cpu-minutes %.1f reached", args.cpu_minutes)
-            break
     bar.close()
 
-    net.eval()
-    stats["steps"], stats["cpu_minutes"] = step, round(cpu_minutes(), 1)
-    stats["dev_accuracy_greedy"] = round(dev_accuracy(solver_model.Solver(net, tokenizer, device), dev), 4)
-    log.info("dev accuracy (greedy, %d problems): %.4f", len(dev), stats["dev_accuracy_greedy"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.save_fp16:
-        net.half()
-    net.save_pretrained(args.out)
-    tokenizer.save_pretrained(args.out)
-    (args.out / "training_stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=1), encoding="utf-8")
-    log.info("wrote %s: %s", args.out, json.dumps(stats, ensure_ascii=False))
+    stats.update(replicas_identical=training.replicas_identical(model, runtime), processes=runtime.world_size)
+    if runtime.is_main:
+        scores = dev_accuracy(solver_model.Solver(net, tokenizer, runtime.device), dev)
+        if not args.keep_best or scores["all"] > progress["best_dev"]:
+            write_model(args.out, scores)
+        training.log_line(runtime, log_file, event="done", out=str(args.out), final_dev_accuracy_greedy=scores,
+                          best_dev=progress["best_dev"], **stats)
+    runtime.barrier()
+    training.teardown(runtime)
 
 
 if __name__ == "__main__":
