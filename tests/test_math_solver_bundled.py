@@ -35,6 +35,8 @@ def test_solves_a_simple_problem(solver):
     for candidate in solution.candidates:  # every beam uses the problem's own numbers, substituted back
         assert set(candidate.written) <= set("N0123456789.+-*/^()%")
         assert "N" not in candidate.equation
+        # the sequence log-prob is the per-token mean times the tokens written, end of sequence included
+        assert candidate.log_prob == pytest.approx(candidate.score * len(solver.tokenizer.encode(candidate.written, 64)))
 
 
 def test_tab_handler_and_its_messages(solver):
@@ -51,14 +53,14 @@ def test_tab_handler_and_its_messages(solver):
 
 def test_no_answer_note():
     problem = normalize.encode_problem("有5个苹果")
-    failed = model.Solution(problem, (model.read_candidate("N0/(N0-N0)", -0.5, problem),))
+    failed = model.Solution(problem, (model.read_candidate("N0/(N0-N0)", -0.5, -4.0, problem),))
     text = tab.answer_markdown(failed, 12.0)
     assert "## No answer" in text and "division by zero" in text
 
 
 def test_notes_when_the_answer_is_not_the_top_beam():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
-    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, -0.1 * k, problem) for k, text in enumerate(beams)))
+    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, -0.1 * k, -k, problem) for k, text in enumerate(beams)))
     text = tab.answer_markdown(read("N1-N0", "N0/(N1-N1)", "N0/(1-N1)"), 12.0)
     assert "## Answer: 600" in text and "Beams 1–2 could not be evaluated or gave no plausible answer" in text
     assert "this answer comes from beam 3" in text and "No beam gave" not in text
@@ -71,7 +73,7 @@ def test_notes_when_the_answer_is_not_the_top_beam():
 def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     beams = ("N1-N0", "N0*(1-N1)", "N0/(1-N1)")  # −479.8 (implausible), 384 (plausible, wrong), 600 (right)
-    solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, problem) for text in beams))
+    solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, -1.0, problem) for text in beams))
     counts = evaluate.score([solution, None], [{"ans": "600"}, {"ans": "1"}])
     assert counts == {"correct": 0, "valid": 1, "first_evaluating_correct": 0, "some_beam_correct": 1}
     assert evaluate.score([solution], [{"ans": "384"}])["correct"] == 1

@@ -162,6 +162,10 @@ def test_pretty_symbols_and_substitution():
     tree = ex.substitute(ex.parse("N0/(1-N1)"), {"N0": Fraction(480), "N1": Fraction(1, 5)})
     assert ex.to_infix(tree, pretty=True) == "480 ÷ (1 − 0.2)"
     assert ex.evaluate_tree(tree) == 600
+    as_written = ex.substitute(ex.parse("N0/(1-N1)*N2"), {"N0": 480, "N1": Fraction(1, 5), "N2": Fraction(2, 5)},
+                               {"N0": "480", "N1": "20%", "N2": "2/5"})
+    assert ex.to_infix(as_written, pretty=True) == "480 ÷ (1 − 20%) × 2/5"
+    assert ex.to_infix(("bin", "/", ("num", 3, "3"), ("num", Fraction(2, 5), "2/5"))) == "3/(2/5)"  # a fraction is a division
     assert ex.to_infix(ex.substitute(ex.parse("N0*2"), {"N0": Fraction(1, 3)})) == "(1/3)*2"
     with pytest.raises(ValueError, match="N5 does not refer"):
         ex.substitute(ex.parse("N5+1"), {"N0": Fraction(1)})

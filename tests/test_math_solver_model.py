@@ -54,7 +54,7 @@ def test_char_tokenizer_keeps_placeholders_and_digits(tmp_path):
 def test_best_beam_is_the_first_that_evaluates():
     problem = normalize.encode_problem("学校把135本练习本平均分给3个班，每班多少本？")
     beams = [("N0/(N1-N1)", -0.1), ("N7+1", -0.2), ("N0/N1", -0.3), ("N0*N1", -0.4)]
-    solution = m.Solution(problem, tuple(m.read_candidate(text, score, problem) for text, score in beams))
+    solution = m.Solution(problem, tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams))
     first, second, third, _ = solution.candidates
     assert first.value is None and "division by zero" in first.error and first.equation == "135 ÷ (3 − 3)"
     assert second.value is None and "N7" in second.error and second.equation == ""
@@ -67,7 +67,7 @@ def test_best_beam_is_the_first_that_evaluates():
 def test_best_beam_prefers_a_plausible_answer():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     beams = [("N1-N0", -0.1), ("N0*(1-N1)", -0.2), ("N0/(1-N1)", -0.3)]
-    solution = m.Solution(problem, tuple(m.read_candidate(text, score, problem) for text, score in beams))
+    solution = m.Solution(problem, tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams))
     negative, rounded, right = solution.candidates
     assert negative.value < 0 and rounded.value == Fraction(1920, 5)  # 384: plausible, so it wins over the right 600
     assert solution.best is rounded

@@ -170,7 +170,11 @@ def evaluate_tree(node) -> Fraction:
     if kind == "pct":
         return evaluate_tree(node[1]) / 100
     _, op, left, right = node
-    a, b = evaluate_tree(left), evaluate_tree(right)
+    return apply_operator(op, evaluate_tree(left), evaluate_tree(right))
+
+
+def apply_operator(op: str, a: Fraction, b: Fraction) -> Fraction:
+    """``a op b`` for op in ``+ - * / ^``, exactly and within the size bounds (shared by the evaluator and the working)."""
     if op == "+":
         return _bounded(a + b)
     if op == "-":
@@ -189,19 +193,23 @@ def evaluate(text: str) -> Fraction:
     return evaluate_tree(parse(text))
 
 
-def substitute(node, values: dict[str, Fraction]):
-    """Replace placeholders ``N0``, ``N1`` … by the problem's numbers (as number leaves)."""
+def substitute(node, values: dict[str, Fraction], texts: dict[str, str] | None = None):
+    """Replace placeholders ``N0``, ``N1`` … by the problem's numbers (as number leaves).
+
+    ``texts`` spells each number as the problem did (``20%`` rather than ``0.2``, which a reader would not
+    recognise); without it a number is printed by :func:`format_number`.
+    """
     kind = node[0]
     if kind == "ph":
         if node[1] not in values:
             raise ValueError(f"{node[1]} does not refer to a number of the problem")
         value = values[node[1]]
-        return ("num", value, format_number(value))
+        return ("num", value, texts[node[1]] if texts else format_number(value))
     if kind in ("num",):
         return node
     if kind in ("neg", "pct"):
-        return (kind, substitute(node[1], values))
-    return ("bin", node[1], substitute(node[2], values), substitute(node[3], values))
+        return (kind, substitute(node[1], values, texts))
+    return ("bin", node[1], substitute(node[2], values, texts), substitute(node[3], values, texts))
 
 
 def format_number(value: Fraction) -> str:
@@ -231,10 +239,10 @@ _ASCII = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "^"}
 
 
 def _prec(node) -> int:
-    if node[0] == "num" and node[2].startswith("("):
-        return _PREC["num"]
     if node[0] == "num" and node[2].startswith("-"):
         return _PREC["neg"]
+    if node[0] == "num" and "/" in node[2] and not node[2].startswith("("):
+        return _PREC["/"]  # a value written 4/5 (as the working writes them) is a division to a reader
     return _PREC[node[1] if node[0] == "bin" else node[0]]
 
 

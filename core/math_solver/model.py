@@ -142,7 +142,8 @@ def load_model(directory: Path | str) -> torch.nn.Module:
 @dataclass(frozen=True)
 class Candidate:
     written: str  # what the model wrote (placeholders)
-    score: float  # mean log-probability per token of the beam
+    score: float  # mean log-probability per token of the beam (what beam search ranks by)
+    log_prob: float  # log-probability of the whole sequence: how likely the model finds this equation
     equation: str  # readable infix with the problem's numbers, "" when it does not parse
     value: Fraction | None  # None when it does not evaluate
     error: str  # why not, when value is None
@@ -166,17 +167,22 @@ class Solution:
         return normalize.format_answer(best.value, self.problem.text) if best else None
 
 
-def read_candidate(written: str, score: float, problem: normalize.Problem) -> Candidate:
+def equation_tree(written: str, problem: normalize.Problem):
+    """The tree of what the model wrote with the problem's numbers in place, spelt as the problem spells them."""
+    return expression.substitute(expression.parse(written), problem.values, problem.texts)
+
+
+def read_candidate(written: str, score: float, log_prob: float, problem: normalize.Problem) -> Candidate:
     """Parse, substitute and evaluate one beam; failures become a reason, never an exception."""
     try:
-        tree = expression.substitute(expression.parse(written), problem.values)
+        tree = equation_tree(written, problem)
     except ValueError as exc:
-        return Candidate(written, score, "", None, str(exc))
+        return Candidate(written, score, log_prob, "", None, str(exc))
     equation = expression.to_infix(tree, pretty=True)
     try:
-        return Candidate(written, score, equation, expression.evaluate_tree(tree), "")
+        return Candidate(written, score, log_prob, equation, expression.evaluate_tree(tree), "")
     except ValueError as exc:
-        return Candidate(written, score, equation, None, str(exc))
+        return Candidate(written, score, log_prob, equation, None, str(exc))
 
 
 class OnlyTokens(LogitsProcessor):
@@ -207,8 +213,8 @@ class Solver:
         return {"input_ids": ids.to(self.device), "attention_mask": (ids != self.tokenizer.pad_token_id).long().to(self.device)}
 
     @torch.inference_mode()
-    def generate(self, sources: list[str], beams: int) -> list[list[tuple[str, float]]]:
-        """The ``beams`` best equations (text, mean log-prob per token) for each source."""
+    def generate(self, sources: list[str], beams: int) -> list[list[tuple[str, float, float]]]:
+        """The ``beams`` best equations (text, mean log-prob per token, sequence log-prob) for each source."""
         out = self.model.generate(
             **self.batch_inputs(sources),
             num_beams=beams,
@@ -219,21 +225,27 @@ class Solver:
             output_scores=True,
             return_dict_in_generate=True,
         )
+        # Generated tokens up to the first eos, included: beam search divides the sequence log-prob by this
+        # (length_penalty 1). Finished beams are padded with eos, greedy output with pad.
+        generated = out.sequences[:, 1:]
+        ended = generated == self.tokenizer.eos_token_id
+        lengths = torch.where(ended.any(1), ended.int().argmax(1) + 1, (generated != self.tokenizer.pad_token_id).sum(1))
         if beams > 1:
-            scores = out.sequences_scores.tolist()
+            scores = out.sequences_scores
         else:  # greedy search has no sequence scores: average the chosen tokens' log-probabilities
             steps = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
             kept = steps.isfinite() & (out.sequences[:, 1:] != self.tokenizer.pad_token_id)
-            scores = (steps.where(kept, 0).sum(1) / kept.sum(1).clamp(min=1)).tolist()
+            scores = steps.where(kept, 0).sum(1) / lengths
         texts = [self.tokenizer.decode(seq.tolist()) for seq in out.sequences]
-        return [list(zip(texts[i : i + beams], scores[i : i + beams])) for i in range(0, len(texts), beams)]
+        found = list(zip(texts, scores.tolist(), (scores * lengths).tolist()))
+        return [found[i : i + beams] for i in range(0, len(found), beams)]
 
     def solve_many(self, problems: list[normalize.Problem], beams: int = 3) -> list[Solution]:
         if not 1 <= beams <= 10:
             raise ValueError(f"beams must be between 1 and 10, got {beams}")
         beams_of = self.generate([p.source for p in problems], beams)
         return [
-            Solution(p, tuple(read_candidate(text, score, p) for text, score in found))
+            Solution(p, tuple(read_candidate(text, score, log_prob, p) for text, score, log_prob in found))
             for p, found in zip(problems, beams_of)
         ]
 

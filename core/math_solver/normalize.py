@@ -51,6 +51,11 @@ class Problem:
     def values(self) -> dict[str, Fraction]:
         return {f"N{i}": n.value for i, n in enumerate(self.numbers)}
 
+    @property
+    def texts(self) -> dict[str, str]:
+        """How to print each number: as the problem wrote it, less the brackets Ape210K puts round a fraction."""
+        return {f"N{i}": n.text[1:-1] if n.key[0] == "f" else n.text for i, n in enumerate(self.numbers)}
+
 
 def encode_problem(text: str) -> Problem:
     """Replace the problem's numbers by placeholders; ``ValueError`` for unusable input."""
