@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import time
+from pathlib import Path
 
 import gradio as gr
 
 from core import checkpoints
-from core.roformer_sim import generate
+from core.roformer_sim import generate, search
 from core.roformer_sim.model import load
 from demos.common import guarded, model_card_accordion, model_selector, timed
 
@@ -30,6 +32,12 @@ PAIR_EXAMPLES = [
     ["给我推荐一款红色的车", "推荐一辆红车"],
 ]
 HEATMAP_EXAMPLE = "我喜欢北京\n我很喜欢北京\n我不喜欢北京\n今天天气不错\n今天天气很好\n广州和深圳哪个好？"
+SEARCH_EXAMPLE = "\n".join([
+    "怎么开通花呗", "花呗怎么还款", "借呗额度怎么提升", "为什么我的花呗不能用了", "如何修改支付宝登录密码", "忘记支付密码怎么办",
+    "怎样注销支付宝账户", "余额宝的收益怎么算", "信用卡还款有手续费吗", "转账到银行卡多久到账", "如何申请退款", "快递一直没到怎么办",
+])
+SEARCH_QUERY_EXAMPLE = "花呗用不了是什么原因"
+INDEXES = search.IndexCache()  # encoded lists shared by all users of this process
 
 
 def sim_for(source: str | None):
@@ -86,6 +94,30 @@ def heatmap(lines, source):
     return heatmap_html(texts, matrix) + f"<p>{len(texts)} sentences · {ms:.0f} ms</p>"
 
 
+def sentence_list(pasted: str, upload: str | None) -> tuple[list[str], str]:
+    """The list to search and where it came from: an uploaded file wins over the pasted text."""
+    if upload:
+        return search.sentences_from_file(upload), Path(upload).name
+    return search.sentences_from_text(pasted), "the pasted list"
+
+
+def sentence_search(pasted, upload, query, k, source, progress=gr.Progress()):
+    query, k = search.check_query(query), search.check_k(int(k))  # before a long list is encoded for nothing
+    sentences, origin = sentence_list(pasted, upload)
+    search.check_sentences(sentences)
+    sim = sim_for(source)
+    start = time.perf_counter()
+    index, cached = INDEXES.get(
+        sim, sentences, lambda done: progress((done, len(sentences)), desc="Encoding the list", unit="sentences")
+    )
+    encoded = "vectors reused" if cached else f"encoded in {time.perf_counter() - start:.1f} s"
+    results, ms = timed(lambda: index.search(search.query_vector(sim, query), k))
+    rows = [[i + 1, sentence, round(score, 4)] for i, (sentence, score) in enumerate(results)]
+    note = (f"{html.escape(query)} → top {len(rows)} of {len(sentences):,} sentences from {html.escape(origin)} "
+            f"({encoded}; look-up: {index.library}) · query **{ms:.0f} ms**")
+    return rows, note
+
+
 def build() -> None:
     gr.Markdown(INTRO)
     source = model_selector("roformer_sim")
@@ -138,4 +170,30 @@ def build() -> None:
         matrix = gr.HTML(elem_id="roformer_sim-heatmap")
     matrix_button = gr.Button("Show the similarity heatmap", elem_id="roformer_sim-matrix")
     matrix_button.click(guarded(heatmap), [lines, source], matrix, api_name="roformer_sim_matrix")
+
+    gr.Markdown(
+        "### Search a list of sentences\n"
+        f"The FAQ-bot use of SimBERT / RoFormer-Sim: paste a list (one sentence per line) or upload a .txt or .csv "
+        f"(first column), up to {search.MAX_LINES:,} lines, then type a query. The list is encoded once (progress bar) "
+        "and its vectors are reused for every later query on it; results are ranked by cosine."
+    )
+    with gr.Row():
+        with gr.Column(scale=2):
+            search_list = gr.Textbox(label="Sentences, one per line", lines=8, value=SEARCH_EXAMPLE,
+                                     elem_id="roformer_sim-search-list")
+            search_file = gr.File(label="…or upload a list (.txt one per line, .csv first column)", file_types=[".txt", ".csv"],
+                                  type="filepath", elem_id="roformer_sim-search-file")
+        with gr.Column(scale=3):
+            with gr.Row():
+                search_query = gr.Textbox(label="Query", value=SEARCH_QUERY_EXAMPLE, max_lines=2, scale=3,
+                                          elem_id="roformer_sim-search-query")
+                search_k = gr.Slider(1, 50, value=5, step=1, label="k: results", scale=1, elem_id="roformer_sim-search-k")
+            search_button = gr.Button("Search the list", variant="primary", elem_id="roformer_sim-search")
+            search_note = gr.Markdown(elem_id="roformer_sim-search-note")
+            search_table = gr.Dataframe(headers=["#", "sentence", "cosine to query"], datatype=["number", "str", "number"],
+                                        interactive=False, wrap=True, elem_id="roformer_sim-search-results")
+    search_inputs = [search_list, search_file, search_query, search_k, source]
+    search_button.click(guarded(sentence_search), search_inputs, [search_table, search_note], api_name="roformer_sim_search")
+    search_query.submit(guarded(sentence_search), search_inputs, [search_table, search_note],
+                        api_name="roformer_sim_search_submit")
     model_card_accordion("roformer_sim")

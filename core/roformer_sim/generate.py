@@ -227,8 +227,11 @@ def paraphrase(
 
 
 @torch.inference_mode()
-def encode(sim: Sim, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Unit sentence vectors (N, H), float32. Texts are batched by length so little is spent on padding."""
+def encode(
+    sim: Sim, texts: Sequence[str], batch_size: int = 64, report: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """Unit sentence vectors (N, H), float32. Texts are batched by length so little is spent on padding;
+    ``report(done)`` is called after each batch with the number of texts encoded so far (progress bars)."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     vectors = np.zeros((len(texts), sim.model.config.hidden_size), dtype=np.float32)
     for start in range(0, len(order), batch_size):
@@ -236,6 +239,8 @@ def encode(sim: Sim, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         ids, padding = sim.tokenize([texts[i] for i in chunk])
         v = torch.nn.functional.normalize(sim.model.sentence_vectors(ids, padding).float(), dim=-1)
         vectors[chunk] = v.cpu().numpy()
+        if report is not None:
+            report(start + len(chunk))
     return vectors
 
 
