@@ -75,8 +75,13 @@ def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
     beams = ("N1-N0", "N0*(1-N1)", "N0/(1-N1)")  # −479.8 (implausible), 384 (plausible, wrong), 600 (right)
     solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, -1.0, problem) for text in beams))
     counts = evaluate.score([solution, None], [{"ans": "600"}, {"ans": "1"}])
-    assert counts == {"correct": 0, "valid": 1, "first_evaluating_correct": 0, "some_beam_correct": 1}
+    # exp(-1) × 2 = 0.74 of probability gives 384: sure; a refused problem is unsure
+    assert counts == {"correct": 0, "valid": 1, "first_evaluating_correct": 0, "some_beam_correct": 1, "unsure": 1,
+                      "unsure_correct": 0}
     assert evaluate.score([solution], [{"ans": "384"}])["correct"] == 1
+    shares = evaluate.metrics({**counts, "correct": 1}, 2)
+    assert shares["accuracy"] == 0.5 and shares["unsure_share"] == 0.5
+    assert shares["accuracy_when_sure"] == 1.0 and shares["accuracy_when_unsure"] == 0.0
 
 
 def test_examples_come_from_the_test_set(shared_data):
@@ -91,3 +96,29 @@ def test_evaluate_command_prints_metrics_last(shared_data, capsys):
     assert result["n"] + result["unscored"] == 24
     assert 0 <= result["accuracy"] <= result["valid_expression_rate"] <= 1 and result["valid_expression_rate"] > 0.5
     assert max(result["accuracy"], result["first_evaluating_beam_accuracy"]) <= result["some_beam_correct"] <= 1
+
+
+def test_evaluate_reports_each_file_and_all(tmp_path, capsys):
+    """A Math23K-style JSON array and an xz-compressed JSON Lines file: accuracy per file and over both."""
+    import lzma
+
+    problems = [{"original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
+                {"original_text": "他有5个苹果，又买了2个，一共有几个？", "equation": "x=5+2", "ans": "7"},
+                {"original_text": "一共有多少个苹果？", "equation": "x=1", "ans": "1"},  # no numbers: refused, wrong
+                {"original_text": "有5个苹果", "equation": "x=5", "ans": "五"}]  # unscored
+    array = tmp_path / "testset.json"
+    array.write_text(json.dumps(problems[:2], ensure_ascii=False), encoding="utf-8")
+    lines = tmp_path / "full.jsonl.xz"
+    with lzma.open(lines, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(json.dumps(p, ensure_ascii=False) for p in problems[2:]))
+    evaluate.main(["--test", str(array), str(lines), "--format", "math23k", "ape210k", "--beams", "2"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    per_source = result["per_source"]
+    assert list(per_source) == [f"{tmp_path.name}/testset", f"{tmp_path.name}/full"]
+    assert per_source[f"{tmp_path.name}/testset"]["n"] == 2 and per_source[f"{tmp_path.name}/full"]["n"] == 1
+    assert per_source[f"{tmp_path.name}/full"]["accuracy"] == 0 and per_source[f"{tmp_path.name}/full"]["unscored"] == 1
+    assert result["n"] == 3 and result["unscored"] == 1 and result["data"] == [str(array), str(lines)]
+    assert result["accuracy"] == round(per_source[f"{tmp_path.name}/testset"]["accuracy"] * 2 / 3, 4)
+    assert per_source[f"{tmp_path.name}/full"]["unsure_share"] == 1  # the refused problem
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--test", str(array), str(lines), str(array), "--format", "math23k", "ape210k"])

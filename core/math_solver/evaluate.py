@@ -1,14 +1,22 @@
 """Answer accuracy of a checkpoint on Ape210K / Math23K problems.
 
     python -m core.math_solver.evaluate --data ../shared/data/ape210k/test.ape.json --beams 3
+    python -m core.math_solver.evaluate --test ../shared/data/ape210k/test.ape.json \
+        ../shared/data/math23k/math23k_train_full.jsonl.xz --limit 500      # accuracy per file and overall
 
+Files: Ape210K JSON Lines, Math23K JSON arrays or JSON Lines, plain or ``.xz`` (the format is guessed from
+the content; ``--format`` names it, once for all files or once per file).
 The last line of stdout is one JSON object: ``accuracy`` (the solver's answer, from the best beam
 with a plausible value, equals the gold answer exactly, or to 1e-4 relative when the gold answer is a
 rounded decimal), ``n`` (problems scored), ``valid_expression_rate`` (share of problems for which at
 least one beam evaluates), ``first_evaluating_beam_accuracy`` (the answer of the best beam that evaluates,
-without the plausibility rule) and ``some_beam_correct`` (share of problems where some beam is right: what
-a perfect choice among the beams would score). Problems whose gold answer does not parse are not scored
-(``unscored`` says how many); problems the solver refuses (no numbers …) count as wrong.
+without the plausibility rule), ``some_beam_correct`` (share of problems where some beam is right: what
+a perfect choice among the beams would score), and for the tab's "check this one" flag ``unsure_share``
+(share of problems flagged, ``confidence.is_unsure``), ``accuracy_when_sure`` and ``accuracy_when_unsure``.
+Problems whose gold answer does not parse are not scored (``unscored`` says how many); problems the solver
+refuses (no numbers …) count as wrong and unsure. With several files the keys are over all of them, and
+``per_source`` has the same keys for each file (named ``folder/file``, see ``data.source_name``).
+``--limit`` applies to each file.
 """
 
 from __future__ import annotations
@@ -20,27 +28,39 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core import checkpoints
-from core.math_solver import data, model as solver_model, normalize
+from core.math_solver import confidence, data, model as solver_model, normalize
+
+COUNTS = ("correct", "valid", "first_evaluating_correct", "some_beam_correct", "unsure", "unsure_correct")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=data.APE_TEST, help="problems to solve (default: Ape210K test)")
-    p.add_argument("--format", choices=["ape210k", "math23k"], default=None, help="file format (default: guessed)")
+    p.add_argument("--data", "--test", type=Path, nargs="+", default=[data.APE_TEST],
+                   help="problem files to solve (default: Ape210K test)")
+    p.add_argument("--format", choices=data.FORMATS, nargs="+", default=None,
+                   help="file format, once for all files or once per file (default: guessed from the content)")
     p.add_argument("--beams", type=int, default=3)
-    p.add_argument("--limit", type=int, default=None, help="score only the first N problems")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N problems of each file")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.format is None or len(args.format) == 1:
+        args.format = (args.format or [None]) * len(args.data)
+    elif len(args.format) != len(args.data):
+        p.error(f"--format: give one format for all files or one per file ({len(args.data)}), not {len(args.format)}")
+    return args
 
 
 def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> dict[str, int]:
     """Counts over solutions aligned with their dataset items: ``correct`` (the answer the solver gives),
     ``valid`` (some beam evaluates), ``first_evaluating_correct`` (the best beam that evaluates, without the
-    plausibility rule) and ``some_beam_correct`` (an oracle that knows which beam is right)."""
-    counts = dict.fromkeys(["correct", "valid", "first_evaluating_correct", "some_beam_correct"], 0)
+    plausibility rule), ``some_beam_correct`` (an oracle that knows which beam is right), ``unsure`` (flagged
+    for checking; refused problems too) and ``unsure_correct`` (flagged, yet right)."""
+    counts = dict.fromkeys(COUNTS, 0)
     for solution, item in zip(solutions, items):
+        unsure = solution is None or confidence.is_unsure(solution)
+        counts["unsure"] += unsure
         if solution is None:
             continue
         gold = normalize.parse_answer(item["ans"])
@@ -50,9 +70,55 @@ def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> d
             continue
         counts["valid"] += 1
         counts["correct"] += right[solution.candidates.index(solution.best)]
+        counts["unsure_correct"] += unsure and right[solution.candidates.index(solution.best)]
         counts["first_evaluating_correct"] += right[evaluated[0]]
         counts["some_beam_correct"] += any(right)
     return counts
+
+
+def metrics(counts: dict[str, int], n: int) -> dict[str, float | int]:
+    """Shares of the counts of :func:`score` over ``n`` scored problems (0 for an empty group)."""
+    share = lambda part, whole: round(part / whole, 4) if whole else 0.0
+    sure = n - counts["unsure"]
+    return {
+        "accuracy": share(counts["correct"], n),
+        "n": n,
+        "valid_expression_rate": share(counts["valid"], n),
+        "first_evaluating_beam_accuracy": share(counts["first_evaluating_correct"], n),
+        "some_beam_correct": share(counts["some_beam_correct"], n),
+        "unsure_share": share(counts["unsure"], n),
+        "accuracy_when_sure": share(counts["correct"] - counts["unsure_correct"], sure),
+        "accuracy_when_unsure": share(counts["unsure_correct"], counts["unsure"]),
+    }
+
+
+def scorable(items: list[dict]) -> list[dict]:
+    """The items whose gold answer parses (the others cannot be scored)."""
+    kept = []
+    for item in items:
+        try:
+            normalize.parse_answer(item["ans"])
+            kept.append(item)
+        except ValueError:
+            pass
+    return kept
+
+
+def solve_items(solver: solver_model.Solver, items: list[dict], beams: int, batch_size: int, label: str):
+    """Solutions aligned with ``items``; ``None`` for a problem the solver refuses (no numbers …)."""
+    order = sorted(range(len(items)), key=lambda i: len(items[i]["original_text"]))  # little padding per batch
+    solutions: list[solver_model.Solution | None] = [None] * len(items)
+    for start in tqdm(range(0, len(order), batch_size), desc=f"solve {label}", mininterval=10):
+        problems, positions = [], []
+        for i in order[start : start + batch_size]:
+            try:
+                problems.append(normalize.encode_problem(items[i]["original_text"]))
+                positions.append(i)
+            except ValueError:
+                pass
+        for i, solution in zip(positions, solver.solve_many(problems, beams) if problems else []):
+            solutions[i] = solution
+    return solutions
 
 
 def main(argv=None) -> None:
@@ -61,41 +127,19 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    items = data.read_problems(args.data, args.format)[: args.limit]
-    scored = []
-    for item in items:
-        try:
-            normalize.parse_answer(item["ans"])
-            scored.append(item)
-        except ValueError:
-            pass
-    scored.sort(key=lambda item: len(item["original_text"]))  # similar lengths batch with little padding
     solver = checkpoints.load("math_solver", solver_model.load, args.checkpoint)
-    solutions: list[solver_model.Solution | None] = []
-    for start in tqdm(range(0, len(scored), args.batch_size), desc="solve", mininterval=10):
-        chunk = scored[start : start + args.batch_size]
-        problems, usable = [], []
-        for item in chunk:
-            try:
-                problems.append(normalize.encode_problem(item["original_text"]))
-                usable.append(True)
-            except ValueError:
-                usable.append(False)
-        solved = iter(solver.solve_many(problems, args.beams) if problems else [])
-        solutions += [next(solved) if ok else None for ok in usable]
-    counts = score(solutions, scored)
-    n = len(scored)
-    share = lambda key: round(counts[key] / n, 4) if n else 0.0
-    result = {
-        "accuracy": share("correct"),
-        "n": n,
-        "valid_expression_rate": share("valid"),
-        "first_evaluating_beam_accuracy": share("first_evaluating_correct"),
-        "some_beam_correct": share("some_beam_correct"),
-        "unscored": len(items) - n,
-        "beams": args.beams,
-        "data": str(args.data),
-    }
+    total, n, unscored, per_source = dict.fromkeys(COUNTS, 0), 0, 0, {}
+    for path, data_format in zip(args.data, args.format):
+        items = data.read_problems(path, data_format)[: args.limit]
+        scored = scorable(items)
+        counts = score(solve_items(solver, scored, args.beams, args.batch_size, data.source_name(path)), scored)
+        per_source[data.source_name(path)] = {**metrics(counts, len(scored)), "unscored": len(items) - len(scored)}
+        total = {key: total[key] + counts[key] for key in COUNTS}
+        n, unscored = n + len(scored), unscored + len(items) - len(scored)
+    result = {**metrics(total, n), "unscored": unscored, "beams": args.beams,
+              "data": str(args.data[0]) if len(args.data) == 1 else [str(path) for path in args.data]}
+    if len(args.data) > 1:
+        result["per_source"] = per_source
     print(json.dumps(result, ensure_ascii=False))
 
 
