@@ -7,15 +7,21 @@ Resolution order for a model's checkpoint directory:
 
 Every loader in ``core`` takes a *local directory* laid out like the Hub repository, so the
 Hub path and the bundled path run the same code; tests build tiny replicas of the Hub layout.
+
+The Hub is only tried when it can answer: ``HF_HUB_OFFLINE`` unset and its host name resolving
+within a second (a machine without network fails at once instead of waiting on download retries).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
+from urllib.parse import urlparse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
@@ -71,11 +77,56 @@ MODELS: dict[str, ModelSpec] = {
 
 
 class CheckpointNotFound(FileNotFoundError):
-    """No checkpoint for a model in any of the places it may come from."""
+    """No checkpoint for a model in any of the places it may come from.
+
+    ``str()`` names every place looked at and how to train one (for the log and the command line);
+    ``user_message`` says the same in plain words for a web page, without server paths or commands.
+    """
+
+    def __init__(self, details: str, user_message: str):
+        super().__init__(details)
+        self.user_message = user_message
+
+
+HUB_LOOKUP_SECONDS = 1.0  # a host name that does not resolve in this time counts as no network
+HUB_RECHECK_SECONDS = 60.0  # how long one reachability answer is trusted
+_hub_answer: tuple[float, bool] | None = None  # (monotonic time, reachable) of the last lookup
 
 
 def hub_allowed() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("", "0", "false", "no")
+
+
+def _resolves(host: str, timeout: float) -> bool:
+    """Whether ``host`` resolves within ``timeout`` seconds (getaddrinfo has no timeout of its own)."""
+    answer: list[bool] = []
+
+    def lookup() -> None:
+        try:
+            socket.getaddrinfo(host, 443)
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(answer and answer[0])
+
+
+def hub_host() -> str:
+    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+
+
+def hub_reachable() -> bool:
+    """The Hub may be used (``HF_HUB_OFFLINE`` unset) and its host resolves; remembered for a minute."""
+    global _hub_answer
+    if not hub_allowed():
+        return False
+    now = time.monotonic()
+    if _hub_answer is None or now - _hub_answer[0] > HUB_RECHECK_SECONDS:
+        _hub_answer = (now, _resolves(hub_host(), HUB_LOOKUP_SECONDS))
+    return _hub_answer[1]
 
 
 def spec(model: str) -> ModelSpec:
@@ -95,10 +146,11 @@ def _download(hub_id: str, patterns: tuple[str, ...]) -> Path:
 
 
 def sources(model: str) -> list[str]:
-    """The choices a tab offers: the bundled model when present, then the Hub ids when usable."""
+    """The choices a tab offers: the bundled model when present, then the public Hub ids (usable when
+    ``hub_reachable()``)."""
     s = spec(model)
     found = [BUNDLED] if _is_checkpoint_dir(s.asset_dir) else []
-    return found + (list(s.hub_ids) if hub_allowed() else [])
+    return found + list(s.hub_ids)
 
 
 def locate(model: str, source: str | None = None) -> Path:
@@ -113,30 +165,41 @@ def locate(model: str, source: str | None = None) -> Path:
         candidates = ([override] if override else []) + [BUNDLED] + list(s.hub_ids[:1])
     else:
         candidates = [source]
-    looked: list[str] = []
+    looked: list[str] = []  # every place, with paths: for the log and the command line
+    reasons: list[str] = []  # the same in plain words for a web page
     for cand in candidates:
         if cand == BUNDLED:
             looked.append(f"bundled directory {s.asset_dir}")
             if _is_checkpoint_dir(s.asset_dir):
                 return s.asset_dir
+            reasons.append("the bundled model is not installed on this server")
             continue
         path = Path(cand).expanduser()
         if path.exists() or cand.startswith((".", "/", "~")):
             looked.append(f"directory {path} (needs config.json)")
             if _is_checkpoint_dir(path):
                 return path
+            reasons.append("the configured checkpoint directory holds no model")
             continue
+        needs_network = f"{cand} comes from the Hugging Face Hub and needs network"
         if not hub_allowed():
             looked.append(f"Hub {cand} (skipped: HF_HUB_OFFLINE is set)")
+            reasons.append(f"{needs_network}, which this server does not use")
+            continue
+        if not hub_reachable():
+            looked.append(f"Hub {cand} (skipped: {hub_host()} does not resolve)")
+            reasons.append(f"{needs_network}, and this server cannot reach the Hub")
             continue
         try:
             return _download(cand, s.hub_patterns)
         except Exception as exc:  # network, auth, missing repo: all end up in the message
             looked.append(f"Hub {cand} ({type(exc).__name__}: {exc})")
+            reasons.append(f"{cand} could not be downloaded from the Hugging Face Hub (it needs network; try again later)")
     raise CheckpointNotFound(
         f"No checkpoint for the {s.title} ({model}). Looked in: {'; '.join(looked)}. "
         f"Train one with `{s.train_command}` (writes {s.asset_dir}), or set {s.env_var} "
-        "to a checkpoint directory or a Hub id."
+        "to a checkpoint directory or a Hub id.",
+        f"The {s.title} is not available: {'; '.join(reasons)}.",
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 import numpy as np
 
 from core import checkpoints
 from core.perturbed_masking import figures, impact, segment, trees
-from demos.common import guarded, model_card_accordion, model_selector, timed
+from demos.common import guarded_keeping_outputs, model_card_accordion, model_selector, model_switch, timed
 
 MODEL = "perturbed_masking"
 MAX_CHARS = 64  # interactive cap: a 64-char tree needs up to ~2,000 masked copies on a CPU
@@ -86,7 +88,13 @@ def threshold_range(state: dict | None, layer: int, threshold: float, rule: str)
     return round(float(np.ceil(max(np.nanmax(scores, initial=0.0), threshold) * 12)) / 10, 1)
 
 
+def info_line(state: dict, encoder: impact.Encoder, layer: int, ms: float, work: str) -> str:
+    return f"{len(state['text'])} characters · layer {layer} of {encoder.num_layers} · {ms:.0f} ms ({work})"
+
+
 def render(state: dict, source: str, layer: float, threshold: float, rule: str, mode: str, progress=None):
+    """The info line and every view, for the cached impacts of ``state`` (computing a word matrix if needed)."""
+    start = time.perf_counter()
     encoder = encoder_for(source)
     layer = check_layer(encoder, layer)
     ours, words_html, bars = segmentation_view(state, layer, threshold, rule)
@@ -95,6 +103,7 @@ def render(state: dict, source: str, layer: float, threshold: float, rule: str, 
     tree = trees.split_tree(words, matrix)
     heads = trees.dependency_heads(matrix)
     return (
+        info_line(state, encoder, layer, (time.perf_counter() - start) * 1000.0, "trees"),
         words_html,
         bars,
         figures.heatmap(words, matrix),
@@ -117,10 +126,9 @@ def analyse(text, source, layer, threshold, rule, mode, progress=gr.Progress()):
         state = {"text": chars, "typed": text.strip(), "gaps": analysis.gaps, "gains": analysis.gains}
         return state, render(state, source, layer, threshold, rule, mode, report)
 
-    (state, views), ms = timed(run)
+    (state, (_, *views)), ms = timed(run)
     slider = gr.update(maximum=threshold_range(state, int(layer), threshold, rule))
-    info = f"{len(chars)} characters · layer {int(layer)} of {encoder.num_layers} · {ms:.0f} ms (model + trees)"
-    return state, slider, info, *views
+    return state, slider, info_line(state, encoder, int(layer), ms, "model + trees"), *views
 
 
 def resegment(state, source, layer, threshold, rule):
@@ -135,7 +143,7 @@ def resegment(state, source, layer, threshold, rule):
 def redraw(state, source, layer, threshold, rule, mode):
     """Layer, threshold (on release), rule or tree words changed: everything from cached impacts where possible."""
     if not state:
-        return (gr.skip(),) * 6
+        return gr.skip()
     return render(state, source, layer, threshold, rule, mode)
 
 
@@ -146,10 +154,11 @@ def switch_rule(state, source, layer, rule, mode):
     threshold = encoder.defaults.thresholds[rule]
     layer = check_layer(encoder, layer)
     slider = gr.update(value=threshold, maximum=threshold_range(state, layer, threshold, rule))
-    return (slider, *(render(state, source, layer, threshold, rule, mode) if state else (gr.skip(),) * 6))
+    return (slider, *(render(state, source, layer, threshold, rule, mode) if state else (gr.skip(),) * 7))
 
 
 def model_defaults(source):
+    """A newly chosen model's layer, rule and threshold; the old analysis is dropped (its impacts were another model's)."""
     encoder = encoder_for(source)
     defaults = encoder.defaults
     return (
@@ -157,6 +166,7 @@ def model_defaults(source):
         gr.update(value=defaults.rule),
         gr.update(value=defaults.threshold, maximum=threshold_range(None, defaults.layer, defaults.threshold, defaults.rule)),
         None,
+        f"Model `{source}` is ready: press **Segment and parse**.",
         checkpoints.model_card(MODEL, source),
     )
 
@@ -179,7 +189,7 @@ def build() -> None:
             run = gr.Button("Segment and parse", variant="primary", elem_id="perturbed_masking-run")
             examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
         with gr.Column(scale=1):
-            source = model_selector(MODEL)
+            source = model_selector(MODEL, elem_id="perturbed_masking-model")
             layer = gr.Slider(0, layers, value=defaults.layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
                               info="Impacts of every layer come from one pass: switching layers is instant.")
             rule = gr.Radio(RULE_CHOICES, value=defaults.rule, label="Join neighbours when", elem_id="perturbed_masking-rule",
@@ -190,25 +200,31 @@ def build() -> None:
     info = gr.Markdown(elem_id="perturbed_masking-info")
     words = gr.HTML(elem_id="perturbed_masking-words")
     bars = gr.Plot(label="Impact between neighbouring characters (line = threshold)", elem_id="perturbed_masking-bars")
-    constituency = gr.HTML(label="Constituency tree (Su's top-down split)", elem_id="perturbed_masking-constituency")
+    # gr.HTML hides its label unless it sits in a container: the trees need their titles.
+    constituency = gr.HTML(label="Constituency tree (Su's top-down split)", show_label=True, container=True,
+                           elem_id="perturbed_masking-constituency")
     bracketed = gr.Textbox(label="Constituency tree as brackets", interactive=False, elem_id="perturbed_masking-brackets")
-    dependency = gr.HTML(label="Dependency tree (Eisner over the word impact matrix)", elem_id="perturbed_masking-dependency")
+    dependency = gr.HTML(label="Dependency tree (Eisner over the word impact matrix)", show_label=True, container=True,
+                         elem_id="perturbed_masking-dependency")
     heat = gr.Plot(label="Word impact matrix", elem_id="perturbed_masking-heatmap")
     card = model_card_accordion(MODEL)
     state = gr.State(None)
 
-    views = [words, bars, heat, constituency, dependency, bracketed]
+    # Every handler keeps all outputs on a rejected input: they include controls (threshold slider) and the state.
+    views = [info, words, bars, heat, constituency, dependency, bracketed]
     run_inputs = [text, source, layer, threshold, rule, mode]
     redraw_inputs = [state, source, layer, threshold, rule, mode]
-    run_outputs = [state, threshold, info, *views]
-    run.click(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse")
-    text.submit(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
-    examples.load_input_event.then(guarded(analyse), run_inputs, run_outputs, api_name="perturbed_masking_example")
-    threshold.change(guarded(resegment), [state, source, layer, threshold, rule], [words, bars],
+    run_outputs = [state, threshold, *views]
+    analyse_keeping = guarded_keeping_outputs(analyse)
+    redraw_keeping = guarded_keeping_outputs(redraw)
+    run.click(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_analyse")
+    text.submit(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
+    examples.load_input_event.then(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_example")
+    threshold.change(guarded_keeping_outputs(resegment), [state, source, layer, threshold, rule], [words, bars],
                      api_name="perturbed_masking_resegment", show_progress="hidden")
-    threshold.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_threshold")
-    layer.release(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_layer")
-    rule.input(guarded(switch_rule), [state, source, layer, rule, mode], [threshold, *views], api_name="perturbed_masking_rule",
-               trigger_mode="always_last")
-    mode.change(guarded(redraw), redraw_inputs, views, api_name="perturbed_masking_tree_words")
-    source.change(guarded(model_defaults), [source], [layer, rule, threshold, state, card], api_name="perturbed_masking_model")
+    threshold.release(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_threshold")
+    layer.release(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_layer")
+    rule.input(guarded_keeping_outputs(switch_rule), [state, source, layer, rule, mode], [threshold, *views],
+               api_name="perturbed_masking_rule", trigger_mode="always_last")
+    mode.change(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_tree_words")
+    model_switch(source, [layer, rule, threshold, state, info, card], model_defaults, api_name="perturbed_masking_model")

@@ -11,7 +11,7 @@ import gradio as gr
 from core import checkpoints
 from core.roformer_sim import generate, search
 from core.roformer_sim.model import load
-from demos.common import guarded, model_card_accordion, model_selector, timed
+from demos.common import guarded, model_card_accordion, model_selector, model_switch, timed
 
 MAX_HEATMAP_LINES = 12
 
@@ -45,6 +45,12 @@ def sim_for(source: str | None):
     return checkpoints.load("roformer_sim", load, None if source in (None, "", checkpoints.BUNDLED) else source)
 
 
+def load_choice(source: str) -> tuple:
+    """Load a newly picked model; no other control depends on which model it is."""
+    sim_for(source)
+    return ()
+
+
 def parse_positions(text: str) -> list[int]:
     try:
         return [int(p) for p in (text or "").replace("，", ",").split(",") if p.strip()]
@@ -54,7 +60,7 @@ def parse_positions(text: str) -> list[int]:
 
 def paraphrases(text, n, k, top_p, seed, mask_positions, source):
     sim = sim_for(source)
-    ranked, ms = timed(generate.paraphrase, sim, text, int(n), int(k), float(top_p), int(seed), parse_positions(mask_positions))
+    ranked, ms = timed(generate.paraphrase, sim, text, int(n), int(k), float(top_p), seed, parse_positions(mask_positions))
     rows = [[i + 1, sentence, round(score, 4)] for i, (sentence, score) in enumerate(ranked)]
     shown = html.escape(text.strip())
     note = f"{shown} → {len(ranked)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · **{ms:.0f} ms**"
@@ -120,8 +126,9 @@ def sentence_search(pasted, upload, query, k, source, progress=gr.Progress()):
 
 def build() -> None:
     gr.Markdown(INTRO)
-    source = model_selector("roformer_sim")
-    source.elem_id = "roformer_sim-model"
+    source = model_selector("roformer_sim", elem_id="roformer_sim-model")
+    # Loaded when picked: a model that cannot be loaded (no network) is refused there, not at the next click.
+    model_switch(source, [], load_choice, api_name="roformer_sim_model")
 
     with gr.Row():
         with gr.Column(scale=2):

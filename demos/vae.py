@@ -9,13 +9,29 @@ import numpy as np
 
 from core import checkpoints
 from core.vae import density, figures
-from core.vae.preprocess import to_mnist
+from core.vae.preprocess import read_picture, to_mnist
 from demos.common import guarded, model_card_accordion, timed
 
 EXAMPLES_DIR = checkpoints.spec("vae").asset_dir / "examples"
 REPEATS = 5  # independent estimates per drawing, to show how far one estimate can be trusted
 N_SAMPLES = 32
 SHOW_SCALE = 6  # 28 px digits drawn 168 px wide
+PREVIEW_HEIGHT = 28 * SHOW_SCALE + 60  # the enlarged digit plus the label above it, so nothing is clipped
+
+# The sketchpad opens with no tool picked (Gradio 6.31 has no option for a starting tool), so strokes drew
+# nothing until the brush icon was found: pick the brush as soon as the pad's toolbar exists.
+PICK_BRUSH_JS = """
+const pickBrush = () => {
+  const brush = document.querySelector('#vae-sketchpad button[aria-label="Brush"], #vae-sketchpad .toolbar-wrap button');
+  if (!brush) return false;
+  if (!brush.classList.contains('highlight')) brush.click();
+  return true;
+};
+if (!pickBrush()) {
+  const watcher = new MutationObserver(() => { if (pickBrush()) watcher.disconnect(); });
+  watcher.observe(document.body, {childList: true, subtree: true});
+}
+"""
 
 INTRO = """### How probable is this drawing?
 A variational autoencoder trained on binarized MNIST is a density model: its encoder is an importance-sampling
@@ -67,10 +83,8 @@ def tightening_markdown(rows: list[density.Estimate]) -> str:
 
 def score(image, k):
     model, reference = checkpoints.load("vae", density.load_with_reference)
-    if image is None:
-        raise ValueError("no image: draw a digit on the sketchpad or upload a picture first")
     digit = to_mnist(image)
-    rows, ms = timed(density.tightening, model, digit, int(k), REPEATS)
+    rows, ms = timed(density.tightening, model, digit, k, REPEATS)
     est = rows[-1]
     percentile = reference.percentile(est.mean_nats) if reference is not None else None
     plot = figures.histogram(reference, est.mean_nats, percentile) if reference is not None else None
@@ -79,7 +93,19 @@ def score(image, k):
 
 
 def score_sketch(editor_value, k):
-    return score(sketch_image(editor_value), k)
+    drawing = sketch_image(editor_value)
+    if drawing is None:
+        raise ValueError("The sketchpad is empty: draw a digit on it (press and drag), then press Score the drawing.")
+    return score(drawing, k)
+
+
+def score_upload(upload, k):
+    """Called without Gradio's preprocessing (``upload`` is the file's data: path, name): a file that is not a
+    picture gets our message instead of a decoding error, and a huge photo is shrunk while it is read."""
+    path = upload.get("path") if isinstance(upload, dict) else None
+    if not path:
+        raise ValueError("No picture yet: upload a picture of a digit (or click an example), then press Score the upload.")
+    return score(read_picture(path), k)
 
 
 def draw_samples():
@@ -95,7 +121,7 @@ def build() -> None:
             with gr.Tabs() as input_tabs:
                 with gr.Tab("Draw", id="draw"):
                     sketch = gr.Sketchpad(
-                        label="Pick the brush (left toolbar), then draw one large digit",
+                        label="Draw one large digit",
                         image_mode="L",
                         type="numpy",
                         canvas_size=(280, 280),
@@ -104,6 +130,7 @@ def build() -> None:
                         transforms=(),
                         elem_id="vae-sketchpad",
                     )
+                    gr.HTML("", js_on_load=PICK_BRUSH_JS, padding=False, elem_id="vae-pick-brush")
                     score_sketch_button = gr.Button("Score the drawing", variant="primary", elem_id="vae-score-sketch")
                 with gr.Tab("Upload", id="upload"):
                     upload = gr.Image(label="Picture of a digit (any size, dark on light or light on dark)", type="numpy",
@@ -114,9 +141,9 @@ def build() -> None:
         with gr.Column(scale=2):
             with gr.Row():
                 digit = gr.Image(label="What the model sees (28×28, binarized)", interactive=False, elem_id="vae-digit",
-                                 height=190, buttons=[])
+                                 height=PREVIEW_HEIGHT, buttons=[])
                 reconstruction = gr.Image(label="Reconstruction (from the encoder's mean z, by the likelier component)", interactive=False,
-                                          elem_id="vae-reconstruction", height=190, buttons=[])
+                                          elem_id="vae-reconstruction", height=PREVIEW_HEIGHT, buttons=[])
             result = gr.Markdown("Draw or upload a digit, then press score — or click an example below.", elem_id="vae-score")
             histogram = gr.Plot(label="Where it falls among validation digits", elem_id="vae-histogram")
             tight = gr.Markdown(elem_id="vae-tightening")
@@ -138,7 +165,7 @@ def build() -> None:
         # The example lands in the upload box: show that tab, so the picture on the left is the one scored.
         clicked.load_input_event.then(lambda: gr.Tabs(selected="upload"), None, input_tabs, api_name="vae_show_example")
     score_sketch_button.click(guarded(score_sketch), [sketch, k], outputs, api_name="vae_score_drawing")
-    score_upload_button.click(guarded(score), [upload, k], outputs, api_name="vae_score_image")
+    score_upload_button.click(guarded(score_upload), [upload, k], outputs, api_name="vae_score_image", preprocess=False)
 
     with gr.Row():
         # A callable value is drawn afresh on every page load (about 0.2 s), so the grid is never empty.

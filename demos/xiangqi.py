@@ -15,7 +15,7 @@ from core.xiangqi.game import Game
 from core.xiangqi.model import load_model
 from core.xiangqi.player import Player
 from core.xiangqi.svg import board_svg
-from demos.common import guarded, model_card_accordion, timed
+from demos.common import guarded, guarded_keeping_outputs, model_card_accordion, timed
 
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
@@ -77,7 +77,8 @@ def _model_replies(game: Game, player: Player) -> tuple:
 
 
 # The player (and so the model) is loaded before the game changes: a missing model leaves it as it was.
-@guarded
+# A rejected move or click is one warning toast; the board, status, move list, FEN and game state keep their values.
+@guarded_keeping_outputs
 def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
     game, player = game or Game(), _player(strength)
     square = evt._data.get("square") if isinstance(evt._data, dict) else None
@@ -85,33 +86,33 @@ def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
     return _model_replies(game, player) if move else _view(game)
 
 
-@guarded
+@guarded_keeping_outputs
 def on_play(game: Game | None, move: str, strength: str) -> tuple:
     game, player = game or Game(), _player(strength)
     game.play(move)
     return _model_replies(game, player)
 
 
-@guarded
+@guarded_keeping_outputs
 def on_new_game(side: str, strength: str) -> tuple:
     return _model_replies(Game(SIDES[side]), _player(strength))
 
 
-@guarded
+@guarded_keeping_outputs
 def on_undo(game: Game | None) -> tuple:
     game = game or Game()
     game.undo()
     return _view(game)
 
 
-@guarded
+@guarded_keeping_outputs
 def on_flip(game: Game | None) -> tuple:
     game = game or Game()
     game.flipped = not game.flipped
     return _view(game)
 
 
-@guarded
+@guarded_keeping_outputs
 def on_load_fen(fen: str, side: str, strength: str) -> tuple:
     return _model_replies(Game(SIDES[side], fen.strip()), _player(strength))
 

@@ -32,6 +32,9 @@ def test_missing_checkpoint_names_model_places_and_command(tmp_path, monkeypatch
     assert str(tmp_path / "perturbed_masking") in msg  # the bundled directory
     assert "bert-base-chinese" in msg and "HF_HUB_OFFLINE" in msg  # the Hub, and why it was skipped
     assert "python -m core.perturbed_masking.train_mlm" in msg
+    for_users = err.value.user_message  # what a web page shows: plain words, no server paths or commands
+    assert str(tmp_path) not in for_users and "python -m" not in for_users and "/" not in for_users.replace("bert-base-chinese", "")
+    assert "not installed" in for_users and "needs network" in for_users
 
 
 def test_hub_id_is_downloaded_when_allowed(tmp_path, monkeypatch):
@@ -42,6 +45,7 @@ def test_hub_id_is_downloaded_when_allowed(tmp_path, monkeypatch):
         return make_ckpt(tmp_path / "snap")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda: True)
     monkeypatch.setattr(checkpoints, "_download", fake_download)
     assert checkpoints.locate("roformer_sim", "junnyu/roformer_chinese_sim_char_small") == tmp_path / "snap"
     assert got["id"] == "junnyu/roformer_chinese_sim_char_small"
@@ -52,16 +56,53 @@ def test_hub_failure_is_reported(monkeypatch):
         raise ConnectionError("no route to host")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda: True)
     monkeypatch.setattr(checkpoints, "_download", broken)
-    with pytest.raises(checkpoints.CheckpointNotFound, match="no route to host"):
+    with pytest.raises(checkpoints.CheckpointNotFound, match="no route to host") as err:
         checkpoints.locate("roformer_sim", "junnyu/roformer_chinese_sim_char_small")
+    assert "needs network" in err.value.user_message and "no route" not in err.value.user_message
 
 
-def test_sources_lists_hub_only_when_online(monkeypatch):
+def test_unreachable_hub_is_not_tried(monkeypatch):
+    """Without network a Hub choice fails at once with a plain reason, instead of waiting on download retries."""
+
+    def must_not_download(hub_id, patterns):
+        raise AssertionError("the Hub was tried although it cannot be reached")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(checkpoints, "hub_reachable", lambda: False)
+    monkeypatch.setattr(checkpoints, "_download", must_not_download)
+    with pytest.raises(checkpoints.CheckpointNotFound) as err:
+        checkpoints.locate("perturbed_masking", "bert-base-chinese")
+    assert err.value.user_message == ("The Chinese masked LM for Perturbed Masking is not available: bert-base-chinese comes "
+                                      "from the Hugging Face Hub and needs network, and this server cannot reach the Hub.")
+
+
+def test_hub_reachable_needs_permission_and_a_resolving_host(monkeypatch):
+    monkeypatch.setattr(checkpoints, "_hub_answer", None)
+    lookups = []
+    monkeypatch.setattr(checkpoints, "_resolves", lambda host, timeout: lookups.append(host) or host == "hub.example")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert not any("/" in s for s in checkpoints.sources("roformer_sim"))
+    assert not checkpoints.hub_reachable() and not lookups  # switched off: no lookup at all
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    assert "junnyu/roformer_chinese_sim_char_ft_small" in checkpoints.sources("roformer_sim")
+    monkeypatch.setenv("HF_ENDPOINT", "https://nowhere.invalid")
+    assert not checkpoints.hub_reachable() and lookups == ["nowhere.invalid"]
+    assert not checkpoints.hub_reachable() and len(lookups) == 1  # the answer is remembered
+    monkeypatch.setattr(checkpoints, "_hub_answer", None)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example")
+    assert checkpoints.hub_reachable()
+
+
+def test_a_hanging_lookup_counts_as_unreachable(monkeypatch):
+    monkeypatch.setattr(checkpoints.socket, "getaddrinfo", lambda *a: time.sleep(5))
+    start = time.perf_counter()
+    assert not checkpoints._resolves("huggingface.co", 0.2)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_sources_lists_bundled_then_hub_ids():
+    assert checkpoints.sources("roformer_sim") == [checkpoints.BUNDLED, *checkpoints.spec("roformer_sim").hub_ids]
+    assert checkpoints.sources("vae") == [checkpoints.BUNDLED]
 
 
 def test_unknown_model_is_a_value_error():

@@ -48,14 +48,20 @@ def test_analyse_then_move_threshold_without_model(tiny_source, monkeypatch):
     assert update["value"] == impact.FALLBACK_THRESHOLDS["relative"]  # the tiny checkpoint has no tuned file
     relative = segment.Segmentation(sentence, state["gaps"]).scores(2, "relative")
     assert update["maximum"] >= np.nanmax(relative)
-    assert views[0] == tab.resegment(state, tiny_source, 2, update["value"], "relative")[0]
+    assert views[1] == tab.resegment(state, tiny_source, 2, update["value"], "relative")[0]
     update, *views = tab.switch_rule(state, tiny_source, 2, "combined", tab.TREE_WORDS[0])
     combined = segment.Segmentation(sentence, state["gaps"], state["gains"]).scores(2, "combined")
     assert update["value"] == impact.FALLBACK_THRESHOLDS["combined"] and update["maximum"] >= np.nanmax(combined)
-    assert views[0] == tab.resegment(state, tiny_source, 2, update["value"], "combined")[0]
+    assert views[1] == tab.resegment(state, tiny_source, 2, update["value"], "combined")[0]
     before_any_text = tab.switch_rule(None, tiny_source, 2, "absolute", tab.TREE_WORDS[0])
-    assert before_any_text[0]["maximum"] == 2.5 * impact.FALLBACK_THRESHOLDS["absolute"] and len(before_any_text) == 7
-    assert "jieba" in views[0] and "<svg" in views[3]
+    assert before_any_text[0]["maximum"] == 2.5 * impact.FALLBACK_THRESHOLDS["absolute"] and len(before_any_text) == 8
+    assert "jieba" in views[1] and "<svg" in views[4]
+
+
+def test_info_line_follows_the_layer(tiny_source):
+    state, *_ = tab.analyse(tab.EXAMPLES[1], tiny_source, 2, 0.001, "absolute", tab.TREE_WORDS[0], progress=no_progress)
+    info, *_ = tab.redraw(state, tiny_source, 1, 0.001, "absolute", tab.TREE_WORDS[0])
+    assert f"{len(tab.EXAMPLES[1])} characters · layer 1 of 2" in info
 
 
 def test_typed_words_and_limits(tiny_source):

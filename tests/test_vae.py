@@ -25,7 +25,7 @@ from core.vae.model import (
     save,
     save_mixture,
 )
-from core.vae.preprocess import BOX, FIELD, to_mnist
+from core.vae.preprocess import BOX, FIELD, WORKING_SIDE, read_picture, shrink, to_mnist
 
 
 def tiny_vae(seed: int = 0, decoder: str = "factorized", prior: str = "standard") -> VAE:
@@ -364,6 +364,29 @@ def test_empty_images_raise_a_clear_error(image):
 def test_unreadable_images_raise_value_error(image):
     with pytest.raises(ValueError):
         to_mnist(image)
+
+
+def test_huge_pictures_are_shrunk_first_and_give_the_same_digit(tmp_path):
+    from PIL import Image
+
+    page = np.full((3000, 2400), 255, dtype=np.uint8)
+    page[600:2400, 1000:1400] = 0  # a thick "1"
+    Image.fromarray(page).save(tmp_path / "one.png")
+    Image.fromarray(page).save(tmp_path / "one.jpg", quality=95)
+    for name in ("one.png", "one.jpg"):
+        picture = read_picture(tmp_path / name)
+        assert picture.dtype == np.uint8 and picture.shape[2] == 4 and max(picture.shape[:2]) <= WORKING_SIDE
+        assert np.array_equal(to_mnist(picture), to_mnist(page))
+    assert max(shrink(page).shape) <= WORKING_SIDE  # arrays (a sketch sent through the API) too
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a picture", b"\x89PNG\r\n\x1a\n truncated"])
+def test_files_that_are_not_pictures_get_a_plain_message(tmp_path, content):
+    path = tmp_path / "digit.png"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="digit.png is not a picture this tab can read: upload a PNG") as err:
+        read_picture(path)
+    assert str(tmp_path) not in str(err.value)  # no server folder in a message for the page
 
 
 # --- training CLI on a tiny fake data set -------------------------------------------------------

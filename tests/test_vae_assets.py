@@ -93,8 +93,10 @@ def test_tab_handlers_score_and_report_bad_input():
     assert plot is not None
     with pytest.raises(gr.Error, match="empty"):
         tab.guarded(tab.score_sketch)({"composite": np.full((280, 280), 255, np.uint8)}, 100)
-    with pytest.raises(gr.Error, match="no image"):
-        tab.guarded(tab.score)(None, 100)
+    with pytest.raises(gr.Error, match="sketchpad is empty"):
+        tab.guarded(tab.score_sketch)(None, 100)
+    with pytest.raises(gr.Error, match="No picture yet"):
+        tab.guarded(tab.score_upload)(None, 100)
     assert tab.draw_samples().shape == (4 * 28 * tab.SHOW_SCALE, 8 * 28 * tab.SHOW_SCALE)
 
 

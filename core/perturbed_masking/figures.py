@@ -21,6 +21,10 @@ matplotlib.rcParams["axes.unicode_minus"] = False
 
 CHAR_PX = 18  # width of one Chinese character in the SVG pictures
 GAP_PX = 14
+# The tab shows a figure scaled to the page width (about 12 inches at 100 dpi): a figure wider than that
+# shrinks its text, so bar charts stop growing there and their labels are set large enough to read.
+MAX_BARS_WIDTH = 12.0
+LABEL_PT = 12
 
 
 SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ stronger neighbour's",
@@ -29,7 +33,7 @@ SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ strong
 
 def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str):
     """Bar per gap between characters k and k+1 (its join score under ``rule``); bars above the line stay joined."""
-    fig = Figure(figsize=(max(6.0, 0.28 * len(text)), 3.0))
+    fig = Figure(figsize=(min(MAX_BARS_WIDTH, max(6.0, 0.28 * len(text))), 3.4))
     ax = fig.subplots()
     x = np.arange(len(scores))
     values = np.nan_to_num(scores, nan=0.0)
@@ -37,10 +41,11 @@ def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str):
     ax.bar(x, values, color=np.where(joined, "#4c78a8", "#e45756"), width=0.8)
     ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{text[k]}{text[k + 1]}" for k in x], fontsize=8, rotation=90)
-    ax.set_ylabel(SCORE_LABELS[rule])
-    ax.set_title("Adjacent characters: blue = same word, red = boundary", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.set_xticklabels([f"{text[k]}{text[k + 1]}" for k in x], fontsize=LABEL_PT, rotation=90)
+    ax.tick_params(axis="y", labelsize=LABEL_PT - 1)
+    ax.set_ylabel(SCORE_LABELS[rule], fontsize=LABEL_PT)
+    ax.set_title("Adjacent characters: blue = same word, red = boundary", fontsize=LABEL_PT)
+    ax.legend(loc="upper right", fontsize=LABEL_PT - 1)
     fig.tight_layout()
     return fig
 
@@ -53,11 +58,11 @@ def heatmap(words: Sequence[str], matrix: np.ndarray):
     image = ax.imshow(matrix, cmap="viridis")
     ax.set_xticks(range(len(words)))
     ax.set_yticks(range(len(words)))
-    ax.set_xticklabels(words, rotation=90, fontsize=9)
-    ax.set_yticklabels(words, fontsize=9)
-    ax.set_xlabel("masked word j")
-    ax.set_ylabel("word i (its vector is read)")
-    ax.set_title("f(i, j): how much masking j moves i", fontsize=10)
+    ax.set_xticklabels(words, rotation=90, fontsize=LABEL_PT)
+    ax.set_yticklabels(words, fontsize=LABEL_PT)
+    ax.set_xlabel("masked word j", fontsize=LABEL_PT)
+    ax.set_ylabel("word i (its vector is read)", fontsize=LABEL_PT)
+    ax.set_title("f(i, j): how much masking j moves i", fontsize=LABEL_PT)
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig

@@ -18,6 +18,7 @@ from transformers import DynamicCache
 from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask
 
 MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
+MAX_SEED = 2**63 - 1  # torch generators take seeds up to 64 bits; a signed 64-bit bound is easy to state
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -87,6 +88,11 @@ def check_sampling(n: int, k: int, top_p: float) -> None:
         raise ValueError(f"k (candidates to show) must be at least 1, got {k}")
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top-p must be in (0, 1], got {top_p}")
+
+
+def check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,} (2⁶³ − 1), got {seed!r}")
 
 
 # ---------------------------------------------------------------- generation
@@ -216,6 +222,7 @@ def paraphrase(
     """Up to k (sentence, cosine to the input) pairs, best first, from n candidates sampled in one batch."""
     text = check_text(text, sim)
     check_sampling(n, k, top_p)
+    check_seed(seed)
     candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions), text)
     if not candidates:
         return []

@@ -63,9 +63,13 @@ def is_out_of_distribution(percentile: float) -> bool:
 
 
 def check_k(k: int) -> int:
-    if not 1 <= int(k) <= MAX_K:
-        raise ValueError(f"K must be between 1 and {MAX_K}, got {k}")
-    return int(k)
+    try:
+        whole = int(k)
+    except (TypeError, ValueError, OverflowError):  # None, NaN, infinity
+        whole = 0
+    if not 1 <= whole <= MAX_K:
+        raise ValueError(f"K must be a whole number between 1 and {MAX_K}, got {k!r}")
+    return whole
 
 
 @torch.no_grad()

@@ -1,0 +1,90 @@
+"""Error handling every tab shares: plain messages, quiet logs for user mistakes, controls that survive a failure."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+import pytest
+
+from core import checkpoints
+from demos import common
+
+
+def offline_checkpoint_error() -> checkpoints.CheckpointNotFound:
+    try:
+        checkpoints.locate("perturbed_masking", "bert-base-chinese")
+    except checkpoints.CheckpointNotFound as exc:
+        return exc
+    raise AssertionError("the Hub checkpoint was found offline")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def test_missing_model_message_is_plain(offline):
+    message = common.user_message(offline_checkpoint_error())
+    assert "needs network" in message
+    assert "/" not in message.replace("bert-base-chinese", "") and "python -m" not in message and "rain" not in message
+
+
+def test_user_mistakes_log_one_line_and_surprises_a_traceback(caplog):
+    caplog.set_level(logging.INFO, logger="demos")
+
+    def rejects(text):
+        raise ValueError(f"cannot read {text}")
+
+    def crashes(text):
+        raise ZeroDivisionError("boom")
+
+    with pytest.raises(gr.Error, match="cannot read &lt;b&gt;"):
+        common.guarded(rejects)("<b>")
+    expected = caplog.records[-1]
+    assert expected.levelno == logging.INFO and expected.exc_info is None and "cannot read <b>" in expected.getMessage()
+    with pytest.raises(gr.Error) as err:
+        common.guarded(crashes)("x")
+    assert "ZeroDivisionError" in err.value.message and "boom" not in err.value.message  # no internals on the page
+    assert not err.value.print_exception  # logged once by us, not again by Gradio
+    surprise = caplog.records[-1]
+    assert surprise.levelno == logging.ERROR and surprise.exc_info is not None
+
+
+def test_toast_text_is_escaped():
+    with pytest.raises(gr.Error) as err:
+        common.guarded(lambda: (_ for _ in ()).throw(ValueError("<img src=x onerror=alert(1)>")))()
+    assert "<img" not in err.value.message and "&lt;img" in err.value.message
+
+
+def test_keeping_outputs_skips_every_output_on_failure():
+    def rejects():
+        raise ValueError("Illegal move")
+
+    with pytest.warns(UserWarning, match="Illegal move"):  # gr.Warning outside a request is a Python warning
+        assert common.guarded_keeping_outputs(rejects)() == gr.skip()
+    assert common.guarded_keeping_outputs(lambda: (1, 2))() == (1, 2)
+
+
+def test_selector_marks_hub_models_when_offline(offline):
+    with gr.Blocks():
+        selector = common.model_selector("perturbed_masking")
+    assert selector.choices == [("bundled", "bundled"), ("bert-base-chinese (needs network)", "bert-base-chinese")]
+    assert "need network" in selector.info
+
+
+def switch_handler(blocks: gr.Blocks, api_name: str):
+    return next(dep.fn for dep in blocks.fns.values() if dep.api_name == api_name)
+
+
+def test_failed_model_switch_restores_the_dropdown_and_keeps_controls(offline):
+    with gr.Blocks() as blocks:
+        selector = common.model_selector("perturbed_masking")
+        other = gr.Slider()
+        common.model_switch(selector, [other], lambda choice: (checkpoints.locate("perturbed_masking", choice),),
+                            api_name="switch")
+    switch = switch_handler(blocks, "switch")
+    with pytest.warns(UserWarning, match="needs network"):
+        assert switch("bert-base-chinese", "bundled") == ("bundled", "bundled", gr.skip())
+    chosen, active, directory = switch("bundled", "bundled")
+    assert (chosen, active) == ("bundled", "bundled") and directory == checkpoints.spec("perturbed_masking").asset_dir
