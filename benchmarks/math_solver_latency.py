@@ -2,8 +2,9 @@
 
     python benchmarks/math_solver_latency.py [--threads 2] [--repeats 20]
 
-Times ``Solver.solve`` end to end (placeholders, T5 beam search, parsing, exact evaluation) on
-one Ape210K-style problem after a warm-up call; prints the median and 90th percentile per beam
+Times what the tab computes for one Ape210K-style problem, end to end: ``Solver.solve`` (placeholders,
+T5 beam search, parsing, exact evaluation), the working of the chosen equation and the model's
+probability of the answer; after a warm-up call, prints the median and 90th percentile per beam
 width. Target from the issue: ≤ 300 ms with 3 beams on 2 CPU cores. Last line: JSON.
 """
 
@@ -17,9 +18,16 @@ import time
 import torch
 
 from core import checkpoints
-from core.math_solver import model
+from core.math_solver import confidence, model, working
 
 PROBLEM = "一件上衣原价480元，现在降价20%，比原价便宜了多少元？"
+
+
+def solve_and_explain(solver: model.Solver, beams: int) -> tuple[model.Solution, list[working.Step], float | None]:
+    solution = solver.solve(PROBLEM, beams=beams)
+    best = solution.best
+    steps = working.steps(model.equation_tree(best.written, solution.problem)) if best else []
+    return solution, steps, confidence.answer_probability(solution)
 
 
 def main() -> None:
@@ -35,7 +43,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            solution = solver.solve(PROBLEM, beams=beams)
+            solution, steps, probability = solve_and_explain(solver, beams)
             times.append((time.perf_counter() - start) * 1000)
         times.sort()
         best = solution.best
@@ -43,6 +51,8 @@ def main() -> None:
             "median_ms": round(statistics.median(times), 1),
             "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
             "equation": best.equation if best else None,
+            "working": [str(step) for step in steps],
+            "answer_probability": round(probability, 3) if probability is not None else None,
         }
         print(f"{beams} beams: median {result[f'beams_{beams}']['median_ms']} ms, "
               f"p90 {result[f'beams_{beams}']['p90_ms']} ms, equation {result[f'beams_{beams}']['equation']}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from itertools import islice
 
 import gradio as gr
 
 from core import checkpoints
-from core.math_solver import data, model, normalize
+from core.math_solver import confidence, data, model, normalize, working
 from demos.common import guarded, model_card_accordion, timed
 
 MODEL = "math_solver"
@@ -23,11 +24,13 @@ TYPED_EXAMPLES = [
     "45名同学去划船，每条船最多坐6人，至少需要多少条船？",
 ]
 
-INTRO = """### Math word problems → equation → exact answer
+INTRO = f"""### Math word problems → equation → exact answer
 A small T5 reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
 whitelist parser — model output is never run as code. The answer comes from the best beam whose value a primary-school problem can
-have (positive; a whole number, short decimal or simple fraction), written the way a teacher would (percent for 百分之几, whole numbers for counting questions).
+have (positive; a whole number, short decimal or simple fraction), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
+with the **working**: each operation of the equation and its exact result. The model's probability of the answer (summed over
+the beams that give it) says when to check: below {confidence.UNSURE_BELOW:.0%} the answer is marked **unsure: check this one**.
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
@@ -60,7 +63,8 @@ def answer_markdown(solution: model.Solution, ms: float) -> str:
         return (f"## No answer\nNone of the {len(solution.candidates)} equations the model wrote can be evaluated "
                 f"({tried}). Try more beams or rephrase the problem.\n\n_{ms:.0f} ms_")
     best = solution.best
-    lines = [f"## Answer: {answer.answer}", f"**Equation:** {best.equation} = {answer.exact}",
+    lines = [f"## Answer: {answer.answer}", confidence_markdown(solution),
+             f"**Equation:** {best.equation} = {answer.exact}", working_markdown(solution),
              f"Exact: **{answer.exact}** · decimal: **{answer.decimal}**"]
     if answer.note:
         lines.append(f"_{answer.note}_")
@@ -76,6 +80,29 @@ def answer_markdown(solution: model.Solution, ms: float) -> str:
     return "\n\n".join(lines)
 
 
+def percent(probability: float) -> str:
+    return f"{probability:.1%}" if probability < 0.1 else f"{probability:.0%}"
+
+
+def confidence_markdown(solution: model.Solution) -> str:
+    """How sure the model is of its answer, and a clear 'check this one' when it is not."""
+    agreeing = [k + 1 for k in confidence.agreeing_beams(solution)]
+    beams = f"beam {agreeing[0]}" if len(agreeing) == 1 else "beams " + ", ".join(map(str, agreeing)) + " agree"
+    probability = percent(confidence.answer_probability(solution))
+    if confidence.is_unsure(solution):
+        return (f"### ⚠️ Unsure: check this one\nThe model gives this answer only **{probability}** probability ({beams}; "
+                f"below {confidence.UNSURE_BELOW:.0%} it is often wrong). Work it out yourself or compare the equations below.")
+    return f"**Confidence:** the model gives this answer **{probability}** probability ({beams})."
+
+
+def working_markdown(solution: model.Solution) -> str:
+    """The chosen equation worked out step by step, as a teacher writes it under the problem."""
+    steps = working.steps(model.equation_tree(solution.best.written, solution.problem))
+    if not steps:
+        return "**Working:** the equation is a number of the problem; there is nothing to work out."
+    return "**Working:**\n\n" + "\n".join(f"{k}. {step}" for k, step in enumerate(steps, 1))
+
+
 def value_text(candidate: model.Candidate, problem: normalize.Problem) -> str:
     if candidate.value is None:
         return f"cannot evaluate: {candidate.error}"
@@ -83,11 +110,19 @@ def value_text(candidate: model.Candidate, problem: normalize.Problem) -> str:
     return text if normalize.plausible_answer(candidate.value, problem) else f"{text} (not a plausible answer)"
 
 
+# The beams table: (header, datatype, cell of (candidate, solution)). A learned ranker's score is one more entry.
+CANDIDATE_COLUMNS = (
+    ("equation", "str", lambda c, s: c.equation or "—"),
+    ("value", "str", lambda c, s: value_text(c, s.problem)),
+    ("gives the answer", "str", lambda c, s: "✓" if s.best and c.value == s.best.value else ""),
+    ("probability", "str", lambda c, s: percent(math.exp(c.log_prob))),
+    ("score (mean log-prob)", "number", lambda c, s: round(c.score, 4)),
+    ("model wrote", "str", lambda c, s: c.written),
+)
+
+
 def candidate_rows(solution: model.Solution) -> list[list]:
-    return [
-        [rank, c.equation or "—", c.written, round(c.score, 4), value_text(c, solution.problem)]
-        for rank, c in enumerate(solution.candidates, 1)
-    ]
+    return [[rank] + [cell(c, solution) for _, _, cell in CANDIDATE_COLUMNS] for rank, c in enumerate(solution.candidates, 1)]
 
 
 def solve(text: str, beams: float):
@@ -107,9 +142,9 @@ def build() -> None:
         with gr.Column(scale=3):
             answer = gr.Markdown("Paste a problem and press Solve, or click an example.", elem_id="math_solver-answer")
             normalised = gr.Markdown(elem_id="math_solver-normalised")
-    table = gr.Dataframe(headers=["#", "equation", "model wrote", "score (mean log-prob)", "value"],
-                         datatype=["number", "str", "str", "number", "str"], interactive=False, wrap=True,
-                         elem_id="math_solver-candidates")
+    table = gr.Dataframe(headers=["#"] + [header for header, _, _ in CANDIDATE_COLUMNS],
+                         datatype=["number"] + [datatype for _, datatype, _ in CANDIDATE_COLUMNS], interactive=False,
+                         wrap=True, label="The equations the model wrote (beams), best first", elem_id="math_solver-candidates")
     outputs = [normalised, answer, table]
     examples = test_set_examples()
     gr.Examples(

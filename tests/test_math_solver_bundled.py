@@ -67,7 +67,25 @@ def test_notes_when_the_answer_is_not_the_top_beam():
     text = tab.answer_markdown(read("N1-N0"), 12.0)
     assert "No beam gave a plausible answer" in text and "comes from beam" not in text
     rows = tab.candidate_rows(read("N1-N0", "N0/(1-N1)"))
-    assert rows[0][4] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][4] == "600"
+    assert rows[0][2] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][2] == "600"
+
+
+def test_working_confidence_and_beams_table():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, lp / 8, lp, problem) for text, lp in beams))
+    sure = read(("N0/(1-N1)", -0.2), ("N0*(1-N1)", -2.0), ("N0/(100-N1*100)*100", -3.0))
+    text = tab.answer_markdown(sure, 12.0)
+    assert "**Working:**\n\n1. 1 − 20% = 80%\n2. 480 ÷ 80% = 600" in text
+    assert "**Confidence:** the model gives this answer **87%** probability (beams 1, 3 agree)" in text
+    assert "Unsure" not in text
+    unsure = tab.answer_markdown(read(("N0/(1-N1)", -1.5), ("N0*(1-N1)", -1.6)), 12.0)
+    assert "Unsure: check this one" in unsure and "only **22%** probability (beam 1;" in unsure
+    assert "Working:" in unsure
+    headers = ["#"] + [header for header, _, _ in tab.CANDIDATE_COLUMNS]
+    rows = [dict(zip(headers, row)) for row in tab.candidate_rows(sure)]
+    assert [row["gives the answer"] for row in rows] == ["✓", "", "✓"]
+    assert [row["probability"] for row in rows] == ["82%", "14%", "5.0%"] and rows[1]["value"] == "384"
+    assert tab.working_markdown(read(("N0", -0.1))).startswith("**Working:** the equation is a number")
 
 
 def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():

@@ -1,4 +1,4 @@
-"""Math tab: click the first example problem and read the equation and exact answer it produces."""
+"""Math tab: click the first example problem and read the equation, its working, how sure the model is and the answer."""
 
 from __future__ import annotations
 
@@ -15,5 +15,9 @@ def exercise(page) -> None:
     expect(answer).to_contain_text(re.compile(r"Answer: \S+"), timeout=90_000)
     expect(answer).to_contain_text(re.compile(r"\d+ beams · \d+ ms"))
     expect(answer).to_contain_text("Equation:")
+    expect(answer).to_contain_text("Working:")
+    expect(answer.locator("li").first).to_contain_text(re.compile(r".+ = \S+"))  # the first operation and its result
+    expect(answer).to_contain_text(re.compile(r"Confidence: the model gives this answer|Unsure: check this one"))
     expect(page.locator("#math_solver-normalised")).to_contain_text("N0")
     expect(page.locator("#math_solver-candidates")).to_contain_text("N0")
+    expect(page.locator("#math_solver-candidates")).to_contain_text("probability")
