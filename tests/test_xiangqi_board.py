@@ -1,4 +1,4 @@
-"""Rules: perft, conversions, FEN validation, outcomes and Chinese notation of core.xiangqi.board."""
+"""Rules: perft, conversions, FEN validation and outcomes of core.xiangqi.board."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from core.xiangqi.board import (
     START_FEN,
     VARIANT,
     Board,
-    chinese_move,
     engine_to_iccs,
     iccs_to_engine,
     mirror_move,
@@ -150,34 +149,15 @@ def test_perpetual_check_loses_for_the_checker():
     assert outcome.reason == "perpetual check" and outcome.winner == "black"
 
 
-def test_chinese_notation_of_an_opening():
-    board = Board.from_moves("h2e2 h9g7 h0g2 b9c7 c3c4 i9h9 i0h0 c6c5 b2d2 a9a8 e3e4 c9e7")
-    assert board.chinese_history() == [
-        "炮二平五", "马８进７", "马二进三", "马２进３", "兵七进一", "车９平８",
-        "车一平二", "卒３进１", "炮八平六", "车１进１", "兵五进一", "象３进５",
-    ]
-
-
-def test_chinese_notation_tells_doubled_pieces_apart():
-    pieces = {"e0": "K", "e9": "k", "e2": "C", "e5": "C", "a3": "R", "a6": "R"}
-    assert chinese_move(pieces, "e5d5") == "前炮平六"
-    assert chinese_move(pieces, "e2e1") == "后炮退一"
-    assert chinese_move(pieces, "a3a5") == "后车进二"
-    black = {"e9": "k", "e0": "K", "c6": "p", "c5": "p", "c4": "p"}
-    assert chinese_move(black, "c4c3") == "前卒进１"
-    assert chinese_move(black, "c5d5") == "中卒平４"
-
-
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12))
-def test_random_games_push_pop_and_notation(choices):
+def test_random_games_push_pop(choices):
     board = Board()
     fens = [board.fen()]
     for choice in choices:
         if board.outcome() is not None:
             break
         move = board.legal_moves[choice % len(board.legal_moves)]
-        assert len(board.chinese(move)) == 4
         board.push(move)
         fens.append(board.fen())
     assert Board.from_moves(board.move_stack).fen() == board.fen()

@@ -139,61 +139,6 @@ def apply_move(pieces: dict[str, str], move: str) -> dict[str, str]:
     return after
 
 
-# --- Chinese move notation (炮二平五 / 马8进7) -------------------------------------------------
-
-PIECE_NAMES = {
-    "R": "车", "N": "马", "B": "相", "A": "仕", "K": "帅", "C": "炮", "P": "兵",
-    "r": "车", "n": "马", "b": "象", "a": "士", "k": "将", "c": "炮", "p": "卒",
-}
-RED_NUMERALS = "一二三四五六七八九"
-BLACK_NUMERALS = "１２３４５６７８９"  # full-width digits, the usual way black's moves are written
-_STRAIGHT_MOVERS = set("RCPKrcpk")  # their 进/退 count ranks; the others name the target file
-
-
-def chinese_move(pieces: dict[str, str], move: str) -> str:
-    """Chinese notation of an ICCS move in the position ``pieces`` (see :func:`board_squares`).
-
-    Files are counted from each player's right; two or more like pieces on one file are told
-    apart by 前/中/后 (front to back as seen by their owner), as in 前炮平五.
-    """
-    piece = pieces.get(move[:2])
-    if piece is None:
-        raise ValueError(f"no piece on {move[:2]} for move {move}")
-    red = piece.isupper()
-    numerals = RED_NUMERALS if red else BLACK_NUMERALS
-    file_from, rank_from = FILES.index(move[0]), int(move[1])
-    file_to, rank_to = FILES.index(move[2]), int(move[3])
-
-    def file_number(file: int) -> str:
-        return numerals[8 - file] if red else numerals[file]
-
-    forward = 1 if red else -1
-    if rank_to == rank_from:
-        action = "平" + file_number(file_to)
-    else:
-        action = "进" if (rank_to - rank_from) * forward > 0 else "退"
-        action += numerals[abs(rank_to - rank_from) - 1] if piece in _STRAIGHT_MOVERS else file_number(file_to)
-
-    same_file = sorted(
-        (int(sq[1]) for sq, p in pieces.items() if p == piece and sq[0] == move[0]),
-        reverse=red,  # front first: highest rank for red, lowest for black
-    )
-    if len(same_file) == 1:
-        return PIECE_NAMES[piece] + file_number(file_from) + action
-    order = same_file.index(rank_from)
-    if len(same_file) == 2:
-        position = "前后"[order]
-    elif len(same_file) == 3:
-        position = "前中后"[order]
-    else:
-        position = numerals[order]
-    # When pawns stack on several files, the file replaces the piece name (前七进一).
-    stacked_files = {sq[0] for sq, p in pieces.items() if p == piece and
-                     sum(1 for s, q in pieces.items() if q == piece and s[0] == sq[0]) > 1}
-    label = file_number(file_from) if len(stacked_files) > 1 else PIECE_NAMES[piece]
-    return position + label + action
-
-
 # --- Board -----------------------------------------------------------------------------------
 
 
@@ -371,16 +316,6 @@ class Board:
 
     def is_game_over(self) -> bool:
         return self.outcome() is not None
-
-    def chinese(self, move: str) -> str:
-        """Chinese notation of a legal move in the current position."""
-        if move not in self.legal_moves:
-            raise ValueError(f"illegal move {move} in position {self.fen()}")
-        return chinese_move(self.pieces(), move)
-
-    def chinese_history(self) -> list[str]:
-        """Chinese notation of every move played, oldest first."""
-        return [chinese_move(board_squares(ply.fen), move) for ply, move in zip(self._plies, self.move_stack)]
 
     def __repr__(self) -> str:
         return f"Board({self.fen()!r})"

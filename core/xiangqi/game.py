@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from core.xiangqi.board import BLACK, RED, Board, Outcome, chinese_move
+from core.xiangqi.board import BLACK, RED, Board, Outcome
+from core.xiangqi.notation import chinese_history, chinese_move, parse_move
 from core.xiangqi.player import Choice, Decoder, Player
 
 _SQUARE = re.compile(r"[a-i][0-9]")
@@ -66,12 +67,13 @@ class Game:
             raise ValueError(f"Illegal move {self.selected}{square}: pick one of the marked points.")
         raise ValueError(f"Select one of your ({COLOUR_NAMES[self.human]}) pieces first.")
 
-    def play(self, move: str) -> None:
-        """Your move in ICCS (``h2e2``); ValueError when it is malformed or illegal."""
+    def play(self, text: str) -> str:
+        """Your move as you write it (炮二平五, C2.5 or h2e2); returns it in ICCS. ValueError when it is not one legal move."""
         self._check_humans_turn()
-        move = move.strip().lower() if isinstance(move, str) else move
+        move = parse_move(self.board, text)
         self.board.push(move)
         self.selected = None
+        return move
 
     def reply(self, player: Player) -> Choice | None:
         """The model's move when it is its turn (None otherwise)."""
@@ -101,7 +103,7 @@ class Game:
         """(move number, colour, Chinese, ICCS) for every ply played, oldest first."""
         first_is_black = self.board.root_fen.split()[1] == "b"
         return [((ply + first_is_black) // 2 + 1, RED if (ply + first_is_black) % 2 == 0 else BLACK, chinese, iccs)
-                for ply, (chinese, iccs) in enumerate(zip(self.board.chinese_history(), self.board.move_stack))]
+                for ply, (chinese, iccs) in enumerate(zip(chinese_history(self.board), self.board.move_stack))]
 
     def status(self) -> str:
         outcome = self.board.outcome()

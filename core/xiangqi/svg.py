@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from core.xiangqi.board import FILES, PIECE_NAMES, Board, board_squares
+from core.xiangqi.board import FILES, Board, board_squares
+from core.xiangqi.notation import PIECE_NAMES
 
 CELL = 52
 MARGIN = 44
