@@ -14,6 +14,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
+from demos import serving  # noqa: E402
 from demos.common import tab_error  # noqa: E402
 
 log = logging.getLogger("app")
@@ -32,9 +33,6 @@ Paraphrases and sentence similarity (RoFormer-Sim), math word problems (T5), Chi
 unsupervised segmentation and parsing (Perturbed Masking), and a VAE density estimator.
 Every bundled model was trained by this repository on public data; each tab's model card says how well it scores."""
 
-# Events of one kind run at most this many at a time per tab; the rest wait in the queue.
-CONCURRENCY_PER_EVENT = 2
-
 
 def build_app() -> gr.Blocks:
     with gr.Blocks(title="kexue.fm demos", analytics_enabled=False) as app:
@@ -46,12 +44,13 @@ def build_app() -> gr.Blocks:
                 except Exception as exc:  # isolate the failure to this tab
                     log.exception("tab %s failed to build", module_name)
                     gr.Markdown(tab_error(title, exc), elem_classes=["tab-error"])
-    app.queue(default_concurrency_limit=CONCURRENCY_PER_EVENT)
+    app.queue(default_concurrency_limit=serving.CONCURRENCY_PER_EVENT)
     return app
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
+    serving.configure_torch()
     app = build_app()
     app.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -10,10 +10,10 @@ import numpy as np
 from core import checkpoints
 from core.vae import density, figures
 from core.vae.preprocess import read_picture, to_mnist
+from demos import serving
 from demos.common import guarded, model_card_accordion, timed
 
 EXAMPLES_DIR = checkpoints.spec("vae").asset_dir / "examples"
-REPEATS = 5  # independent estimates per drawing, to show how far one estimate can be trusted
 N_SAMPLES = 32
 SHOW_SCALE = 6  # 28 px digits drawn 168 px wide
 PREVIEW_HEIGHT = 28 * SHOW_SCALE + 60  # the enlarged digit plus the label above it, so nothing is clipped
@@ -62,7 +62,7 @@ def score_markdown(est: density.Estimate, reference: density.Reference | None, p
     lines = [
         f"## log p(x) ≈ {est.mean_nats:.2f} ± {est.std_nats:.2f} nats",
         f"**{est.bits_per_dim:.4f} ± {est.std_bits_per_dim:.4f} bits/dim** · K = {est.k:,} samples · mean ± std over "
-        f"{REPEATS} independent estimates · ELBO {est.mean_elbo_nats:.2f} nats · {ms:.0f} ms",
+        f"{serving.VAE_REPEATS} independent estimates · ELBO {est.mean_elbo_nats:.2f} nats · {ms:.0f} ms",
     ]
     if reference is not None and percentile is not None:
         lines.append(f"More probable than **{percentile:.1f}%** of the {len(reference.log_likelihoods):,} validation digits "
@@ -84,7 +84,7 @@ def tightening_markdown(rows: list[density.Estimate]) -> str:
 def score(image, k):
     model, reference = checkpoints.load("vae", density.load_with_reference)
     digit = to_mnist(image)
-    rows, ms = timed(density.tightening, model, digit, k, REPEATS)
+    rows, ms = timed(density.tightening, model, digit, k, serving.VAE_REPEATS)
     est = rows[-1]
     percentile = reference.percentile(est.mean_nats) if reference is not None else None
     plot = figures.histogram(reference, est.mean_nats, percentile) if reference is not None else None

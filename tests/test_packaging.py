@@ -10,11 +10,22 @@ def pyproject():
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
+def requirement_lines() -> list[str]:
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
 def test_requirements_match_pyproject():
     declared = {d.replace("_", "-").lower() for d in pyproject()["project"]["dependencies"]}
-    lines = (REPO / "requirements.txt").read_text().splitlines()
-    required = {ln.strip().replace("_", "-").lower() for ln in lines if ln.strip() and not ln.startswith("#")}
+    required = {ln.replace("_", "-").lower() for ln in requirement_lines() if not ln.startswith("-")}
     assert declared == required
+
+
+def test_spaces_and_make_take_torch_from_the_same_cpu_index():
+    options = [ln for ln in requirement_lines() if ln.startswith("-")]
+    assert options == ["--extra-index-url https://download.pytorch.org/whl/cpu"]
+    index = options[0].split()[1]
+    assert f"TORCH_CPU_INDEX := {index}" in (REPO / "Makefile").read_text()
 
 
 def test_torch_is_pinned():

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure  # a Figure outside pyplot: no global state shared by concurrent requests
 
-matplotlib.use("Agg")  # render off-screen: the app runs on servers without a display
+from core.vae.density import Reference
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from core.vae.density import Reference  # noqa: E402
+BINS = 60
 
 
 def histogram(reference: Reference, log_likelihood: float | None = None, percentile: float | None = None) -> Figure:
-    figure, axes = plt.subplots(figsize=(6.4, 3.2), dpi=100, layout="constrained")
-    axes.hist(reference.log_likelihoods, bins=60, color="#8aa9d6", edgecolor="white", linewidth=0.4)
+    # Fixed margins (this figure's size and labels never change) and one filled outline instead of a
+    # patch per bin: a layout engine and 60 patches were most of a score's rendering time.
+    figure = Figure(figsize=(6.4, 3.2), dpi=100)
+    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
+    axes = figure.subplots()
+    axes.stairs(*np.histogram(reference.log_likelihoods, bins=BINS), fill=True, color="#8aa9d6")
     axes.set_xlabel("log p(x) in nats (higher = more probable)")
     axes.set_ylabel("validation digits")
     axes.set_title(f"{len(reference.log_likelihoods):,} validation digits, K = {reference.k:,}", fontsize=10)
@@ -25,5 +27,4 @@ def histogram(reference: Reference, log_likelihood: float | None = None, percent
                       color="#c0392b", ha="left" if log_likelihood < reference.log_likelihoods.mean() else "right")
         low, high = axes.get_xlim()
         axes.set_xlim(min(low, log_likelihood - 5), max(high, log_likelihood + 5))
-    plt.close(figure)  # gr.Plot renders the Figure object; keep pyplot's global list empty
     return figure
