@@ -117,7 +117,8 @@ def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list
 
 
 def split_dev(examples: list[Example], dev_size: int) -> tuple[list[Example], list[Example]]:
-    """(train, dev): dev is the ``dev_size`` dev-eligible problems with the smallest text hash.
+    """(train, dev): dev is the ``dev_size`` dev-eligible problems (any problem when none is flagged)
+    with the smallest text hash.
 
     A hash, not a shuffle, so the split does not depend on the seed or on which other files are
     trained on, and ``evaluate --dev`` can rebuild it from the data alone."""
@@ -125,6 +126,7 @@ def split_dev(examples: list[Example], dev_size: int) -> tuple[list[Example], li
     def key(example: Example) -> str:
         return hashlib.sha1(example.text.encode("utf-8")).hexdigest()
 
-    eligible = sorted((e for e in examples if e.dev_eligible), key=key)
+    flagged = [e for e in examples if e.dev_eligible]
+    eligible = sorted(flagged or examples, key=key)  # files without the Math23K flags: any problem
     dev_texts = {e.text for e in eligible[:dev_size]}
     return [e for e in examples if e.text not in dev_texts], [e for e in examples if e.text in dev_texts]

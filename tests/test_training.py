@@ -1,0 +1,79 @@
+"""The shared training helpers in one process: schedule, batching, sharding, the resumable-state policy."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+from core import training
+
+
+def test_warmup_cosine_rises_then_decays_to_the_floor():
+    peak = 1e-3
+    assert training.warmup_cosine(0, peak, warmup=10, progress=0.0) == pytest.approx(peak / 10)
+    assert training.warmup_cosine(9, peak, warmup=10, progress=0.0) == pytest.approx(peak)
+    assert training.warmup_cosine(50, peak, warmup=10, progress=0.0) == pytest.approx(peak)
+    assert training.warmup_cosine(50, peak, warmup=10, progress=0.5) == pytest.approx(peak * 0.55)
+    assert training.warmup_cosine(50, peak, warmup=10, progress=1.0) == pytest.approx(peak * 0.1)
+    assert training.warmup_cosine(50, peak, warmup=10, progress=7.0, floor=0.0) == pytest.approx(0.0)
+
+
+@given(st.lists(st.integers(1, 200), min_size=1, max_size=300), st.integers(1, 17), st.integers(0, 10**6))
+def test_length_bucketed_batches_cover_every_index_once(lengths, batch_size, seed):
+    batches = training.length_bucketed_batches(lengths, batch_size, random.Random(seed))
+    flat = sorted(i for batch in batches for i in batch)
+    assert flat == list(range(len(lengths)))
+    assert all(1 <= len(batch) <= batch_size for batch in batches)
+
+
+@given(st.integers(0, 50), st.integers(2, 4))
+def test_shard_gives_every_rank_the_same_count_of_distinct_items(n, world):
+    shards = [training.shard(list(range(n)), training.Runtime(torch.device("cpu"), rank, world)) for rank in range(world)]
+    assert len({len(s) for s in shards}) == 1
+    flat = [x for s in shards for x in s]
+    assert len(flat) == len(set(flat)) and len(flat) >= n - world + 1
+
+
+def tiny():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-2)
+
+
+def test_run_state_round_trip_and_refusals(tmp_path):
+    runtime = training.Runtime(torch.device("cpu"))
+    path = tmp_path / "state.pt"
+    model, optimizer = tiny()
+    state = training.RunState(path, {"lr": 1e-2, "epochs": 1}, may_change=("epochs",))
+    assert state.resume(model, optimizer, runtime) is None
+    training.optimizer_step(model, optimizer, model(torch.ones(4, 3)).sum())
+    state.save(model, optimizer, {"step": 1}, runtime)
+    assert not path.with_name("state.pt.tmp").exists()
+
+    fresh, fresh_optimizer = tiny()
+    budget_grew = training.RunState(path, {"lr": 1e-2, "epochs": 5}, may_change=("epochs",))
+    assert budget_grew.resume(fresh, fresh_optimizer, runtime) == {"step": 1}
+    assert training.weights_fingerprint(fresh) == training.weights_fingerprint(model)
+
+    with pytest.raises(training.StateMismatch, match="differs in: lr"):
+        training.RunState(path, {"lr": 5e-3, "epochs": 1}, may_change=("epochs",)).resume(*tiny(), runtime)
+
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": 3}, path)  # a pre-core state
+    with pytest.raises(training.StateMismatch, match="older version of this trainer"):
+        state.resume(*tiny(), runtime)
+
+
+def test_sigterm_asks_the_run_to_stop(tmp_path):
+    import os
+    import signal
+
+    state = training.RunState(tmp_path / "state.pt", {})
+    runtime = training.Runtime(torch.device("cpu"))
+    assert not state.should_stop(runtime)
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert state.should_stop(runtime)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)

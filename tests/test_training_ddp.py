@@ -1,0 +1,90 @@
+"""Every trainer under `torchrun --nproc_per_node 2` (gloo on the CPU) on a tiny config: the two
+replicas end with identical weights, the checkpoint loads with the model's own loader, a rerun
+with a longer budget resumes, and a state from a different run is refused with a clear message.
+
+Each model contributes a ``DDPCase``: a function writing its tiny training data into a folder and
+returning the trainer's arguments (a short run, then the same run with a larger budget).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class DDPCase:
+    module: str  # core.<model>.train
+    make_args: Callable[[Path], tuple[list[str], list[str], list[str]]]  # (first run, longer run, other run)
+    log_file: Callable[[Path], Path]  # where the run's JSON lines go
+    out_dir: Callable[[Path], Path]  # where the checkpoint is written
+    loader: Callable[[Path], object]  # the model's load(path, device)
+
+
+def math_args(tmp: Path):
+    rng = random.Random(0)
+    items = []
+    for i in range(48):
+        a, b = rng.randint(2, 99), rng.randint(2, 99)
+        items.append({"id": str(i), "original_text": f"小明有{a}个苹果，又买了{b}个，第{i}次数一数，现在有多少个？",
+                      "equation": f"x={a}+{b}", "ans": str(a + b)})
+    train = tmp / "train.ape.json"
+    train.write_text("\n".join(json.dumps(item, ensure_ascii=False) for item in items), encoding="utf-8")
+    common = ["--train", str(train), "--test", str(tmp / "none.json"), "--dev-size", "8", "--batch-size", "4",
+              "--d-model", "32", "--d-ff", "64", "--heads", "2", "--layers", "1", "--decoder-layers", "1",
+              "--state-dir", str(tmp / "state"), "--out", str(tmp / "out"), "--threads", "1"]
+    return common + ["--epochs", "1"], common + ["--epochs", "2"], common[:-2] + ["--threads", "1", "--lr", "1e-2", "--epochs", "2"]
+
+
+def load_math(path: Path):
+    from core.math_solver.model import load
+
+    return load(path, "cpu")
+
+
+CASES = {
+    "math_solver": DDPCase("core.math_solver.train", math_args, lambda t: t / "state" / "log.jsonl", lambda t: t / "out", load_math),
+}
+
+
+def torchrun(module: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", DEMO_DEVICE="cpu", PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", module, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def events(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_two_process_training_stays_in_step_and_resumes(name, tmp_path):
+    case = CASES[name]
+    first, longer, other = case.make_args(tmp_path)
+
+    run = torchrun(case.module, first, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    done = [e for e in events(case.log_file(tmp_path)) if e["event"] == "done"][-1]
+    assert done["processes"] == 2 and done["replicas_identical"] is True
+    case.loader(case.out_dir(tmp_path))  # one checkpoint format, loadable by the tab's loader
+
+    run = torchrun(case.module, longer, tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = events(case.log_file(tmp_path))
+    resumed = [e for e in lines if e["event"] == "resumed"]
+    assert resumed and resumed[-1]["step"] == done["steps"]
+    assert lines[-1]["event"] == "done" and lines[-1]["steps"] > done["steps"] and lines[-1]["replicas_identical"]
+
+    run = torchrun(case.module, other, tmp_path)
+    assert run.returncode != 0 and "belongs to a different run" in run.stderr
