@@ -3,7 +3,8 @@
 - ``setup``: device, seeds and threads, and ``torch.distributed`` when launched by ``torchrun``
   (gloo on CPU, NCCL on GPUs). A trainer runs unchanged as one process or as N.
 - ``wrap``/``unwrap``/``shard``: DistributedDataParallel around the model, the plain model for
-  saving and evaluation, and each rank's share of an epoch's batches.
+  saving and evaluation, and each rank's share of an epoch's batches; ``Objective`` for models whose
+  loss is not their ``forward``.
 - ``RunState``: the one resumable-state policy: atomic saves by rank 0, a state written by a
   different run configuration is refused, SIGTERM/SIGINT save and stop on every rank together.
 - ``length_bucketed_batches``, ``warmup_cosine``, ``optimizer_step``, ``log_line``.
@@ -110,6 +111,20 @@ def wrap(model: torch.nn.Module, runtime: Runtime, find_unused_parameters: bool 
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
 
+class Objective(torch.nn.Module):
+    """A model whose training loss is not its ``forward`` (several heads, several passes per step),
+    with ``loss(model, *batch)`` as the forward: DDP averages the gradients of what its forward
+    computes, so such a model is trained as ``wrap(Objective(model, loss), runtime)``."""
+
+    def __init__(self, model: torch.nn.Module, loss):
+        super().__init__()
+        self.model = model
+        self.loss = loss
+
+    def forward(self, *batch, **options):
+        return self.loss(self.model, *batch, **options)
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The plain model inside DDP: what is saved, evaluated and served."""
     return model.module if isinstance(model, DistributedDataParallel) else model
@@ -204,7 +219,7 @@ class RunState:
     ``run`` is the run's configuration (model shape, data, recipe). A state is resumed only by a
     run whose configuration is equal, except the keys in ``may_change`` (budgets such as the
     number of epochs or CPU minutes). Saves are atomic (write, then rename) and done by rank 0.
-    SIGTERM and SIGINT set a flag; ``should_stop`` tells every rank together to save and stop.
+    SIGTERM sets a flag; ``should_stop`` tells every rank together to save and stop.
     """
 
     def __init__(self, path: Path, run: dict, may_change: tuple[str, ...] = ()):
@@ -213,8 +228,7 @@ class RunState:
         self.may_change = set(may_change)
         self._signalled = False
         self._last_save = time.time()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)  # `kill`, torchrun and schedulers stop a run this way
 
     def _on_signal(self, *_):
         self._signalled = True
@@ -269,7 +283,7 @@ class RunState:
         return time.time() - self._last_save >= every_seconds
 
     def should_stop(self, runtime: Runtime) -> bool:
-        """True on every rank when any rank was asked to stop (SIGTERM/SIGINT)."""
+        """True on every rank when any rank was asked to stop (SIGTERM)."""
         return runtime.any_true(self._signalled)
 
 

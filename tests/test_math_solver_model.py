@@ -83,19 +83,21 @@ def test_decoding_is_restricted_to_equation_tokens():
     assert allowed == {"</s>", *m.EQUATION_TOKENS}
 
 
-def test_train_from_scratch_then_solve(problem_files, tmp_path, caplog):
+def test_train_from_scratch_then_solve(problem_files, tmp_path):
     train_file, test_file = problem_files
     out = tmp_path / "model"
-    args = ["--train", str(train_file), "--test", str(test_file), "--epochs", "2", "--batch-size", "2", "--dev-every", "2",
+    args = ["--train", str(train_file), "--test", str(test_file), "--batch-size", "2", "--dev-every", "2",
             "--dev-size", "1", "--out", str(out), "--state-dir", str(tmp_path / "state"), "--warmup", "1"]
-    with caplog.at_level(logging.INFO, logger="math_solver.train"):
-        train.main(args)
-    assert "step 2 dev accuracy (greedy)" in caplog.text
+    train.main(args + ["--epochs", "2"])
+    log = [json.loads(line) for line in (tmp_path / "state" / "log.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "dev" and e["step"] == 2 and "all" in e["dev_accuracy_greedy"] for e in log)
     stats = json.loads((out / "training_stats.json").read_text())
     assert stats["train"] == 3 and stats["dev"] == 1 and stats["dropped"] == {"also in the test set": 1}
     assert stats["steps"] == 4
-    train.main(args[:-4] + ["--epochs", "3", "--state-dir", str(tmp_path / "state")])  # resumes at step 4
+    train.main(args + ["--epochs", "3"])  # a larger budget resumes at step 4
     assert json.loads((out / "training_stats.json").read_text())["steps"] == 6
+    with pytest.raises(ValueError, match="differs in: lr"):  # another recipe never resumes this state
+        train.main(args + ["--epochs", "3", "--lr", "1e-2"])
 
     solver = m.load(out)
     assert type(solver.model).__name__ == "T5ForConditionalGeneration"

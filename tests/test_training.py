@@ -76,4 +76,3 @@ def test_sigterm_asks_the_run_to_stop(tmp_path):
     os.kill(os.getpid(), signal.SIGTERM)
     assert state.should_stop(runtime)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
