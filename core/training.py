@@ -6,7 +6,7 @@
   saving and evaluation, and each rank's share of an epoch's batches; ``Objective`` for models whose
   loss is not their ``forward``.
 - ``RunState``: the one resumable-state policy: atomic saves by rank 0, a state written by a
-  different run configuration is refused, SIGTERM/SIGINT save and stop on every rank together.
+  different run configuration is refused, SIGTERM saves and stops every rank together.
 - ``length_bucketed_batches``, ``warmup_cosine``, ``optimizer_step``, ``log_line``.
 
 Checkpoints are always written from the unwrapped model, so one process or N give one format.
