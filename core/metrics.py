@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from core.checkpoints import ASSETS_DIR, MODELS, REPO_ROOT
+from core.checkpoints import ASSETS_DIR, BUNDLED, MODELS, REPO_ROOT
 
 METRICS_FILE = "metrics.json"
 README = REPO_ROOT / "README.md"
@@ -47,6 +47,19 @@ def hardware() -> str:
 def command_line(module: str, argv: list[str] | None) -> str:
     args = sys.argv[1:] if argv is None else argv
     return " ".join(["python -m", module, *map(shlex.quote, args)])
+
+
+def add_record_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--record", action="store_true",
+                        help="store the result in assets/<model>/metrics.json (the bundled checkpoint only), "
+                             "then rerun `python -m core.metrics` to refresh the card and the README")
+
+
+def check_recordable(args: argparse.Namespace) -> None:
+    """``--record`` describes the bundled model: refuse it for any other checkpoint."""
+    if getattr(args, "record", False) and getattr(args, "checkpoint", None) not in (None, BUNDLED):
+        raise SystemExit("--record stores the numbers of the bundled model; drop --checkpoint (or copy the "
+                         "checkpoint into assets/ first)")
 
 
 def record(model: str, key: str, *, label: str, value: str, raw: dict, command: str, anchor: str = "–",

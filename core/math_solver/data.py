@@ -24,6 +24,8 @@ APE_VALID = DATA_DIR / "ape210k" / "valid.ape.json"
 MATH23K_FILES = (DATA_DIR / "math23k" / "testset.json", DATA_DIR / "math23k" / "validset.json")
 # All of Math23K but its standard 1,000-problem test (kept back for independent evaluation).
 MATH23K_FULL = DATA_DIR / "math23k" / "math23k_train_full.jsonl.xz"
+DEFAULT_TRAIN = (APE_VALID, MATH23K_FULL)
+DEV_SIZE = 1000
 FORMATS = ("ape210k", "math23k")
 MAX_TARGET_TOKENS = 64
 
@@ -130,3 +132,18 @@ def split_dev(examples: list[Example], dev_size: int) -> tuple[list[Example], li
     eligible = sorted(flagged or examples, key=key)  # files without the Math23K flags: any problem
     dev_texts = {e.text for e in eligible[:dev_size]}
     return [e for e in examples if e.text not in dev_texts], [e for e in examples if e.text in dev_texts]
+
+
+def dev_problems(paths=DEFAULT_TRAIN, dev_size: int = DEV_SIZE, test: Path = APE_TEST) -> list[dict]:
+    """The dataset items of the dev set that ``train`` holds out with the same files and size."""
+    test_texts = {item["original_text"].strip() for item in read_problems(test)} if Path(test).is_file() else set()
+    _, dev = split_dev(build_training_set(list(paths), test_texts)[0], dev_size)
+    dev_texts = {e.text for e in dev}
+    items, seen = [], set()
+    for path in paths:
+        for item in read_problems(path):
+            text = item["original_text"].strip()
+            if text in dev_texts and text not in seen:
+                seen.add(text)
+                items.append(item)
+    return items

@@ -41,7 +41,7 @@ PRESETS = {
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
-    p.add_argument("--train", nargs="+", type=Path, default=[data.APE_VALID, data.MATH23K_FULL],
+    p.add_argument("--train", nargs="+", type=Path, default=list(data.DEFAULT_TRAIN),
                    help="Ape210K / Math23K files to train on (JSON lines or arrays, plain or .xz)")
     p.add_argument("--test", type=Path, default=data.APE_TEST,
                    help="test file whose problems are removed from training (by text)")
@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--decoder-layers", type=int, help="decoder layers (default 2)")
     p.add_argument("--heads", type=int, help="attention heads (default 4)")
     p.add_argument("--d-ff", type=int, help="feed-forward width (default 512)")
-    p.add_argument("--dev-size", type=int, default=1000, help="new Math23K problems held out as the development set")
+    p.add_argument("--dev-size", type=int, default=data.DEV_SIZE, help="new Math23K problems held out as the development set")
     p.add_argument("--dev-every", type=int, help="log the greedy dev accuracy every this many steps (0: only at the end)")
     p.add_argument("--cpu-minutes", type=float,
                    help="compute budget: stop (and save) after this much process CPU time; the learning-rate "
