@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 
 from core import checkpoints
-from core.perturbed_masking import figures, impact, segment, trees
+from core.perturbed_masking import figures, impact, model, segment, trees
 from demos.common import guarded_keeping_outputs, model_card_accordion, model_selector, model_switch, timed
 
 MODEL = "perturbed_masking"
@@ -37,7 +37,7 @@ score F1 0.75 on the PKU test set (jieba 0.82) and its trees do not beat a left-
 
 
 def encoder_for(source: str) -> impact.Encoder:
-    return checkpoints.load(MODEL, impact.load, source)
+    return checkpoints.load(MODEL, model.load, source)
 
 
 def sentence_of(text: str) -> str:
@@ -172,11 +172,11 @@ def model_defaults(source):
 
 
 def initial_settings() -> tuple[int, impact.SegmentationDefaults]:
-    """Control start values from the bundled checkpoint's files (no weights loaded at build time)."""
-    bundled = checkpoints.spec(MODEL).asset_dir
-    if (bundled / "config.json").is_file():
-        return impact.checkpoint_defaults(bundled)
-    return 12, impact.SegmentationDefaults(12)
+    """Control start values from the bundled model's files (PERTURBED_MASKING_CHECKPOINT when set; no weights loaded)."""
+    try:
+        return impact.checkpoint_defaults(checkpoints.locate(MODEL, checkpoints.BUNDLED))
+    except checkpoints.CheckpointNotFound:
+        return 12, impact.SegmentationDefaults(12)
 
 
 def build() -> None:

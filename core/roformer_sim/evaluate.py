@@ -21,35 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from core import checkpoints
 from core.roformer_sim import generate
+from core.roformer_sim.data import DATASETS, STS_DIR, is_positive, read_pairs, spearman, test_file
 from core.roformer_sim.model import Sim, load
-
-DATASETS = ("ATEC", "BQ", "LCQMC", "STS-B")
-DEFAULT_STS_DIR = checkpoints.SHARED_DATA / "chinese_sts"
-STSB_PARAPHRASE = 4  # STS-B scores 4-5 mean "equivalent" / "mostly equivalent": treated as positives
-
-
-def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str, float]]:
-    """``sentence1<TAB>sentence2<TAB>label`` lines (Su's *.data files); malformed lines are skipped."""
-    pairs = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.strip().split("\t")
-        if len(parts) == 3 and parts[0] and parts[1]:
-            pairs.append((parts[0], parts[1], float(parts[2])))
-    return pairs[:limit] if limit else pairs
-
-
-def test_file(sts_dir: Path, name: str) -> Path:
-    return sts_dir / name / f"{name}.test.data"
-
-
-def is_positive(dataset: str, label: float) -> bool:
-    return label >= (STSB_PARAPHRASE if dataset == "STS-B" else 1)
-
 
 def char_f1(candidate: str, reference: str) -> float:
     """F1 of the two character multisets (= Dice overlap); the baseline similarity and the paraphrase metric."""
@@ -63,26 +40,12 @@ def without_punctuation(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S")))
 
 
-def spearman(scores, labels) -> float:
-    return float(spearmanr(scores, labels).correlation * 100)
-
-
-def similarity_scores(sim: Sim, pairs: list[tuple[str, str, float]]) -> np.ndarray:
-    """Cosine of every pair; sentences are encoded once each, in length-sorted batches."""
-    texts = sorted({t for a, b, _ in pairs for t in (a, b)})
-    index = {t: i for i, t in enumerate(texts)}
-    vectors = generate.encode(sim, texts, batch_size=128)
-    a = vectors[[index[p[0]] for p in pairs]]
-    b = vectors[[index[p[1]] for p in pairs]]
-    return (a * b).sum(axis=1)
-
-
 def evaluate_similarity(sim: Sim, sts_dir: Path, datasets: list[str], limit: int | None) -> dict:
     model_scores, overlap_scores = {}, {}
     for name in tqdm(datasets, desc="similarity"):
         pairs = read_pairs(test_file(sts_dir, name), limit)
         labels = [label for _, _, label in pairs]
-        model_scores[name] = round(spearman(similarity_scores(sim, pairs), labels), 2)
+        model_scores[name] = round(spearman(generate.pair_cosines(sim, pairs), labels), 2)
         overlap_scores[name] = round(spearman([char_f1(a, b) for a, b, _ in pairs], labels), 2)
     model_scores["avg"] = round(float(np.mean([model_scores[d] for d in datasets])), 2)
     overlap_scores["avg"] = round(float(np.mean([overlap_scores[d] for d in datasets])), 2)
@@ -120,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["similarity", "generate"])
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled model)")
-    parser.add_argument("--sts-dir", type=Path, default=DEFAULT_STS_DIR, help="folder with <NAME>/<NAME>.test.data")
+    parser.add_argument("--sts-dir", type=Path, default=STS_DIR, help="folder with <NAME>/<NAME>.test.data")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ",".join(DATASETS))
     parser.add_argument("--limit", type=int, default=None, help="pairs per test set (similarity: all; generate: 100)")
     parser.add_argument("--n", type=int, default=20, help="generate: candidates sampled per input")
