@@ -23,7 +23,7 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from core import checkpoints
-from core.perturbed_masking import impact
+from core.perturbed_masking import impact, model
 
 BIG = "bert-base-sized (random)"
 SENTENCE = "大肠杆菌是人和许多动物肠道中最主要且数量最多的一种细菌计算机"  # 30 characters
@@ -64,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     encoders = {}
     if checkpoints.sources("perturbed_masking")[:1] == [checkpoints.BUNDLED]:
-        encoders["bundled"] = impact.load(checkpoints.locate("perturbed_masking", checkpoints.BUNDLED), torch.device("cpu"))
+        encoders["bundled"] = model.load(checkpoints.locate("perturbed_masking", checkpoints.BUNDLED), torch.device("cpu"))
     if not args.skip_bert_base:
         encoders[BIG] = bert_base_sized()
     n = len(SENTENCE)

@@ -26,7 +26,7 @@ import torch
 
 from core import checkpoints
 from core.roformer_sim import search
-from core.roformer_sim.evaluate import DATASETS, DEFAULT_STS_DIR, read_pairs, test_file
+from core.roformer_sim.data import DATASETS, STS_DIR, read_pairs, test_file
 from core.roformer_sim.model import load
 
 
@@ -49,7 +49,7 @@ def median_ms(fn, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory (default: the bundled model)")
-    parser.add_argument("--sts-dir", type=Path, default=DEFAULT_STS_DIR)
+    parser.add_argument("--sts-dir", type=Path, default=STS_DIR)
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--k", type=int, default=10)

@@ -5,6 +5,10 @@ Resolution order for a model's checkpoint directory:
   2. the bundled directory ``assets/<model>/`` (trained by this repository),
   3. the model's default Hub id, when the Hub may be used (``HF_HUB_OFFLINE`` unset).
 
+The source ``"bundled"`` (a tab's first model choice, or ``--checkpoint bundled``) is this server's
+own model: steps 1 and 2. This module is the only place that decides it; tabs and commands pass
+the choice through unchanged.
+
 Every loader in ``core`` takes a *local directory* laid out like the Hub repository, so the
 Hub path and the bundled path run the same code; tests build tiny replicas of the Hub layout.
 
@@ -68,7 +72,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             "perturbed_masking",
             "Chinese masked LM for Perturbed Masking",
-            "python -m core.perturbed_masking.train_mlm",
+            "python -m core.perturbed_masking.train",
             hub_ids=("bert-base-chinese",),
         ),
         ModelSpec("vae", "MNIST VAE", "python -m core.vae.train"),
@@ -145,26 +149,35 @@ def _download(hub_id: str, patterns: tuple[str, ...]) -> Path:
     return Path(snapshot_download(hub_id, allow_patterns=list(patterns)))
 
 
+def override(model: str) -> str:
+    """The ``<MODEL>_CHECKPOINT`` setting ('' when unset)."""
+    return os.environ.get(spec(model).env_var, "").strip()
+
+
 def sources(model: str) -> list[str]:
-    """The choices a tab offers: the bundled model when present, then the public Hub ids (usable when
-    ``hub_reachable()``)."""
+    """The choices a tab offers: the bundled model (the override, or assets/<model>/) when there is one,
+    then the public Hub ids (usable when ``hub_reachable()``)."""
     s = spec(model)
-    found = [BUNDLED] if _is_checkpoint_dir(s.asset_dir) else []
+    found = [BUNDLED] if override(model) or _is_checkpoint_dir(s.asset_dir) else []
     return found + list(s.hub_ids)
+
+
+def _candidates(model: str, source: str | None) -> list[str]:
+    """Where to look, in order; the entry ``BUNDLED`` stands for assets/<model>/ itself."""
+    if source not in (None, BUNDLED):
+        return [source]
+    own = ([override(model)] if override(model) else []) + [BUNDLED]
+    return own + list(spec(model).hub_ids[:1]) if source is None else own
 
 
 def locate(model: str, source: str | None = None) -> Path:
     """Local directory of a model's checkpoint.
 
-    ``source`` None follows the resolution order; ``"bundled"`` asks for assets/<model>/;
-    anything else is a local directory or a Hub id.
+    ``source`` None follows the resolution order; ``"bundled"`` is its first two steps (the override,
+    else assets/<model>/); anything else is a local directory or a Hub id.
     """
     s = spec(model)
-    if source is None:
-        override = os.environ.get(s.env_var, "").strip()
-        candidates = ([override] if override else []) + [BUNDLED] + list(s.hub_ids[:1])
-    else:
-        candidates = [source]
+    candidates = _candidates(model, source)
     looked: list[str] = []  # every place, with paths: for the log and the command line
     reasons: list[str] = []  # the same in plain words for a web page
     for cand in candidates:
@@ -251,8 +264,15 @@ def clear_cache() -> None:
 
 
 def model_card(model: str, source: str | None = None) -> str:
-    """The MODEL_CARD.md of a local checkpoint, or a short note for Hub checkpoints."""
+    """The MODEL_CARD.md of the bundled model (or of the override's directory), or a short note."""
     s = spec(model)
+    if source in (None, BUNDLED) and override(model):
+        source = override(model)
+        card = Path(source).expanduser() / "MODEL_CARD.md"
+        if card.is_file():
+            return card.read_text(encoding="utf-8")
+        if Path(source).expanduser().exists() or source.startswith((".", "/", "~")):
+            return f"This server's {s.title} is a checkpoint set by its operator ({s.env_var}); it has no model card."
     if source in (None, BUNDLED):
         card = s.asset_dir / "MODEL_CARD.md"
         if card.is_file():

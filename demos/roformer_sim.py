@@ -41,8 +41,8 @@ INDEXES = search.IndexCache()  # encoded lists shared by all users of this proce
 
 
 def sim_for(source: str | None):
-    """The selected model; 'bundled' follows the default order (ROFORMER_SIM_CHECKPOINT, then assets/)."""
-    return checkpoints.load("roformer_sim", load, None if source in (None, "", checkpoints.BUNDLED) else source)
+    """The selected model ('bundled': ROFORMER_SIM_CHECKPOINT when set, else assets/; core.checkpoints decides)."""
+    return checkpoints.load("roformer_sim", load, source or None)
 
 
 def load_choice(source: str) -> tuple:

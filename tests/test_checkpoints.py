@@ -19,6 +19,28 @@ def test_env_override_local_dir_wins(tmp_path, monkeypatch):
     assert checkpoints.locate("vae") == ckpt
 
 
+def test_bundled_is_the_override_when_set_else_the_assets(tmp_path, monkeypatch):
+    monkeypatch.delenv("PERTURBED_MASKING_CHECKPOINT", raising=False)
+    assert checkpoints.locate("perturbed_masking", checkpoints.BUNDLED) == checkpoints.spec("perturbed_masking").asset_dir
+    ckpt = make_ckpt(tmp_path / "mine")
+    (ckpt / "MODEL_CARD.md").write_text("# my own masked LM")
+    monkeypatch.setenv("PERTURBED_MASKING_CHECKPOINT", str(ckpt))
+    assert checkpoints.locate("perturbed_masking", checkpoints.BUNDLED) == ckpt
+    assert checkpoints.sources("perturbed_masking")[0] == checkpoints.BUNDLED
+    assert checkpoints.model_card("perturbed_masking", checkpoints.BUNDLED) == "# my own masked LM"
+
+
+def test_both_tabs_hand_the_bundled_choice_to_checkpoints(monkeypatch):
+    """Neither tab interprets 'bundled' itself: checkpoints.locate decides for both."""
+    from demos import perturbed_masking, roformer_sim
+
+    asked = []
+    monkeypatch.setattr(checkpoints, "load", lambda model, loader, source=None: asked.append((model, source)))
+    roformer_sim.sim_for(checkpoints.BUNDLED)
+    perturbed_masking.encoder_for(checkpoints.BUNDLED)
+    assert asked == [("roformer_sim", checkpoints.BUNDLED), ("perturbed_masking", checkpoints.BUNDLED)]
+
+
 def test_missing_checkpoint_names_model_places_and_command(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "ASSETS_DIR", tmp_path)
     monkeypatch.setattr(checkpoints.ModelSpec, "asset_dir", property(lambda s: tmp_path / s.name))
@@ -31,7 +53,7 @@ def test_missing_checkpoint_names_model_places_and_command(tmp_path, monkeypatch
     assert str(tmp_path / "nowhere") in msg  # the override
     assert str(tmp_path / "perturbed_masking") in msg  # the bundled directory
     assert "bert-base-chinese" in msg and "HF_HUB_OFFLINE" in msg  # the Hub, and why it was skipped
-    assert "python -m core.perturbed_masking.train_mlm" in msg
+    assert "python -m core.perturbed_masking.train" in msg
     for_users = err.value.user_message  # what a web page shows: plain words, no server paths or commands
     assert str(tmp_path) not in for_users and "python -m" not in for_users and "/" not in for_users.replace("bert-base-chinese", "")
     assert "not installed" in for_users and "needs network" in for_users

@@ -17,19 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForMaskedLM, BertConfig, BertForPreTraining, RoFormerForMaskedLM
 
-from core.perturbed_masking import evaluate, impact, segment, train_mlm, trees
+from core.perturbed_masking import data, evaluate, impact, model, segment, train, trees
 from core.perturbed_masking.text import normalize, split_long
 
 CHARS = list("大肠杆菌是人和许多动物道中最主要且数量的一种细计算机鼠标有什么比较特殊用途呢我爱北京天安门0123456789abc，。！？")
 
 
 def roformer_dir(root: Path) -> Path:
-    """A tiny bundled-style checkpoint written by the training code's own save function."""
+    """A tiny bundled-style checkpoint written by the model's own save function."""
     torch.manual_seed(0)
-    cfg = train_mlm.TrainConfig(hidden=32, embedding=16, layers=2, heads=2, ffn=64, max_positions=64)
-    vocab = train_mlm.SPECIAL_TOKENS + CHARS
-    model = RoFormerForMaskedLM(train_mlm.model_config(cfg, len(vocab)))
-    train_mlm.save_model(model, vocab, root / "roformer")
+    vocab = model.SPECIAL_TOKENS + CHARS
+    masked_lm = RoFormerForMaskedLM(model.roformer_config(len(vocab), hidden=32, embedding=16, layers=2, heads=2, ffn=64, max_positions=64))
+    model.save_pretrained(masked_lm, vocab, root / "roformer")
     return root / "roformer"
 
 
@@ -55,7 +54,7 @@ def bert_base_chinese_replica(root: Path) -> Path:
 def encoder(request, tmp_path_factory) -> impact.Encoder:
     root = tmp_path_factory.mktemp(request.param)
     directory = roformer_dir(root) if request.param == "roformer" else bert_base_chinese_replica(root)
-    return impact.load(directory, torch.device("cpu"))
+    return model.load(directory, torch.device("cpu"))
 
 
 def brute_force_impact(encoder: impact.Encoder, text: str, spans, i: int, j: int, layer: int) -> float:
@@ -111,7 +110,7 @@ def count_rows(encoder: impact.Encoder) -> list[int]:
 
 
 def test_rows_needed_and_cache(tmp_path):
-    encoder = impact.load(roformer_dir(tmp_path), torch.device("cpu"))
+    encoder = model.load(roformer_dir(tmp_path), torch.device("cpu"))
     encoder.batch_rows = 16
     rows = count_rows(encoder)
     text = "计算机的鼠标有什么比较特殊的用途呢"
@@ -293,34 +292,35 @@ def test_split_tree_follows_blocks():
 
 
 def test_vocab_packing_and_masking():
-    chunks = train_mlm.pack_chunks(["１９９８年，我们好。", "他说：“ABC”"], 8, excluded={"他说："})
+    chunks = data.pack_chunks(["１９９８年，我们好。", "他说：“ABC”"], 8, excluded={"他说："})
     assert all(len(c) <= 8 for c in chunks) and "".join(chunks) == "1998年，我们好。“abc”"
-    vocab = train_mlm.build_vocab(chunks, 100)
-    assert vocab[:5] == train_mlm.SPECIAL_TOKENS and {"1", "9", "8", "a"} <= set(vocab)
-    ids = torch.from_numpy(train_mlm.encode(["我们好"] * 400, {t: i for i, t in enumerate(vocab)}, 8).astype(np.int64))
-    inputs, chosen = train_mlm.mask_batch(ids, 0.15, len(vocab), torch.Generator().manual_seed(0))
-    assert not chosen[ids < len(train_mlm.SPECIAL_TOKENS)].any()  # never [CLS]/[SEP]/[PAD]
+    vocab = data.build_vocab(chunks, 100)
+    assert vocab[:5] == model.SPECIAL_TOKENS and {"1", "9", "8", "a"} <= set(vocab)
+    ids = torch.from_numpy(data.encode(["我们好"] * 400, {t: i for i, t in enumerate(vocab)}, 8).astype(np.int64))
+    inputs, chosen = train.mask_batch(ids, 0.15, len(vocab), torch.Generator().manual_seed(0))
+    assert not chosen[ids < len(model.SPECIAL_TOKENS)].any()  # never [CLS]/[SEP]/[PAD]
     assert 0.12 < chosen.float().sum() / (ids >= 5).sum() < 0.18
-    assert 0.7 < (inputs[chosen] == train_mlm.MASK).float().mean() < 0.9
+    assert 0.7 < (inputs[chosen] == model.MASK).float().mean() < 0.9
 
 
 def test_init_continues_from_a_checkpoint_with_the_same_vocabulary(tmp_path):
-    cfg = train_mlm.TrainConfig(hidden=32, embedding=16, layers=2, heads=2, ffn=64, max_positions=64)
     init = roformer_dir(tmp_path)
-    vocab = train_mlm.SPECIAL_TOKENS + CHARS
-    continued = train_mlm.initial_model(cfg, vocab, init)
+    args = train.parse_args(["--hidden", "32", "--embedding", "16", "--layers", "2", "--heads", "2", "--ffn", "64",
+                             "--max-positions", "64", "--init", str(init)])
+    vocab = model.SPECIAL_TOKENS + CHARS
+    continued = train.initial_model(args, vocab)
     saved = RoFormerForMaskedLM.from_pretrained(init).state_dict()
     assert all(torch.equal(continued.state_dict()[k], v.float()) for k, v in saved.items())
     with pytest.raises(ValueError, match="vocabulary"):
-        train_mlm.initial_model(cfg, vocab[:-1] + ["另"], init)
+        train.initial_model(args, vocab[:-1] + ["另"])
 
 
 def test_people_daily_dev_slice_is_fixed(tmp_path):
     path = tmp_path / "pd.txt"
     path.write_text("迈向/v  充满/v\n\n中共中央/nt  总书记/n\n同胞/n  们/k\n", encoding="utf-8")
-    sentences = train_mlm.people_daily_sentences(path)
+    sentences = data.people_daily_sentences(path)
     assert sentences == [["迈向", "充满"], ["中共中央", "总书记"], ["同胞", "们"]]
-    assert train_mlm.split_people_daily(train_mlm.people_daily_lines(path), 1) == (["迈向充满", "中共中央总书记"], ["同胞们"])
+    assert data.split_people_daily(data.people_daily_lines(path), 1) == (["迈向充满", "中共中央总书记"], ["同胞们"])
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -333,7 +333,7 @@ def test_parse_evaluation_on_conllu(tmp_path, encoder):
         "3\t北京\t北京\tPROPN\t_\t_\t2\tobj\t_\t_\n4\t。\t。\tPUNCT\t_\t_\t2\tpunct\t_\t_\n\n",
         encoding="utf-8",
     )
-    sentences = evaluate.read_conllu(conllu, None)
+    sentences = data.read_conllu(conllu, None)
     assert sentences[0].words == ["我", "爱", "北京", "。"] and sentences[0].punctuation == [False, False, False, True]
     result = evaluate.evaluate_parsing(encoder, sentences, layer=1)
     assert result["words_scored"] == 3 and result["sentences"] == 1
@@ -366,6 +366,6 @@ def test_tuned_defaults_file_is_read(tmp_path):
     (directory / impact.DEFAULTS_FILE).write_text(json.dumps(tuned))
     layers, defaults = impact.checkpoint_defaults(directory)
     assert (layers, defaults.layer, defaults.rule, defaults.threshold) == (2, 1, "relative", 0.9)
-    encoder = impact.load(directory, torch.device("cpu"))
+    encoder = model.load(directory, torch.device("cpu"))
     text = "我爱北京天安门"
     assert segment.segment(encoder, text) == segment.analyse(encoder, text).words(1, 0.9, "relative")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core import checkpoints
-from core.perturbed_masking import evaluate, figures, impact, segment, train_mlm, trees
+from core.perturbed_masking import data, evaluate, figures, impact, model, segment, trees
 from demos import perturbed_masking as tab
 from tests.test_perturbed_masking import roformer_dir
 
@@ -101,8 +101,8 @@ def test_compare_html_marks_differences():
 @pytest.fixture(scope="module")
 def bundled() -> impact.Encoder:
     directory = checkpoints.spec("perturbed_masking").asset_dir
-    assert (directory / "config.json").is_file(), "bundled checkpoint missing: python -m core.perturbed_masking.train_mlm"
-    return impact.load(directory, torch.device("cpu"))
+    assert (directory / "config.json").is_file(), "bundled checkpoint missing: python -m core.perturbed_masking.train"
+    return model.load(directory, torch.device("cpu"))
 
 
 def test_bundled_checkpoint_layout_and_defaults(bundled):
@@ -117,7 +117,7 @@ def test_bundled_checkpoint_layout_and_defaults(bundled):
 
 def test_bundled_model_segments_held_out_news_better_than_trivial(bundled):
     """On 40 held-out People's Daily lines the tuned model beats single characters and jieba's half."""
-    _, dev = train_mlm.split_people_daily(train_mlm.people_daily_sentences(train_mlm.people_daily_path()), 1000)
+    _, dev = data.split_people_daily(data.people_daily_sentences(data.people_daily_path()))
     sentences = [words for words in dev if len("".join(words)) <= 40][:40]
     result = evaluate.evaluate_segmentation(bundled, sentences, bundled.defaults.layer, bundled.defaults.threshold, bundled.defaults.rule)
     singles = segment.SpanCounts()

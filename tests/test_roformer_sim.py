@@ -18,7 +18,7 @@ from core.roformer_sim.model import (
     additive_mask,
     load,
     read_weights,
-    save,
+    save_pretrained,
     sim_config,
     unilm_allowed,
 )
@@ -124,7 +124,7 @@ def test_is_decoder_flag_does_not_make_similarities_collapse(sim):
 
 
 def test_bundled_layout_round_trip(sim, tmp_path):
-    save(sim, tmp_path, dtype=torch.float32)
+    save_pretrained(sim, tmp_path, dtype=torch.float32)
     assert (tmp_path / BUNDLED_WEIGHTS).is_file() and (tmp_path / "vocab.txt").is_file()
     assert "roformer.pooler.dense.weight" in read_weights(tmp_path)
     again = load(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import RoFormerConfig, RoFormerForMaskedLM
 
-from core.roformer_sim import evaluate, train
+from core.roformer_sim import data, evaluate, train
 from core.roformer_sim.model import TARGET, load
 from tests.test_roformer_sim import VOCAB, hub_dir, sim  # noqa: F401 - fixtures shared with the model tests
 
@@ -19,7 +19,7 @@ PAIRS = [("我喜欢北京", "我很喜欢北京", 1), ("今天天气不错", "�
 
 
 def write_sts(root, split_names):
-    for name in evaluate.DATASETS:
+    for name in data.DATASETS:
         (root / name).mkdir(parents=True, exist_ok=True)
         rows = [(a, b, 4 * y + 1 if name == "STS-B" else y) for a, b, y in PAIRS]
         for split in split_names(name):
@@ -29,7 +29,7 @@ def write_sts(root, split_names):
 
 @pytest.fixture
 def sts_dir(tmp_path):
-    return write_sts(tmp_path / "chinese_sts", lambda name: train.TRAIN_FILES[name] + [f"{name}.test.data"])
+    return write_sts(tmp_path / "chinese_sts", lambda name: data.TRAIN_FILES[name] + [f"{name}.test.data"])
 
 
 def test_cosent_loss_ranks_pairs():
@@ -67,9 +67,9 @@ def test_whole_word_noise_masks_whole_words(sim):
 
 
 def test_first_piece_cuts_at_punctuation():
-    assert train.first_piece("今天天气不错，我们去公园吧。", 40) == "今天天气不错"
-    assert train.first_piece("好，很好吃", 40) == "好，很好吃"  # too short a first piece: keep going
-    assert train.first_piece("一" * 50, 40) == "一" * 40
+    assert data.first_piece("今天天气不错，我们去公园吧。", 40) == "今天天气不错"
+    assert data.first_piece("好，很好吃", 40) == "好，很好吃"  # too short a first piece: keep going
+    assert data.first_piece("一" * 50, 40) == "一" * 40
 
 
 def test_init_from_masked_lm_keeps_every_tensor_and_starts_pooler_at_identity(tmp_path):
@@ -87,16 +87,16 @@ def test_init_from_masked_lm_keeps_every_tensor_and_starts_pooler_at_identity(tm
 
 def test_split_dev_is_disjoint_and_reproducible():
     pairs = {"A": [(str(i), "x", 0) for i in range(20)]}
-    tr, dev = train.split_dev(pairs, 5, seed=0)
+    tr, dev = data.split_dev(pairs, 5, seed=0)
     assert len(dev["A"]) == 5 and len(tr["A"]) == 15 and not set(dev["A"]) & set(tr["A"])
-    assert train.split_dev(pairs, 5, seed=0) == (tr, dev)
+    assert data.split_dev(pairs, 5, seed=0) == (tr, dev)
 
 
 def test_training_never_reads_test_files(tmp_path):
-    root = write_sts(tmp_path, lambda name: train.TRAIN_FILES[name])
+    root = write_sts(tmp_path, lambda name: data.TRAIN_FILES[name])
     (root / "ATEC" / "ATEC.test.data").write_text("x\ty\tnot-a-number\n", encoding="utf-8")
-    pairs = train.labelled_pairs(root)
-    assert all(len(rows) == len(PAIRS) * len(train.TRAIN_FILES[name]) for name, rows in pairs.items())
+    pairs = data.labelled_pairs(root)
+    assert all(len(rows) == len(PAIRS) * len(data.TRAIN_FILES[name]) for name, rows in pairs.items())
 
 
 def write_raw_corpus(data_dir):
@@ -113,24 +113,21 @@ def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts
     out, work = tmp_path / "out", tmp_path / "work"
     argv = ["--init", str(hub_dir), "--out", str(out), "--work", str(work), "--sts-dir", str(sts_dir), "--data-dir", str(tmp_path),
             "--stage1-steps", "2", "--stage2-steps", "2", "--pairs-per-batch", "4", "--cosent-pairs", "8",
-            "--stage2-gen-pairs", "2", "--dev-pairs", "6", "--warmup", "1", "--save-every", "1", "--log-every", "1"]
+            "--stage2-gen-pairs", "2", "--dev-pairs", "6", "--warmup", "1", "--log-every", "1"]
     train.main(argv)
     first = json.loads((out / "training_log.json").read_text())
-    assert [e["step"] for e in first["log"] if "gen" in e] == [1, 2, 3, 4]
-    assert any("dev_spearman" in e for e in first["log"])
+    assert [e["step"] for e in first["log"] if e["event"] == "train"] == [1, 2, 3, 4]
+    assert any(e["event"] == "dev" for e in first["log"])
     loaded = load(out)
     assert loaded.model.config.is_decoder is False
-    state = torch.load(work / "state.pt", weights_only=False)
-    assert state["step"] == 4
+    assert torch.load(work / "state.pt", weights_only=False)["progress"]["step"] == 4
     train.main(argv + ["--stage2-steps", "3"])  # resumes at step 4: only step 5 runs
-    second = json.loads((out / "training_log.json").read_text())
-    assert [e["step"] for e in second["log"] if "gen" in e] == [1, 2, 3, 4, 5]
-    with pytest.raises(ValueError, match=r"different run \(lr2: 0.00015 there, 0.001 now\)"):
+    events = [json.loads(line) for line in (work / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["event"] == "resumed"] == [4]
+    assert [e["step"] for e in events if e["event"] == "train"] == [1, 2, 3, 4, 5]
+    assert events[-1]["event"] == "done" and events[-1]["steps"] == 5
+    with pytest.raises(ValueError, match=r"different run \(differs in: lr2\)"):
         train.main(argv + ["--stage2-steps", "3", "--lr2", "1e-3"])  # a stale state is never resumed silently
-    del state["run"]
-    torch.save(state, work / "state.pt")
-    with pytest.raises(ValueError, match="does not say which run wrote it"):
-        train.main(argv + ["--stage2-steps", "3"])
 
 
 def test_char_f1_and_punctuation():
@@ -144,31 +141,36 @@ def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: 
     result = evaluate.main(["similarity", "--checkpoint", str(hub_dir), "--sts-dir", str(sts_dir), "--limit", "30"])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last == result
-    assert set(last["spearman"]) == set(evaluate.DATASETS) | {"avg"}
-    assert last["char_overlap_baseline"]["avg"] == pytest.approx(sum(last["char_overlap_baseline"][d] for d in evaluate.DATASETS) / 4, abs=0.01)
+    assert set(last["spearman"]) == set(data.DATASETS) | {"avg"}
+    assert last["char_overlap_baseline"]["avg"] == pytest.approx(sum(last["char_overlap_baseline"][d] for d in data.DATASETS) / 4, abs=0.01)
     result = evaluate.main(["generate", "--checkpoint", str(hub_dir), "--sts-dir", str(sts_dir), "--limit", "2",
-                            "--n", "4", "--datasets", "BQ,STS-B"])
+                            "--n", "4", "--datasets", "BQ,STS-B", "--compare-checkpoint", str(hub_dir)])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["inputs"] == 4 and 0 <= last["share_with_non_copy"] <= 1
     assert last["copy_input_baseline"]["share_with_non_copy"] == 0.0
+    assert 0 < last["top5_candidates_judged"] <= 4 * 4 and 0 <= last["top5_fluent_share"] <= 1
+    assert last["human_paraphrase_fluent_share"] == 1.0  # the toy pairs are plain sentences
+    # the same checkpoint, inputs and seeds: the comparison repeats the figures exactly
+    assert {k: v for k, v in last["compare"].items() if k != "checkpoint"} == {
+        k: last[k] for k in last["compare"] if k != "checkpoint"}
 
 
 def test_soup_is_the_mean_of_the_runs_weights(hub_dir, sts_dir, tmp_path):  # noqa: F811
     from core.roformer_sim import soup
-    from core.roformer_sim.model import DERIVED, RoFormerSim, Sim, save
+    from core.roformer_sim.model import DERIVED, RoFormerSim, Sim, save_pretrained
 
     base, shifted = load(hub_dir), load(hub_dir)
     with torch.no_grad():
         for name, param in shifted.model.named_parameters():
             if name not in DERIVED:  # the rotary table is recomputed on load, never stored
                 param.add_(0.01 * torch.randn_like(param))
-    save(base, tmp_path / "a", dtype=torch.float32)
-    save(shifted, tmp_path / "b", dtype=torch.float32)
+    save_pretrained(base, tmp_path / "a", dtype=torch.float32)
+    save_pretrained(shifted, tmp_path / "b", dtype=torch.float32)
     record = soup.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "soup"), "--sts-dir", str(sts_dir)])
     mixed = load(tmp_path / "soup").model.state_dict()
     a, b = base.model.state_dict(), shifted.model.state_dict()
     assert all(torch.allclose(mixed[name].float(), (a[name].float() + b[name].float()) / 2, atol=2e-3) for name in a)
-    assert set(record["dev_spearman"]) == set(evaluate.DATASETS) | {"avg"}
+    assert set(record["dev_spearman"]) == set(data.DATASETS) | {"avg"}
     assert json.loads((tmp_path / "soup" / soup.RECORD_FILE).read_text()) == record
     with pytest.raises(ValueError, match="at least 2"):
         soup.soup([base])

@@ -16,27 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from core import checkpoints
-from core.perturbed_masking import impact, segment, trees
-from core.perturbed_masking.train_mlm import people_daily_path, people_daily_sentences, split_people_daily
+from core.perturbed_masking import impact, model, segment, trees
+from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, ConlluSentence, people_daily_path, people_daily_sentences,
+                                         read_conllu, read_gold_segmentation, split_people_daily)
 
-DATA_DIR = checkpoints.SHARED_DATA
 MODEL = "perturbed_masking"
 
 
 def load_encoder(source: str | None) -> impact.Encoder:
-    return checkpoints.load(MODEL, impact.load, source)
-
-
-def read_gold_segmentation(path: Path, limit: int | None) -> list[list[str]]:
-    lines = [line.split() for line in path.read_text(encoding="utf-8").splitlines()]
-    return [words for words in lines if words][:limit]
+    return checkpoints.load(MODEL, model.load, source)
 
 
 def evaluate_segmentation(encoder, sentences, layer, threshold, rule) -> dict:
@@ -76,32 +70,6 @@ def tune(encoder, sentences, thresholds: int = 80) -> dict:
         "f1_by_layer": {r: {l: round(best[r, l][0], 4) for l in range(encoder.num_layers + 1)} for r in segment.JOIN_RULES},
         "sentences": len(sentences),
     }
-
-
-@dataclass
-class ConlluSentence:
-    words: list[str]
-    heads: list[int]  # gold, 1-based, 0 = root
-    punctuation: list[bool]
-
-
-def read_conllu(path: Path, limit: int | None) -> list[ConlluSentence]:
-    sentences, words, heads, punct = [], [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if not line.strip():
-            if words:
-                sentences.append(ConlluSentence(words, heads, punct))
-                words, heads, punct = [], [], []
-            continue
-        if line.startswith("#"):
-            continue
-        cols = line.split("\t")
-        if not cols[0].isdigit():  # multiword token ranges and empty nodes carry no head
-            continue
-        words.append(cols[1])
-        heads.append(int(cols[6]))
-        punct.append(cols[3] == "PUNCT")
-    return sentences[:limit]
 
 
 def heads_over(kept: list[int], sub_heads: list[int]) -> dict[int, int]:
@@ -166,7 +134,7 @@ def main() -> None:
     par.add_argument("--root", choices=["predicted", "gold"], default="predicted",
                      help="gold: give every tree, chains included, the gold root word (the paper's default protocol)")
     tun = commands.add_parser("tune", help="choose rule + layer + threshold on the held-out People's Daily lines")
-    tun.add_argument("--dev-lines", type=int, default=1000, help="size of the held-out slice (as in train_mlm)")
+    tun.add_argument("--dev-lines", type=int, default=DEV_LINES, help="size of the held-out slice (as in core.perturbed_masking.train)")
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
     tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
     args = parser.parse_args()

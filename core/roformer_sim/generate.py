@@ -263,3 +263,13 @@ def similarity_matrix(sim: Sim, texts: Sequence[str]) -> np.ndarray:
     texts = [check_text(t, sim, f"line {i + 1}") for i, t in enumerate(texts)]
     vectors = encode(sim, texts)
     return vectors @ vectors.T
+
+
+def pair_cosines(sim: Sim, pairs: Sequence[tuple[str, str, float]]) -> np.ndarray:
+    """Cosine of every labelled pair (a, b, label); each distinct sentence is encoded once, in length-sorted batches."""
+    texts = sorted({t for a, b, _ in pairs for t in (a, b)})
+    index = {t: i for i, t in enumerate(texts)}
+    vectors = encode(sim, texts, batch_size=128)
+    a = vectors[[index[p[0]] for p in pairs]]
+    b = vectors[[index[p[1]] for p in pairs]]
+    return (a * b).sum(axis=1)

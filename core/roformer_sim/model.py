@@ -210,7 +210,7 @@ def load(directory: str | Path, device: torch.device | str = "cpu") -> Sim:
     return Sim(model.to(device).eval(), tokenizer)
 
 
-def save(sim: Sim, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
+def save_pretrained(sim: Sim, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
     """Write the bundled layout: config.json, model.safetensors (Hub key names, tied aliases left out), vocab.txt."""
     from safetensors.torch import save_file
 

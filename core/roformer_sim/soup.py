@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from core.roformer_sim import train
-from core.roformer_sim.model import RoFormerSim, Sim, load, save
+from core.roformer_sim import data
+from core.roformer_sim.model import RoFormerSim, Sim, load, save_pretrained
 
 RECORD_FILE = "soup.json"
 
@@ -46,15 +46,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="RoFormer-Sim checkpoint directories fine-tuned from the same masked LM")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
-    parser.add_argument("--sts-dir", default=str(train.DATA_DIR / "chinese_sts"), help="Su's chinese_sts folder (for the dev score)")
+    parser.add_argument("--sts-dir", default=str(data.STS_DIR), help="Su's chinese_sts folder (for the dev score)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     soup_sim = soup([load(run) for run in args.runs])
-    save(soup_sim, args.out)
-    cfg = train.TrainConfig()
-    _, dev = train.split_dev(train.labelled_pairs(Path(args.sts_dir)), cfg.dev_pairs, cfg.seed)
-    record = {"sources": [str(run) for run in args.runs], "dev_spearman": train.dev_spearman(soup_sim, dev)}
+    save_pretrained(soup_sim, args.out)
+    _, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir)))
+    record = {"sources": [str(run) for run in args.runs], "dev_spearman": data.dev_spearman(soup_sim, dev)}
     (Path(args.out) / RECORD_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(record, ensure_ascii=False), flush=True)
     return record

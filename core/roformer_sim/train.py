@@ -1,6 +1,8 @@
 """Train the bundled RoFormer-Sim: a small char RoFormer that generates and scores similar sentences.
 
-    python -m core.roformer_sim.train --init assets/perturbed_masking --out assets/roformer_sim
+    python -m core.roformer_sim.train --init assets/perturbed_masking --out runs/roformer_sim/final
+    python -m core.roformer_sim.train --preset gpu                 # larger batches and more steps, ~8 minutes on one GPU
+    torchrun --nproc_per_node 2 -m core.roformer_sim.train         # the same run on 2 processes (DDP)
 
 Stage 1 (Su, kexue.fm/archives/8454; roformer-sim train/stage1.py): every pair (a, b) gives the rows
 ``[CLS] a [SEP] b [SEP]`` and ``[CLS] b [SEP] a [SEP]``; loss = cross-entropy of the target segment
@@ -11,22 +13,23 @@ sentence" pairs (whole-word masked sentence -> the sentence) from in-domain sent
 Stage 2 (blog 8541, replacing its [u, v, |u-v|] head by CoSENT, blog 8847): supervised fine-tuning on
 the labelled train/valid pairs, one dataset per batch (CoSENT ranks labels within a batch, and the
 scales differ: 0/1 vs STS-B 0-5; datasets drawn in proportion to the square root of their size), with
-a small generation batch each step so the generator survives.
+a small generation batch each step so the generator survives. Each stage has its own warm-up and
+cosine decay to 10% of its peak. Batch sizes are per process; under torchrun each process draws its
+own batches.
 
 Only ``*.train*.data`` and ``*.valid.data`` files are read; a small stratified part of them is held out
-to log dev Spearman. Never the test splits: those are for ``core.roformer_sim.evaluate``.
-The state is saved every ``--save-every`` steps to ``--work``; rerunning the same command resumes.
+to log dev Spearman (``core.roformer_sim.data``). Never the test splits: those are for
+``core.roformer_sim.evaluate``. The run is resumable: the state is saved to ``--work`` every few
+minutes and on SIGTERM, and the same command continues from it (``--stage2-steps`` may grow).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
-import time
-import zipfile
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,80 +38,58 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import BertTokenizer
 
-from core import checkpoints
-from core.roformer_sim import evaluate
-from core.roformer_sim.model import SOURCE, TARGET, RoFormerSim, Sim, load_weights, read_weights, save, sim_config
+from core import checkpoints, training
+from core.roformer_sim import data
+from core.roformer_sim.model import TARGET, RoFormerSim, Sim, load_weights, read_weights, save_pretrained, sim_config
 
-DATA_DIR = checkpoints.SHARED_DATA
-TRAIN_FILES = {  # dataset -> its train/valid files (ATEC's full train split is not available here)
-    "ATEC": ["ATEC.train.partial.data", "ATEC.valid.data"],
-    "BQ": ["BQ.valid.data"],
-    "LCQMC": ["LCQMC.valid.data"],
-    "STS-B": ["STS-B.train.data", "STS-B.valid.data"],
+# Named settings a run starts from; explicit options override them.
+PRESETS = {
+    "cpu": {"stage1_steps": 300, "stage2_steps": 400, "pairs_per_batch": 32, "cosent_pairs": 64, "stage2_gen_pairs": 8,
+            "lr1": 3e-4, "lr2": 1.5e-4, "warmup": 100},
+    # One modern GPU, about 8 minutes (estimated, not yet measured): the same network with 8x the pairs per step
+    # and 10x the steps (the model size is the --init masked LM's).
+    "gpu": {"stage1_steps": 3000, "stage2_steps": 3000, "pairs_per_batch": 256, "cosent_pairs": 256, "stage2_gen_pairs": 64,
+            "lr1": 5e-4, "lr2": 2e-4, "warmup": 300, "dev_every": 1000},
 }
-PUNCTUATION = set("\n。！？!?；;，, …~～")
+# What a resumed run must share with the run that saved the state.
+RUN_KEYS = ("init", "sts_dir", "data_dir", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
+            "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed")
 
 
-@dataclass
-class TrainConfig:
-    stage1_steps: int = 300
-    stage2_steps: int = 400
-    pairs_per_batch: int = 32  # stage 1: 64 UniLM rows (both directions)
-    noised_share: float = 0.25  # share of stage-1 pairs that are (noised sentence, sentence)
-    cosent_pairs: int = 64  # stage 2: labelled pairs per batch
-    stage2_gen_pairs: int = 8  # stage 2: positive pairs per batch kept on the generation loss
-    lr1: float = 3e-4
-    lr2: float = 1.5e-4
-    warmup: int = 100
-    weight_decay: float = 0.01
-    scale: float = 20.0  # contrastive and CoSENT temperature (Su: 20)
-    max_chars: int = 40  # per sentence; the test sentences are short questions
-    dev_pairs: int = 400  # held out per dataset (from the train/valid files) for the dev log
-    seed: int = 0
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
+    p.add_argument("--init", default=str(checkpoints.ASSETS_DIR / "perturbed_masking"),
+                   help="RoFormer masked-LM (or RoFormer-Sim) checkpoint directory to start from")
+    p.add_argument("--out", type=Path, default=checkpoints.REPO_ROOT / "runs" / "roformer_sim" / "final", help="checkpoint directory to write")
+    p.add_argument("--work", type=Path, default=checkpoints.REPO_ROOT / "runs" / "roformer_sim", help="resumable state and log.jsonl")
+    p.add_argument("--sts-dir", default=str(data.STS_DIR), help="Su's chinese_sts folder (train/valid files)")
+    p.add_argument("--data-dir", default=str(data.DATA_DIR), help="shared data folder (raw text in chinese_nlp_corpus/)")
+    p.add_argument("--stage1-steps", type=int, help="default 300")
+    p.add_argument("--stage2-steps", type=int, help="default 400; may grow when resuming")
+    p.add_argument("--pairs-per-batch", type=int, help="stage 1 pairs per step and process, 2 UniLM rows each (default 32)")
+    p.add_argument("--noised-share", type=float, default=0.25, help="share of stage-1 pairs that are (noised sentence, sentence)")
+    p.add_argument("--cosent-pairs", type=int, help="stage 2 labelled pairs per step and process (default 64)")
+    p.add_argument("--stage2-gen-pairs", type=int, help="stage 2 positive pairs per step kept on the generation loss (default 8)")
+    p.add_argument("--lr1", type=float, help="stage 1 peak learning rate (default 3e-4)")
+    p.add_argument("--lr2", type=float, help="stage 2 peak learning rate (default 1.5e-4)")
+    p.add_argument("--warmup", type=int, help="warm-up steps of each stage (default 100)")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--scale", type=float, default=20.0, help="contrastive and CoSENT temperature (Su: 20)")
+    p.add_argument("--max-chars", type=int, default=40, help="per sentence; the test sentences are short questions")
+    p.add_argument("--dev-pairs", type=int, default=data.DEV_PAIRS, help="held out per dataset (from the train/valid files)")
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--dev-every", type=int, help="log dev Spearman every this many steps (default 1000; also after each stage)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    for key, value in {"dev_every": 1000, **PRESETS[args.preset]}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def labelled_pairs(sts_dir: Path) -> dict[str, list[tuple[str, str, float]]]:
-    out = {}
-    for name, files in TRAIN_FILES.items():
-        out[name] = []
-        for file in files:
-            assert ".test." not in file, "test splits are never trained on"
-            out[name] += evaluate.read_pairs(sts_dir / name / file)
-    return out
-
-
-def split_dev(pairs: dict[str, list], n_dev: int, seed: int) -> tuple[dict[str, list], dict[str, list]]:
-    train, dev = {}, {}
-    for name, rows in pairs.items():
-        rows = rows[:]
-        random.Random(seed).shuffle(rows)
-        dev[name], train[name] = rows[:n_dev], rows[n_dev:]
-    return train, dev
-
-
-def first_piece(text: str, max_chars: int) -> str:
-    """The text up to its first sentence-level punctuation mark (Su keeps only the first piece)."""
-    for i, ch in enumerate(text):
-        if ch in PUNCTUATION and i >= 4:
-            return text[:i]
-    return text[:max_chars]
-
-
-def raw_sentences(data_dir: Path, max_chars: int) -> list[str]:
-    """Short clauses of reviews and news (ChineseNlpCorpus): the noised-sentence pairs' raw text."""
-    corpus = data_dir / "chinese_nlp_corpus"
-    texts = []
-    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
-        with open(corpus / name, encoding="utf-8-sig", newline="") as f:
-            texts += [row["review"] for row in csv.DictReader(f)]
-    with zipfile.ZipFile(corpus / "dh_msra.zip") as z:
-        lines = z.read(z.namelist()[0]).decode("utf-8").split("\n\n")
-    texts += ["".join(line.split("\t")[0] for line in block.splitlines() if line) for block in lines]
-    pieces = {first_piece(t.strip(), max_chars) for t in texts}
-    return sorted(p for p in pieces if 6 <= len(p) <= max_chars)
+# ----------------------------------------------------------------------------- batches
 
 
 def whole_word_noise(text: str, tokenizer: BertTokenizer, rng: random.Random) -> list[str]:
@@ -133,6 +114,9 @@ class Batch:
     ids: torch.Tensor
     segments: torch.Tensor
     padding: torch.Tensor
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.ids.to(device), self.segments.to(device), self.padding.to(device))
 
 
 def unilm_rows(pairs: list[tuple[str, str]], tokenizer: BertTokenizer, rng: random.Random, max_chars: int) -> Batch:
@@ -185,6 +169,26 @@ def cosent_loss(cosines: torch.Tensor, labels: torch.Tensor, scale: float) -> to
     return torch.logsumexp(torch.cat([diff.new_zeros(1), diff[wrong_order]]), dim=0)
 
 
+def step_losses(model: RoFormerSim, batch: Batch | None, labelled: tuple[torch.Tensor, ...] | None,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(generation loss, similarity loss) of one step, every pass in one call (what DDP synchronises).
+
+    Stage 1 gives a UniLM ``batch`` and no ``labelled`` pairs: the similarity loss is the in-batch
+    contrastive loss on its [CLS] vectors. Stage 2 gives ``labelled`` = (ids and padding of the first
+    sentences, of the second ones, labels) for CoSENT, and a small UniLM batch or None.
+    """
+    gen = h = None
+    if batch is not None:
+        h = model.unilm(batch.ids, batch.segments, batch.padding)
+        gen = generation_loss(model, batch, h)
+    if labelled is None:
+        return gen, contrastive_loss(model.pooler(h[:, 0]), scale)
+    ids_a, padding_a, ids_b, padding_b, labels = labelled
+    cosines = F.cosine_similarity(model.sentence_vectors(ids_a, padding_a).float(), model.sentence_vectors(ids_b, padding_b).float(), dim=-1)
+    similarity = cosent_loss(cosines, labels, scale)
+    return (gen if gen is not None else similarity.new_zeros(())), similarity
+
+
 # ----------------------------------------------------------------------------- model set-up
 
 
@@ -203,142 +207,99 @@ def init_model(init: Path, device: torch.device) -> Sim:
     return Sim(model.float().to(device), tokenizer)
 
 
-def encode_train(sim: Sim, texts: list[str], max_chars: int) -> torch.Tensor:
-    ids, padding = sim.tokenize([t[:max_chars] for t in texts])
-    return sim.model.sentence_vectors(ids, padding)
-
-
-def dev_spearman(sim: Sim, dev: dict[str, list]) -> dict[str, float]:
-    sim.model.eval()
-    scores = {name: round(evaluate.spearman(evaluate.similarity_scores(sim, rows), [r[2] for r in rows]), 2) for name, rows in dev.items()}
-    sim.model.train()
-    scores["avg"] = round(float(np.mean(list(scores.values()))), 2)
-    return scores
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up, then linear decay to 10% of the peak."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return peak * (1.0 - 0.9 * (step - warmup) / max(total - warmup, 1))
+def run_config(args) -> dict:
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key in RUN_KEYS}
 
 
 # ----------------------------------------------------------------------------- training
 
 
-def check_resumable(state: dict, wanted: dict, state_path: Path) -> None:
-    """A state may only be resumed by the run that wrote it; only the run's length may grow."""
-    if "run" not in state:
-        raise ValueError(f"{state_path} does not say which run wrote it (an older version): pass another --work or delete it")
-    saved = state["run"]
-    changed = [k for k in wanted if k != "stage2_steps" and saved.get(k) != wanted[k]]
-    if changed:
-        raise ValueError(f"{state_path} was written by a different run ("
-                         + ", ".join(f"{k}: {saved.get(k)!r} there, {wanted[k]!r} now" for k in changed)
-                         + "): pass another --work or delete it")
-
-
-def train(args: argparse.Namespace, cfg: TrainConfig) -> None:
-    torch.set_num_threads(args.threads)
-    device = checkpoints.device()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    state_path = work / "state.pt"
-    sim = init_model(Path(args.init), device)
-    model = sim.model.train()
-    train_pairs, dev = split_dev(labelled_pairs(Path(args.sts_dir)), cfg.dev_pairs, cfg.seed)
-    positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if evaluate.is_positive(name, y)]
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    runtime = training.setup(args.seed, args.threads)
+    log_file = args.work / "log.jsonl"
+    sim = init_model(Path(args.init), runtime.device)
+    net = sim.model.train()
+    train_pairs, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir)), args.dev_pairs)
+    positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if data.is_positive(name, y)]
     sentences = sorted({t for rows in train_pairs.values() for a, b, _ in rows for t in (a, b)})
-    raw = raw_sentences(Path(args.data_dir), cfg.max_chars) + sentences
-    print(f"positive pairs {len(positives)}, noised-sentence pool {len(raw)}, labelled pairs "
-          + ", ".join(f"{k} {len(v)}" for k, v in train_pairs.items()), flush=True)
+    raw = data.raw_sentences(Path(args.data_dir), args.max_chars) + sentences
+    training.log_line(runtime, log_file, event="data", positive_pairs=len(positives), noised_sentence_pool=len(raw),
+                      labelled_pairs={k: len(v) for k, v in train_pairs.items()})
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr1, weight_decay=cfg.weight_decay)
-    step, log = 0, []
-    run = {"init": str(args.init), **asdict(cfg)}
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        check_resumable(state, run, state_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, log = state["step"], state["log"]
-        print(f"resumed at step {step}", flush=True)
-    total = cfg.stage1_steps + cfg.stage2_steps
+    # Stage 2 without a generation batch leaves the MLM head's transform out of the graph.
+    model = training.wrap(training.Objective(net, step_losses), runtime, find_unused_parameters=not args.stage2_gen_pairs)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr1, weight_decay=args.weight_decay)
+    state = training.RunState(args.work / "state.pt", run_config(args), may_change=("stage2_steps",))
+    progress = state.resume(net, optimizer, runtime) or {"step": 0}
+    step = progress["step"]
+    if step:
+        training.log_line(runtime, log_file, event="resumed", step=step)
+    total = args.stage1_steps + args.stage2_steps
     datasets = list(train_pairs)
     # sqrt of the sizes: the small sets (STS-B, BQ, LCQMC) count as much as ATEC in the test average
     weights = np.sqrt([len(train_pairs[d]) for d in datasets])
-    started, cpu_started = time.time(), time.process_time()  # CPU time: the machine is shared
-    bar = tqdm(range(step, total), initial=step, total=total, desc="roformer_sim")
-    for step in bar:
-        rng = random.Random(cfg.seed * 1_000_003 + step)  # per-step stream: resuming replays the same batches
-        stage1 = step < cfg.stage1_steps
+
+    def to_device(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return sim.tokenize([t[: args.max_chars] for t in texts])
+
+    def save() -> None:
+        progress.update(step=step)
+        state.save(net, optimizer, progress, runtime)
+
+    bar = tqdm(total=total, initial=step, desc="roformer_sim", mininterval=10, disable=not runtime.is_main)
+    while step < total:
+        # A stream per step and process: a resumed run replays the same batches; processes draw different ones.
+        rng = random.Random((args.seed * 1_000_003 + step) * runtime.world_size + runtime.rank)
+        stage1 = step < args.stage1_steps
         if stage1:
-            lr = lr_at(step, cfg.stage1_steps, cfg.lr1, cfg.warmup)
-            n_noised = int(cfg.pairs_per_batch * cfg.noised_share)
-            pairs = rng.sample(positives, cfg.pairs_per_batch - n_noised) + [(t, None) for t in rng.sample(raw, n_noised)]
-            batch = unilm_rows(pairs, sim.tokenizer, rng, cfg.max_chars)
-            batch = Batch(*(t.to(device) for t in (batch.ids, batch.segments, batch.padding)))
-            h = model.unilm(batch.ids, batch.segments, batch.padding)
-            gen = generation_loss(model, batch, h)
-            other = contrastive_loss(model.pooler(h[:, 0]), cfg.scale)
+            lr = training.warmup_cosine(step, args.lr1, args.warmup, training.step_progress(step, args.warmup, args.stage1_steps))
+            n_noised = int(args.pairs_per_batch * args.noised_share)
+            pairs = rng.sample(positives, args.pairs_per_batch - n_noised) + [(t, None) for t in rng.sample(raw, n_noised)]
+            batch, labelled = unilm_rows(pairs, sim.tokenizer, rng, args.max_chars).to(runtime.device), None
         else:
-            lr = lr_at(step - cfg.stage1_steps, cfg.stage2_steps, cfg.lr2, cfg.warmup)
-            name = rng.choices(datasets, weights=weights)[0]
-            rows = rng.sample(train_pairs[name], cfg.cosent_pairs)
-            u = encode_train(sim, [r[0] for r in rows], cfg.max_chars)
-            v = encode_train(sim, [r[1] for r in rows], cfg.max_chars)
-            cosines = F.cosine_similarity(u.float(), v.float(), dim=-1)
-            other = cosent_loss(cosines, torch.tensor([r[2] for r in rows], device=device), cfg.scale)
-            gen = torch.zeros((), device=device)
-            if cfg.stage2_gen_pairs:
-                batch = unilm_rows(rng.sample(positives, cfg.stage2_gen_pairs), sim.tokenizer, rng, cfg.max_chars)
-                batch = Batch(*(t.to(device) for t in (batch.ids, batch.segments, batch.padding)))
-                gen = generation_loss(model, batch, model.unilm(batch.ids, batch.segments, batch.padding))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss = gen + other
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        bar.set_postfix(stage=1 if stage1 else 2, gen=f"{gen.item():.3f}", sim=f"{other.item():.3f}")
-        done = step + 1
-        if done % args.log_every == 0:
-            log.append({"step": done, "stage": 1 if stage1 else 2, "gen": round(gen.item(), 4), "sim": round(other.item(), 4),
-                        "lr": lr, "minutes": round((time.time() - started) / 60, 2),
-                        "cpu_minutes": round((time.process_time() - cpu_started) / 60, 2)})
-            print(json.dumps(log[-1]), flush=True)
-        if done in (cfg.stage1_steps, total) or done % args.dev_every == 0:
-            log.append({"step": done, "dev_spearman": dev_spearman(sim, dev)})
-            print(json.dumps(log[-1], ensure_ascii=False), flush=True)
-        if done % args.save_every == 0 or done == total:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done, "log": log, "run": run},
-                       state_path)
-    model.eval()
-    save(sim, args.out)
-    (Path(args.out) / "training_log.json").write_text(
-        json.dumps({"config": asdict(cfg), "init": str(args.init), "log": log}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    print(f"wrote {args.out}", flush=True)
+            in_stage = step - args.stage1_steps
+            lr = training.warmup_cosine(in_stage, args.lr2, args.warmup, training.step_progress(in_stage, args.warmup, args.stage2_steps))
+            rows = rng.sample(train_pairs[rng.choices(datasets, weights=weights)[0]], args.cosent_pairs)
+            labels = torch.tensor([r[2] for r in rows], device=runtime.device)
+            labelled = (*to_device([r[0] for r in rows]), *to_device([r[1] for r in rows]), labels)
+            batch = None
+            if args.stage2_gen_pairs:
+                batch = unilm_rows(rng.sample(positives, args.stage2_gen_pairs), sim.tokenizer, rng, args.max_chars).to(runtime.device)
+        training.set_lr(optimizer, lr)
+        with runtime.autocast():
+            gen, similarity = model(batch, labelled, args.scale)
+        training.optimizer_step(model, optimizer, gen + similarity)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(stage=1 if stage1 else 2, gen=f"{gen.item():.3f}", sim=f"{similarity.item():.3f}", refresh=False)
+        if step % args.log_every == 0:
+            training.log_line(runtime, log_file, event="train", step=step, stage=1 if stage1 else 2, gen=round(gen.item(), 4),
+                              sim=round(similarity.item(), 4), lr=round(lr, 7), cpu_minutes=round(training.cpu_minutes(runtime), 2))
+        if (step in (args.stage1_steps, total) or step % args.dev_every == 0) and runtime.is_main:
+            training.log_line(runtime, log_file, event="dev", step=step, dev_spearman=data.dev_spearman(sim, dev))
+        if state.should_stop(runtime):
+            save()
+            training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
+                              note="rerun the same command to resume")
+            training.teardown(runtime)
+            return
+        if state.due(300) or step == total:
+            save()
+    bar.close()
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--init", default=str(checkpoints.ASSETS_DIR / "perturbed_masking"),
-                        help="RoFormer masked-LM (or RoFormer-Sim) checkpoint directory to start from")
-    parser.add_argument("--out", default=str(checkpoints.ASSETS_DIR / "roformer_sim"), help="checkpoint directory to write")
-    parser.add_argument("--work", default=str(checkpoints.REPO_ROOT / "runs" / "roformer_sim"), help="resumable state")
-    parser.add_argument("--sts-dir", default=str(DATA_DIR / "chinese_sts"), help="Su's chinese_sts folder (train/valid files)")
-    parser.add_argument("--data-dir", default=str(DATA_DIR), help="shared data folder (raw text in chinese_nlp_corpus/)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--log-every", type=int, default=25)
-    parser.add_argument("--dev-every", type=int, default=1000)
-    parser.add_argument("--save-every", type=int, default=100)
-    for name, value in asdict(TrainConfig()).items():
-        parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    args = parser.parse_args(argv)
-    cfg = TrainConfig(**{name: getattr(args, name) for name in asdict(TrainConfig())})
-    train(args, cfg)
+    identical = training.replicas_identical(net, runtime)
+    if runtime.is_main:
+        net.eval()
+        save_pretrained(sim, args.out)
+        log = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
+        record = {"config": run_config(args), "command": "python -m core.roformer_sim.train " + " ".join(sys.argv[1:] if argv is None else argv),
+                  "log": log}
+        (args.out / "training_log.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        training.log_line(runtime, log_file, event="done", out=str(args.out), steps=step, processes=runtime.world_size,
+                          replicas_identical=identical)
+    runtime.barrier()
+    training.teardown(runtime)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,122 @@
+"""Readers of the data RoFormer-Sim trains and is scored on, and the held-out dev set.
+
+Labelled pairs: Su's ``chinese_sts`` folder (``<NAME>/<NAME>.{train,valid,test}.data``, lines
+``sentence1<TAB>sentence2<TAB>label``; ATEC, BQ, LCQMC with 0/1 labels, STS-B with 0-5). Training
+reads only the train/valid files (``TRAIN_FILES``); a stratified part of them is held out as the dev
+set (``split_dev``) on which every training choice is scored. The test files are for
+``core.roformer_sim.evaluate`` alone. Raw text for the noised-sentence pairs: reviews and MSRA news
+of ChineseNlpCorpus.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from core import checkpoints
+from core.roformer_sim import generate
+from core.roformer_sim.model import Sim
+
+DATA_DIR = checkpoints.SHARED_DATA
+STS_DIR = DATA_DIR / "chinese_sts"
+DATASETS = ("ATEC", "BQ", "LCQMC", "STS-B")
+TRAIN_FILES = {  # dataset -> its train/valid files (ATEC's full train split is not available here)
+    "ATEC": ["ATEC.train.partial.data", "ATEC.valid.data"],
+    "BQ": ["BQ.valid.data"],
+    "LCQMC": ["LCQMC.valid.data"],
+    "STS-B": ["STS-B.train.data", "STS-B.valid.data"],
+}
+STSB_PARAPHRASE = 4  # STS-B scores 4-5 mean "equivalent" / "mostly equivalent": treated as positives
+DEV_PAIRS = 400  # held out per dataset (from the train/valid files) for the dev score
+DEV_SEED = 0
+PUNCTUATION = set("\n。！？!?；;，, …~～")
+
+
+# ----------------------------------------------------------------------------- labelled pairs
+
+
+def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str, float]]:
+    """``sentence1<TAB>sentence2<TAB>label`` lines (Su's *.data files); malformed lines are skipped."""
+    pairs = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.strip().split("\t")
+        if len(parts) == 3 and parts[0] and parts[1]:
+            pairs.append((parts[0], parts[1], float(parts[2])))
+    return pairs[:limit] if limit else pairs
+
+
+def test_file(sts_dir: Path, name: str) -> Path:
+    return sts_dir / name / f"{name}.test.data"
+
+
+def is_positive(dataset: str, label: float) -> bool:
+    return label >= (STSB_PARAPHRASE if dataset == "STS-B" else 1)
+
+
+def labelled_pairs(sts_dir: Path) -> dict[str, list[tuple[str, str, float]]]:
+    """Every dataset's train/valid pairs; never a test split."""
+    out = {}
+    for name, files in TRAIN_FILES.items():
+        out[name] = []
+        for file in files:
+            assert ".test." not in file, "test splits are never trained on"
+            out[name] += read_pairs(sts_dir / name / file)
+    return out
+
+
+def split_dev(pairs: dict[str, list], n_dev: int = DEV_PAIRS, seed: int = DEV_SEED) -> tuple[dict[str, list], dict[str, list]]:
+    """(train, dev): ``n_dev`` pairs of each dataset held out, chosen by a seeded shuffle."""
+    train, dev = {}, {}
+    for name, rows in pairs.items():
+        rows = rows[:]
+        random.Random(seed).shuffle(rows)
+        dev[name], train[name] = rows[:n_dev], rows[n_dev:]
+    return train, dev
+
+
+# ----------------------------------------------------------------------------- raw text
+
+
+def first_piece(text: str, max_chars: int) -> str:
+    """The text up to its first sentence-level punctuation mark (Su keeps only the first piece)."""
+    for i, ch in enumerate(text):
+        if ch in PUNCTUATION and i >= 4:
+            return text[:i]
+    return text[:max_chars]
+
+
+def raw_sentences(data_dir: Path, max_chars: int) -> list[str]:
+    """Short clauses of reviews and news (ChineseNlpCorpus): the noised-sentence pairs' raw text."""
+    corpus = data_dir / "chinese_nlp_corpus"
+    texts = []
+    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
+        with open(corpus / name, encoding="utf-8-sig", newline="") as f:
+            texts += [row["review"] for row in csv.DictReader(f)]
+    with zipfile.ZipFile(corpus / "dh_msra.zip") as z:
+        lines = z.read(z.namelist()[0]).decode("utf-8").split("\n\n")
+    texts += ["".join(line.split("\t")[0] for line in block.splitlines() if line) for block in lines]
+    pieces = {first_piece(t.strip(), max_chars) for t in texts}
+    return sorted(p for p in pieces if 6 <= len(p) <= max_chars)
+
+
+# ----------------------------------------------------------------------------- scores
+
+
+def spearman(scores, labels) -> float:
+    """Spearman × 100, the unit of Su's tables."""
+    return float(spearmanr(scores, labels).correlation * 100)
+
+
+def dev_spearman(sim: Sim, dev: dict[str, list]) -> dict[str, float]:
+    """Spearman of cosine vs label on each dataset's dev pairs, and their mean ("avg")."""
+    was_training = sim.model.training
+    sim.model.eval()
+    scores = {name: round(spearman(generate.pair_cosines(sim, rows), [r[2] for r in rows]), 2) for name, rows in dev.items()}
+    sim.model.train(was_training)
+    scores["avg"] = round(float(np.mean(list(scores.values()))), 2)
+    return scores
