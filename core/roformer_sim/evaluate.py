@@ -1,13 +1,18 @@
 """Evaluate a RoFormer-Sim checkpoint on the Chinese similarity test sets.
 
     python -m core.roformer_sim.evaluate similarity [--datasets ATEC,BQ,LCQMC,STS-B] [--limit N]
-    python -m core.roformer_sim.evaluate generate [--limit N] [--n 20]
+    python -m core.roformer_sim.evaluate generate [--limit N] [--n 20] [--compare-checkpoint bundled]
 
 ``similarity``: Spearman×100 between cosine and label on each test set (the protocol of Su's tables,
 bojone/BERT-whitening chn/eval.py, maxlen 64) plus "avg", next to a character-overlap baseline scored
 in the same run. ``generate``: paraphrases of test-set positive pairs' first sentences; the share of
 inputs that get a candidate differing from the input beyond punctuation, the mean cosine of the best
-such candidate, and its character F1 against the human paraphrase, next to copying the input.
+such candidate, and its character F1 against the human paraphrase, next to copying the input; and, by
+the fluency judge of fluency.py (a character LM that is not the generator), the share of the top-5
+candidates judged fluent and the share of inputs with a fluent non-copy candidate of cosine >= 0.8
+(issue #23's targets), next to the share of the human paraphrases judged fluent. With
+``--compare-checkpoint`` the same figures for a second checkpoint (e.g. the present bundle) are measured
+in the same run on the same inputs and seeds.
 The last stdout line is one JSON object with the metrics.
 """
 
@@ -18,6 +23,7 @@ import json
 import unicodedata
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +33,13 @@ from core import checkpoints
 from core.roformer_sim import generate
 from core.roformer_sim.data import DATASETS, STS_DIR, is_positive, read_pairs, spearman, test_file
 from core.roformer_sim.model import Sim, load
+
+if TYPE_CHECKING:
+    from core.roformer_sim.fluency import FluencyJudge
+
+FLUENCY_TOP = 5  # candidates per input whose fluency is counted (issue #23: "top-5 candidates judged fluent")
+GOOD_COSINE = 0.8  # issue #23: an input is served when it gets a fluent non-copy candidate at least this close
+
 
 def char_f1(candidate: str, reference: str) -> float:
     """F1 of the two character multisets (= Dice overlap); the baseline similarity and the paraphrase metric."""
@@ -52,18 +65,29 @@ def evaluate_similarity(sim: Sim, sts_dir: Path, datasets: list[str], limit: int
     return {"spearman": model_scores, "char_overlap_baseline": overlap_scores}
 
 
-def evaluate_generation(sim: Sim, sts_dir: Path, datasets: list[str], limit: int, n: int, top_p: float, seed: int) -> dict:
-    """``limit`` positive test pairs per dataset; the first sentence is the input, the second the reference."""
+def generation_inputs(sts_dir: Path, datasets: list[str], limit: int) -> list[tuple[str, str]]:
+    """``limit`` positive test pairs per dataset: (input, human paraphrase), the input cut to what the model reads."""
     inputs = []
     for name in datasets:
         positives = [(a, b) for a, b, label in read_pairs(test_file(sts_dir, name)) if is_positive(name, label)]
-        inputs += positives[:limit]
+        inputs += [(a[: generate.MAX_LEN - 2], b) for a, b in positives[:limit]]
+    return inputs
+
+
+def is_copy(candidate: str, text: str) -> bool:
+    return without_punctuation(candidate) == without_punctuation(text)
+
+
+def evaluate_generation(sim: Sim, inputs: list[tuple[str, str]], n: int, top_p: float, seed: int, judge: FluencyJudge) -> dict:
     got, best_scores, best_f1, copy_f1 = 0, [], [], []
+    fluent_top, counted_top, served = 0, 0, 0
     for i, (text, reference) in enumerate(tqdm(inputs, desc="paraphrase")):
-        text = text[: generate.MAX_LEN - 2]
         ranked = generate.paraphrase(sim, text, n=n, k=n, top_p=top_p, seed=seed + i)
         copy_f1.append(char_f1(text, reference))
-        new = [(c, s) for c, s in ranked if without_punctuation(c) != without_punctuation(text)]
+        top_fluent = [judge.is_fluent(c) for c, _ in ranked[:FLUENCY_TOP]]
+        fluent_top, counted_top = fluent_top + sum(top_fluent), counted_top + len(top_fluent)
+        new = [(c, s) for c, s in ranked if not is_copy(c, text)]
+        served += any(s >= GOOD_COSINE and judge.is_fluent(c) for c, s in new)
         if new:
             got += 1
             best_scores.append(new[0][1])
@@ -73,16 +97,26 @@ def evaluate_generation(sim: Sim, sts_dir: Path, datasets: list[str], limit: int
         "share_with_non_copy": round(got / max(len(inputs), 1), 4),
         "best_non_copy_cosine": round(float(np.mean(best_scores)), 4) if best_scores else None,
         "best_non_copy_char_f1_vs_human": round(float(np.mean(best_f1)), 4) if best_f1 else None,
+        f"top{FLUENCY_TOP}_fluent_share": round(fluent_top / max(counted_top, 1), 4),
+        f"top{FLUENCY_TOP}_candidates_judged": counted_top,
+        f"share_with_fluent_non_copy_cosine_{GOOD_COSINE}": round(served / max(len(inputs), 1), 4),
         "copy_input_baseline": {"share_with_non_copy": 0.0, "cosine": 1.0, "char_f1_vs_human": round(float(np.mean(copy_f1)), 4)},
         "n": n,
         "top_p": top_p,
     }
 
 
+def human_fluent_share(inputs: list[tuple[str, str]], judge: FluencyJudge) -> float:
+    """The judge on the human paraphrases of the same inputs: what a perfect generator would score."""
+    return round(float(np.mean([judge.is_fluent(reference) for _, reference in inputs])), 4)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["similarity", "generate"])
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled model)")
+    parser.add_argument("--compare-checkpoint", default=None,
+                        help="generate: also measure this checkpoint ('bundled' = the present bundle) in the same run")
     parser.add_argument("--sts-dir", type=Path, default=STS_DIR, help="folder with <NAME>/<NAME>.test.data")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ",".join(DATASETS))
     parser.add_argument("--limit", type=int, default=None, help="pairs per test set (similarity: all; generate: 100)")
@@ -101,7 +135,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.task == "similarity":
         result = evaluate_similarity(sim, args.sts_dir, datasets, args.limit)
     else:
-        result = evaluate_generation(sim, args.sts_dir, datasets, args.limit or 100, args.n, args.top_p, args.seed)
+        from core.roformer_sim.fluency import FluencyJudge  # needs kenlm (test extra); similarity runs without it
+
+        judge, inputs = FluencyJudge(), generation_inputs(args.sts_dir, datasets, args.limit or 100)
+        result = evaluate_generation(sim, inputs, args.n, args.top_p, args.seed, judge)
+        result.update(human_paraphrase_fluent_share=human_fluent_share(inputs, judge), fluency_threshold=judge.threshold)
+        if args.compare_checkpoint:
+            other = load(checkpoints.locate("roformer_sim", args.compare_checkpoint), checkpoints.device())
+            result["compare"] = {"checkpoint": args.compare_checkpoint,
+                                 **evaluate_generation(other, inputs, args.n, args.top_p, args.seed, judge)}
     result.update(task=args.task, checkpoint=str(args.checkpoint or "bundled"), datasets=datasets)
     print(json.dumps(result, ensure_ascii=False))
     return result

@@ -34,7 +34,7 @@ import kenlm
 import numpy as np
 
 from core import checkpoints
-from core.roformer_sim.data import DATASETS, read_pairs, test_file
+from core.roformer_sim.data import DATASETS, STS_DIR, read_pairs, test_file
 
 ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
 MODEL_FILE = "chars.klm"
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train the character LM on prose and calibrate it on the STS test sentences")
     b.add_argument("--prose-dir", type=Path, default=DEFAULT_PROSE_DIR)
-    b.add_argument("--sts-dir", type=Path, default=checkpoints.SHARED_DATA / "chinese_sts")
+    b.add_argument("--sts-dir", type=Path, default=STS_DIR)
     b.add_argument("--out", type=Path, default=ASSET_DIR)
     b.add_argument("--kenlm-bin", type=Path, default=None, help="folder with lmplz and build_binary (default: PATH)")
     b.add_argument("--memory", default="1G", help="lmplz -S: memory for its sort buffers")
