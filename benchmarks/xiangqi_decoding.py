@@ -20,7 +20,7 @@ import torch
 from core import checkpoints
 from core.xiangqi.board import RED, Board, apply_move
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, game_boards
-from core.xiangqi.model import MoveGPT, load_model
+from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.player import Decoder, Player
 from core.xiangqi.vocab import MoveVocab, board_tokens
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target is stated for 2 cores)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, vocab = load_model(checkpoints.locate("xiangqi", args.checkpoint), "cpu")
+    model, vocab = load(checkpoints.locate("xiangqi", args.checkpoint), "cpu")
     player = Player(model, vocab, mode="greedy")
     validation = cached_games(DEFAULT_GAMES, vocab, DEFAULT_WORK_DIR).validation
     game = next(g for g in validation if len(g) > max(args.plies) + 1)

@@ -12,7 +12,7 @@ import gradio as gr
 from core import checkpoints
 from core.xiangqi.board import BLACK, RED
 from core.xiangqi.game import Game
-from core.xiangqi.model import load_model
+from core.xiangqi.model import load
 from core.xiangqi.player import Player
 from core.xiangqi.svg import board_svg
 from demos.common import guarded, guarded_keeping_outputs, model_card_accordion, timed
@@ -36,7 +36,7 @@ element.addEventListener('click', (event) => {
 def _player(strength: str) -> Player:
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}")
-    model, vocab = checkpoints.load("xiangqi", load_model)
+    model, vocab = checkpoints.load("xiangqi", load)
     return Player(model, vocab, **STRENGTHS[strength])
 
 

@@ -52,8 +52,31 @@ def load_math(path: Path):
     return load(path, "cpu")
 
 
+def xiangqi_args(tmp: Path):
+    from core.xiangqi.board import Board
+
+    rng, rows = random.Random(0), []
+    for _ in range(40):
+        board = Board()
+        for _ in range(rng.randint(2, 8)):
+            board.push(rng.choice(board.legal_moves))
+        rows.append({"moves_iccs": " ".join(board.move_stack), "result": rng.choice(["1-0", "0-1", "1/2-1/2"])})
+    games = tmp / "games.jsonl"
+    games.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    common = ["--games", str(games), "--work-dir", str(tmp / "work"), "--out", str(tmp / "out"), "--layers", "1",
+              "--heads", "2", "--embd", "16", "--block-size", "16", "--batch-size", "4", "--threads", "1"]
+    return common + ["--max-steps", "3"], common + ["--max-steps", "6"], common + ["--max-steps", "6", "--lr", "1e-2"]
+
+
+def load_xiangqi(path: Path):
+    from core.xiangqi.model import load
+
+    return load(path, "cpu")
+
+
 CASES = {
     "math_solver": DDPCase("core.math_solver.train", math_args, lambda t: t / "state" / "log.jsonl", lambda t: t / "out", load_math),
+    "xiangqi": DDPCase("core.xiangqi.train", xiangqi_args, lambda t: t / "work" / "log.jsonl", lambda t: t / "out", load_xiangqi),
 }
 
 

@@ -10,7 +10,7 @@ from core import checkpoints
 from core.xiangqi.board import Board
 from core.xiangqi.data import replayed_games
 from core.xiangqi.evaluate import predict
-from core.xiangqi.model import load_model
+from core.xiangqi.model import load
 from core.xiangqi.player import Decoder, Player
 from core.xiangqi.vocab import MoveVocab
 
@@ -18,7 +18,7 @@ MAX_FILE_BYTES = int(9.5 * 1024 * 1024)
 
 
 def bundled():
-    return checkpoints.load("xiangqi", load_model, checkpoints.BUNDLED)
+    return checkpoints.load("xiangqi", load, checkpoints.BUNDLED)
 
 
 def test_bundled_files_fit_the_size_limits_and_vocabulary_matches():

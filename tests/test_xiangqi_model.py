@@ -8,13 +8,13 @@ import random
 import pytest
 import torch
 
-from core.xiangqi import evaluate, lessons, train
+from core.xiangqi import evaluate, lessons, teacher, train
 from core.xiangqi.board import Board, mirror_move
 from core.xiangqi.data import game_boards
 from core.xiangqi.game import Game
 from core.xiangqi.lessons import encode_lesson, play_lesson_game
-from core.xiangqi.model import GPTConfig, MoveGPT, load_model, save_checkpoint
-from core.xiangqi.opponents import greedy_move, random_move
+from core.xiangqi.model import GPTConfig, MoveGPT, load
+from core.xiangqi.opponents import FairyStockfish, find_engine, greedy_move, random_move
 from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position, tactical_value
 from core.xiangqi.vocab import (
     BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, NO_TARGET, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
@@ -224,8 +224,8 @@ def test_game_as_black_and_game_over():
 
 
 def test_checkpoint_round_trip(tiny, tmp_path):
-    save_checkpoint(tiny, VOCAB, tmp_path)
-    model, vocab = load_model(tmp_path)
+    tiny.save_pretrained(tmp_path)
+    model, vocab = load(tmp_path)
     tokens, boards = with_boards(torch.tensor([[1, VOCAB.index["h2e2"]]]), ["h2e2"])
     torch.testing.assert_close(model(tokens, boards), tiny(tokens, boards).half().float(), atol=2e-2, rtol=2e-2)
     assert vocab.tokens == VOCAB.tokens
@@ -234,24 +234,26 @@ def test_checkpoint_round_trip(tiny, tmp_path):
 def test_training_batches_mirror_hide_results_and_pad():
     games = [VOCAB.encode_game("h2e2 h9g7".split(), "1-0"), VOCAB.encode_game(["b2e2"], "0-1")]
     boards = [game_boards(Board.from_moves("h2e2 h9g7")), game_boards(Board.from_moves("b2e2"))]
-    inputs, input_boards, targets = train.make_batch(games, boards, VOCAB, block_size=8)
-    assert inputs.tolist()[1][1] == VOCAB.pad_id and targets.tolist()[1][1] == -100
+    rows = [master_row(game, game_boards) for game, game_boards in zip(games, boards)]
+    inputs, input_boards, targets = train.make_batch(rows, VOCAB, block_size=8)
+    assert inputs.tolist()[1][1] == VOCAB.pad_id and targets[1, 1].tolist() == [NO_TARGET, NO_TARGET]
     assert (input_boards[1, 1] == NO_PIECE).all()  # padding adds nothing to the input
-    assert targets.tolist()[0] == games[0][1:]
+    assert targets[0, :, 0].tolist() == games[0][1:] and (targets[0, :, 1] == NO_TARGET).all()
     assert torch.equal(input_boards[0], boards[0][:2].long())  # each input with the position it leads to
     rng = random.Random(0)
     seen = {}
     for _ in range(40):
-        inputs, input_boards, _ = train.make_batch(games[:1], boards[:1], VOCAB, 8, rng)
+        inputs, input_boards, _ = train.make_batch(rows[:1], VOCAB, 8, rng)
         seen[tuple(inputs[0].tolist())] = input_boards[0]
     mirrored = (VOCAB.index["[RED_WINS]"], VOCAB.index["b2e2"])
     assert mirrored in seen  # the moves are mirrored, and so are their boards
     expected = game_boards(Board.from_moves("b2e2 b9c7")).long()[:2]
     assert torch.equal(seen[mirrored].sort(dim=1).values, expected.sort(dim=1).values)  # a bag: order is free
     assert (VOCAB.index["[UNKNOWN]"], VOCAB.index["h2e2"]) in seen  # result hidden
-    batches = train.length_bucketed_batches([[0] * n for n in range(100)], 10, random.Random(0))
-    assert sorted(i for b in batches for i in b) == list(range(100))
-    assert train.learning_rate(0.0, 1.0) == 0.0 and train.learning_rate(1.0, 1.0) == pytest.approx(0.1)
+
+
+def master_row(game: list[int], boards: torch.Tensor, teacher: list[int] | None = None) -> train.Row:
+    return train.Row(game, boards, game[1:], teacher or [NO_TARGET] * (len(game) - 1))
 
 
 def write_games(path) -> None:
@@ -265,15 +267,19 @@ def write_games(path) -> None:
     path.write_text("\n".join(json.dumps(r) for r in rows))
 
 
+def read_log(work_dir) -> list[dict]:
+    return [json.loads(line) for line in (work_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
 def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     games = tmp_path / "games.jsonl"
     write_games(games)
     out = tmp_path / "ckpt"
     train.main(["--games", str(games), "--work-dir", str(tmp_path), "--out", str(out), "--max-steps", "3",
                 "--layers", "1", "--heads", "2", "--embd", "16", "--block-size", "16", "--batch-size", "4"])
-    log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert log[0]["dropped"] == {"illegal move found by Board": 10, "no moves": 10}
-    assert log[-1]["final"] and log[-1]["step"] == 3
+    log = read_log(tmp_path)
+    assert log[0]["event"] == "data" and log[0]["dropped"] == {str(games): {"illegal move found by Board": 10, "no moves": 10}}
+    assert log[-1]["event"] == "done" and log[-1]["steps"] == 3 and log[-1]["processes"] == 1
     evaluate.main(["--checkpoint", str(out), "predict", "--games", str(games), "--work-dir", str(tmp_path),
                    "--split", "train", "--limit", "5"])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -283,22 +289,49 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
     assert result["wins"] + result["draws"] + result["losses"] == 2
 
     # --init continues from a checkpoint's weights, with its shape (the size flags are ignored)
-    before = load_model(out)[0].state_dict()
+    before = load(out)[0].state_dict()
     train.main(["--games", str(games), "--work-dir", str(tmp_path / "again"), "--out", str(tmp_path / "ckpt2"),
                 "--max-steps", "1", "--init", str(out), "--lr", "0"])
-    after = load_model(tmp_path / "ckpt2")[0].state_dict()
+    after = load(tmp_path / "ckpt2")[0].state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
 
 
-def test_batches_take_lesson_targets_and_mirror_them():
+def test_batches_take_teacher_targets_and_mirror_them():
     game = VOCAB.encode_game("h2e2 h9g7".split(), "1-0")
-    boards = [game_boards(Board.from_moves("h2e2 h9g7"))]
-    targets = [[VOCAB.index["b2e2"], NO_TARGET]]  # the teacher would have played b2e2; black's move is not a lesson
-    _, _, batch_targets = train.make_batch([game], boards, VOCAB, 8, targets=targets)
-    assert batch_targets.tolist() == [[VOCAB.index["b2e2"], NO_TARGET]]
+    boards = game_boards(Board.from_moves("h2e2 h9g7"))
+    row = master_row(game, boards, teacher=[VOCAB.index["b2e2"], NO_TARGET])  # the teacher would have played b2e2
+    _, _, targets = train.make_batch([row], VOCAB, 8)
+    assert targets[0].tolist() == [[VOCAB.index["h2e2"], VOCAB.index["b2e2"]], [VOCAB.index["h9g7"], NO_TARGET]]
     rng = random.Random(0)
-    seen = {tuple(train.make_batch([game], boards, VOCAB, 8, rng, targets)[2][0].tolist()) for _ in range(20)}
+    seen = {tuple(train.make_batch([row], VOCAB, 8, rng)[2][0, :, 1].tolist()) for _ in range(20)}
     assert seen == {(VOCAB.index["b2e2"], NO_TARGET), (VOCAB.index["h2e2"], NO_TARGET)}  # mirrored: b2e2 <-> h2e2
+
+
+@pytest.mark.skipif(find_engine() is None, reason="fairy-stockfish is not installed")
+def test_engine_labels_are_the_engines_moves_and_train(tmp_path):
+    games = tmp_path / "games.jsonl"
+    write_games(games)
+    labels_file = tmp_path / "labels.json"
+    for count in (3, 6):  # the second run resumes the file
+        teacher.main(["--games-files", str(games), "--out", str(labels_file), "--depth", "1", "--games", str(count)])
+    labels = teacher.load_labels(labels_file)
+    assert len(labels) == 6
+    by_key = {teacher.game_key(moves): moves.split() for moves in teacher.training_games([games])}
+    with FairyStockfish(1) as engine:
+        for key, engine_moves in labels.items():
+            moves = by_key[key]
+            assert len(engine_moves) == len(moves)
+            for ply, best in enumerate(engine_moves):
+                assert best in Board.from_moves(moves[:ply]).legal_moves and best == engine.best_move(moves[:ply])
+    with pytest.raises(ValueError, match="depth-1 labels"):
+        teacher.main(["--games-files", str(games), "--out", str(labels_file), "--depth", "2"])
+    train.main(["--games", str(games), "--work-dir", str(tmp_path), "--out", str(tmp_path / "ckpt"), "--max-steps", "2",
+                "--layers", "1", "--heads", "2", "--embd", "16", "--block-size", "16", "--batch-size", "4",
+                "--engine-labels", str(labels_file), "--teacher-share", "0.5"])
+    log = read_log(tmp_path)
+    # games with an illegal move are never trained on, so their labels are not used
+    assert 0 < log[0]["teacher_games"] + log[0]["held_out_teacher_games"] <= 6 and log[0]["teacher_rows_per_batch"] == 2
+    assert log[-1]["event"] == "done" and log[-1]["teacher_positions"] > 0
 
 
 def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
@@ -318,7 +351,7 @@ def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
 
 
 def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
-    save_checkpoint(tiny, VOCAB, tmp_path / "ckpt")
+    tiny.save_pretrained(tmp_path / "ckpt")
     out = tmp_path / "lessons.pt"
     for games in (1, 2):
         lessons.main(["--checkpoint", str(tmp_path / "ckpt"), "--out", str(out), "--games", str(games),
@@ -330,10 +363,10 @@ def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
     write_games(tmp_path / "games.jsonl")
     train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--out", str(tmp_path / "tuned"),
                 "--init", str(tmp_path / "ckpt"), "--max-steps", "2", "--batch-size", "4", "--lessons", str(out),
-                "--lesson-share", "0.5"])
-    log = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert log[1] == {"lesson_games": 1, "held_out_lesson_games": 1, "lesson_rows_per_batch": 2}
-    assert log[2]["step"] == 0 and "lesson_top1" in log[2]  # where --init starts from
-    assert log[-1]["final"] and log[-1]["lesson_positions"] == 4 and 0 <= log[-1]["lesson_top1"] <= 1
-    with pytest.raises(ValueError, match="--lesson-share must be at least 0 and below 1, got 1.0"):
-        train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--lesson-share", "1"])
+                "--teacher-share", "0.5"])
+    log = read_log(tmp_path)
+    assert (log[0]["teacher_games"], log[0]["held_out_teacher_games"], log[0]["teacher_rows_per_batch"]) == (1, 1, 2)
+    assert log[1]["event"] == "dev" and log[1]["step"] == 0 and "teacher_top1" in log[1]  # where --init starts from
+    assert log[-1]["event"] == "done" and log[-1]["teacher_positions"] == 4 and 0 <= log[-1]["teacher_top1"] <= 1
+    with pytest.raises(ValueError, match="--teacher-share must be at least 0 and below 1, got 1.0"):
+        train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--teacher-share", "1"])

@@ -1,4 +1,9 @@
-"""Game records: read the CCPD JSONL, replay every game with :class:`Board`, split, tokenise.
+"""Game records: read the master-game JSONL files, replay every game with :class:`Board`, split, tokenise.
+
+Two collections: CCPD (``ccpd_games_iccs.jsonl.xz``) and dpxq.com (``dpxq_games_iccs.jsonl.xz``,
+section 14 of the shared data README). Each file is split by the same hash of a game's moves, so
+the CCPD validation games stay those every earlier bundle was measured on, and the dpxq
+validation games are an independent held-out set.
 
 Replaying costs one pyffish call per game (~1 minute for the file), so the validated and
 tokenised games, with the board tokens of every position, are cached next to the training run
@@ -23,6 +28,7 @@ from core.xiangqi.board import START_FEN, Board
 from core.xiangqi.vocab import MoveVocab, board_tokens
 
 DEFAULT_GAMES = SHARED_DATA / "xiangqi" / "ccpd_games_iccs.jsonl.xz"
+DPXQ_GAMES = SHARED_DATA / "xiangqi" / "dpxq_games_iccs.jsonl.xz"
 DEFAULT_WORK_DIR = REPO_ROOT / "runs" / "xiangqi"
 VALIDATION_EVERY = 20  # 1 game in 20 (5%) is held out, chosen by a hash of its moves
 
@@ -57,25 +63,33 @@ def game_boards(board: Board) -> torch.Tensor:
     return torch.tensor([board_tokens(pieces, red) for pieces, red in board.positions()], dtype=torch.int16)
 
 
-def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int], torch.Tensor]]:
-    """(is validation, tokens, boards) for each usable record, replayed with :class:`Board`; counts the rest."""
+def usable_records(path: Path, dropped: Counter) -> Iterator[tuple[str, dict]]:
+    """(moves, record) of each record worth replaying; counts the others in ``dropped`` by reason."""
     with open_text(path) as lines:
-        for line in tqdm(lines, desc="replaying games", unit=" games", mininterval=5):
+        for line in lines:
             record = json.loads(line)
-            moves = record.get("moves_iccs", "")
+            moves = " ".join(record.get("moves_iccs", "").split())
             if record.get("fen", START_FEN).split()[0] != START_FEN.split()[0]:
                 dropped["not from the standard start position"] += 1
             elif not record.get("complete", True):
                 dropped["record stops at an illegal move (complete: false)"] += 1
-            elif not moves.split():
+            elif not moves:
                 dropped["no moves"] += 1
+            elif record.get("in_shared_ccpd"):
+                dropped["also in the CCPD file (in_shared_ccpd)"] += 1
             else:
-                try:
-                    board = Board.from_moves(moves)
-                except ValueError:
-                    dropped["illegal move found by Board"] += 1
-                    continue
-                yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*")), game_boards(board)
+                yield moves, record
+
+
+def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int], torch.Tensor]]:
+    """(is validation, tokens, boards) for each usable record, replayed with :class:`Board`; counts the rest."""
+    for moves, record in tqdm(usable_records(path, dropped), desc="replaying games", unit=" games", mininterval=5):
+        try:
+            board = Board.from_moves(moves)
+        except ValueError:
+            dropped["illegal move found by Board"] += 1
+            continue
+        yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*")), game_boards(board)
 
 
 def read_games(path: Path, vocab: MoveVocab) -> GameSet:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from core import checkpoints
 from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
-from core.xiangqi.model import MoveGPT, load_model
+from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
 from core.xiangqi.player import MODES, Decoder, Player, legal_move_probabilities
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     source = args.checkpoint or None
-    model, vocab = load_model(checkpoints.locate("xiangqi", source), checkpoints.device())
+    model, vocab = load(checkpoints.locate("xiangqi", source), checkpoints.device())
     if args.command == "predict":
         games = cached_games(args.games, vocab, args.work_dir)
         split, boards = ((games.validation, games.validation_boards) if args.split == "validation"

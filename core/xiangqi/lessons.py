@@ -26,7 +26,7 @@ import torch
 from core import checkpoints
 from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import game_boards
-from core.xiangqi.model import load_model
+from core.xiangqi.model import load
 from core.xiangqi.opponents import random_move
 from core.xiangqi.player import Decoder, Player
 from core.xiangqi.vocab import NO_TARGET, MoveVocab
@@ -81,7 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    model, vocab = load_model(checkpoints.locate("xiangqi", args.checkpoint), checkpoints.device())
+    model, vocab = load(checkpoints.locate("xiangqi", args.checkpoint), checkpoints.device())
     teacher = Player(model, vocab, "search", depth=args.search_depth)
     student = Player(model, vocab, "greedy")
     saved = torch.load(args.out) if args.out.is_file() else {"games": [], "boards": [], "targets": []}

@@ -124,6 +124,21 @@ class MoveGPT(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
 
+    def save_pretrained(self, directory: Path) -> None:
+        """config.json + fp16 safetensors + vocab.txt: the layout :func:`load` and the assets use.
+
+        The vocabulary is fixed by the code (``MoveVocab.build``: every geometric move), so it is
+        written from there."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"model_type": "xiangqi-move-gpt", **asdict(self.config)}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items() if k != "head.weight"}
+        save_file(state, str(directory / WEIGHTS_FILE))
+        MoveVocab.build().save(directory / VOCAB_FILE)
+
     def forward(self, tokens: torch.Tensor, boards: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits (B, T, vocab) of the next token after each of ``tokens`` (B, T).
 
@@ -144,21 +159,8 @@ class MoveGPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-def save_checkpoint(model: MoveGPT, vocab: MoveVocab, directory: Path, extra: dict | None = None) -> None:
-    """config.json + fp16 safetensors + vocab.txt: the layout ``load_model`` and the assets use."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {"model_type": "xiangqi-move-gpt", **asdict(model.config), **(extra or {})}
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items() if k != "head.weight"}
-    save_file(state, str(directory / WEIGHTS_FILE))
-    vocab.save(directory / VOCAB_FILE)
-
-
-def load_model(directory: Path, device: torch.device | str = "cpu") -> tuple[MoveGPT, MoveVocab]:
-    """Read a checkpoint directory written by :func:`save_checkpoint` (weights back in fp32)."""
+def load(directory: Path, device: torch.device | str = "cpu") -> tuple[MoveGPT, MoveVocab]:
+    """Read a checkpoint directory written by :meth:`MoveGPT.save_pretrained` (weights back in fp32)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)

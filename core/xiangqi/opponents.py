@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from core.xiangqi.board import Board, engine_to_iccs, iccs_to_engine
+from core.xiangqi.board import START_FEN, Board, engine_to_iccs, iccs_to_engine
 from core.xiangqi.player import capture_gain
 
 FAIRY_STOCKFISH = Path("/usr/games/fairy-stockfish")
@@ -60,8 +60,12 @@ class FairyStockfish:
         raise RuntimeError(f"fairy-stockfish exited while waiting for {prefix!r}")
 
     def move(self, board: Board) -> str:
-        moves = " ".join(iccs_to_engine(m) for m in board.move_stack)
-        self._send(f"position fen {board.root_fen}" + (f" moves {moves}" if moves else ""))
+        return self.best_move(board.move_stack, board.root_fen)
+
+    def best_move(self, moves: list[str], fen: str = START_FEN) -> str:
+        """The engine's choice (ICCS) after ``moves`` (ICCS) from ``fen``, searched to ``self.depth``."""
+        engine_moves = " ".join(iccs_to_engine(m) for m in moves)
+        self._send(f"position fen {fen}" + (f" moves {engine_moves}" if engine_moves else ""))
         self._send(f"go depth {self.depth}")
         best = self._wait_for("bestmove").split()[1]
         if best == "(none)":
