@@ -1,4 +1,4 @@
-"""Paraphrase tab: click an example to generate ranked paraphrases, then compare one of Su's pairs."""
+"""Paraphrase tab: click an example to generate ranked paraphrases, compare one of Su's pairs, search a list."""
 
 from __future__ import annotations
 
@@ -25,3 +25,10 @@ def exercise(page) -> None:
 
     page.locator("#roformer_sim-matrix").click()
     expect(page.locator("#roformer_sim-heatmap")).to_contain_text("6 sentences", timeout=60_000)
+
+    page.locator("#roformer_sim-search-list textarea").fill("怎么开通花呗\n为什么我的花呗不能用了\n忘记支付密码怎么办\n如何申请退款")
+    page.locator("#roformer_sim-search-query textarea").fill("花呗用不了是什么原因")
+    page.locator("#roformer_sim-search").click()
+    expect(page.locator("#roformer_sim-search-note")).to_contain_text(
+        re.compile(r"top 4 of 4 sentences from the pasted list \(encoded in .* query \d+ ms"), timeout=60_000)
+    expect(page.locator("#roformer_sim-search-results tbody tr").first).to_contain_text("为什么我的花呗不能用了")
