@@ -42,7 +42,7 @@ from demos.perturbed_masking import EXAMPLES as SEGMENTATION_SENTENCES  # noqa: 
 from demos.roformer_sim import PARAPHRASE_EXAMPLES  # noqa: E402
 from demos.vae import EXAMPLES_DIR as DIGIT_PICTURES  # noqa: E402
 
-START_TIMEOUT_S = 180
+START_TIMEOUT_S = 600  # start-up takes seconds when idle, minutes on a machine shared with training runs
 MAX_PLIES_PER_GAME = 40  # a user starts a new game after this many plies (or when the game ends)
 
 
