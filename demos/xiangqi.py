@@ -1,20 +1,24 @@
-"""象棋 tab: play Chinese chess against the move GPT by clicking on the board.
+"""象棋 tab: play Chinese chess against the move GPT by clicking on the board or typing moves.
 
 A click on the SVG board reaches Python through ``gr.HTML``'s ``js_on_load``: every board point
 carries ``data-square``, and one delegated listener triggers the component's ``click`` event
-with that square. All rules and session logic live in ``core.xiangqi.game``.
+with that square. Typed moves may be Chinese notation, WXF or ICCS (``core.xiangqi.notation``).
+Beside the board, a bar shows who the model thinks is winning (``core.xiangqi.win_odds``); each
+strength option carries its scores against fairy-stockfish from ``assets/xiangqi/metrics.json``.
+All rules and session logic live in ``core.xiangqi.game``.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.xiangqi.board import BLACK, RED
 from core.xiangqi.game import Game
 from core.xiangqi.model import load
 from core.xiangqi.player import Player
-from core.xiangqi.svg import board_svg
+from core.xiangqi.svg import board_svg, odds_bar_svg
+from core.xiangqi.win_odds import odds_from_log_likelihoods, win_odds
 from demos.common import guarded, guarded_keeping_outputs, model_card_accordion, timed
 
 STRENGTHS = {
@@ -38,6 +42,34 @@ def _player(strength: str) -> Player:
         raise ValueError(f"unknown strength {strength!r}")
     model, vocab = checkpoints.load("xiangqi", load)
     return Player(model, vocab, **STRENGTHS[strength])
+
+
+def ladder_scores(entries: dict[str, dict], mode: str) -> str:
+    """The ladder's measured scores of ``mode`` against fairy-stockfish, e.g. ``45% vs fairy-stockfish depth 1, 10% at depth 2``.
+
+    ``entries`` are the metrics file's (``core.metrics.load``); empty when the ladder has not been recorded.
+    """
+    rows = sorted((e["raw"]["depth"], e["raw"]["score"]) for key, e in entries.items()
+                  if key.startswith(f"ladder_{mode}_depth"))
+    scores = [f"{score:.0%} {'vs fairy-stockfish depth' if i == 0 else 'at depth'} {depth}"
+              for i, (depth, score) in enumerate(rows)]
+    return ", ".join(scores)
+
+
+def strength_choices() -> list[tuple[str, str]]:
+    """(label, strength) for the dropdown: each label ends with the strength's measured scores, when recorded."""
+    entries = metrics.load("xiangqi")
+    labelled = []
+    for strength, settings in STRENGTHS.items():
+        scores = ladder_scores(entries, settings["mode"])
+        labelled.append((f"{strength} · {scores}" if scores else strength, strength))
+    return labelled
+
+
+def _odds_bar(game: Game) -> str:
+    model, vocab = checkpoints.load("xiangqi", load)
+    odds = win_odds(model, vocab, game.board)
+    return odds_bar_svg(odds.red, odds.draw, odds.black, game.flipped)
 
 
 def _moves_markdown(game: Game) -> str:
@@ -65,7 +97,7 @@ def _status_markdown(game: Game, note: str = "") -> str:
 
 
 def _view(game: Game, note: str = "") -> tuple:
-    return (game, board_svg(game.board, game.selected, game.flipped), _status_markdown(game, note),
+    return (game, board_svg(game.board, game.selected, game.flipped), _odds_bar(game), _status_markdown(game, note),
             _moves_markdown(game), game.board.fen())
 
 
@@ -88,6 +120,7 @@ def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
 
 @guarded_keeping_outputs
 def on_play(game: Game | None, move: str, strength: str) -> tuple:
+    """A typed move: Chinese notation (炮二平五), WXF (C2.5) or ICCS (h2e2)."""
     game, player = game or Game(), _player(strength)
     game.play(move)
     return _model_replies(game, player)
@@ -130,7 +163,10 @@ def build() -> None:
     initial = Game()
     gr.Markdown(
         "### 象棋 · play Chinese chess against a GPT trained on master games\n"
-        "Click one of your pieces to see its legal moves (green dots), then click a target. "
+        "Click one of your pieces to see its legal moves (green dots), then click a target, or type the move as you "
+        "would write it (炮二平五, 马8进7, C2.5 or h2e2). The bar left of the board is the model's own guess of the result "
+        "(how likely the moves so far are under each result it was trained with: rough, but clear when one side is far "
+        "ahead). "
         "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
         "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
         "games plus tactical lessons from its own games) and sees the board as well as the moves: it predicts the master's "
@@ -141,12 +177,19 @@ def build() -> None:
     game_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):
-            board = gr.HTML(board_svg(initial.board), js_on_load=CLICK_JS, elem_id="xiangqi-board")
+            with gr.Row(equal_height=False):
+                even = odds_from_log_likelihoods(0.0, 0.0, 0.0)  # no move yet: no need to load the model
+                odds_bar = gr.HTML(odds_bar_svg(even.red, even.draw, even.black), elem_id="xiangqi-odds",
+                                   js_on_load=None, scale=0, min_width=60)
+                board = gr.HTML(board_svg(initial.board), js_on_load=CLICK_JS, elem_id="xiangqi-board", scale=1)
             status = gr.Markdown(_status_markdown(initial), elem_id="xiangqi-status")
         with gr.Column(scale=2):
             side = gr.Radio(list(SIDES), value="Red (moves first)", label="You play", elem_id="xiangqi-side")
-            strength = gr.Dropdown(list(STRENGTHS), value=DEFAULT_STRENGTH, label="Model strength",
-                                   elem_id="xiangqi-strength")
+            choices = strength_choices()
+            measured = any(label != value for label, value in choices)
+            strength = gr.Dropdown(choices, value=DEFAULT_STRENGTH, label="Model strength", elem_id="xiangqi-strength",
+                                   info="Scores against fairy-stockfish from `python -m core.xiangqi.evaluate ladder`"
+                                   if measured else None)
             with gr.Row():
                 new_game = gr.Button("New game", variant="primary", elem_id="xiangqi-new")
                 undo = gr.Button("Undo", elem_id="xiangqi-undo")
@@ -154,7 +197,8 @@ def build() -> None:
                 hint = gr.Button("Hint", elem_id="xiangqi-hint-button")
             hint_table = gr.Markdown(elem_id="xiangqi-hint")
             with gr.Row():
-                move_box = gr.Textbox(label="Type a move (ICCS, e.g. h2e2)", elem_id="xiangqi-move", scale=3)
+                move_box = gr.Textbox(label="Type a move", placeholder="炮二平五 · 马8进7 · 前炮平四 · C2.5 · H8+7 · h2e2",
+                                      elem_id="xiangqi-move", scale=3)
                 play = gr.Button("Play", elem_id="xiangqi-play", scale=1)
             moves = gr.Markdown(_moves_markdown(initial), elem_id="xiangqi-moves", max_height=320)
             with gr.Accordion("Position (FEN import / export)", open=False):
@@ -162,7 +206,7 @@ def build() -> None:
                 load_fen = gr.Button("Load this FEN", elem_id="xiangqi-load-fen")
     model_card_accordion("xiangqi")
 
-    view = [game_state, board, status, moves, fen]
+    view = [game_state, board, odds_bar, status, moves, fen]
     board.click(on_click, [game_state, strength], view, api_name="xiangqi_click")
     play.click(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play")
     move_box.submit(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play_submit")

@@ -130,3 +130,38 @@ def board_svg(board: Board, selected: str | None = None, flipped: bool = False) 
         targets=board.legal_targets(selected) if selected else (),
         flipped=flipped,
     )
+
+
+ODDS_BAR_WIDTH = 56
+DRAW_INK = "#8a8a8a"
+
+
+def odds_bar_svg(red: float, draw: float, black: float, flipped: bool = False) -> str:
+    """A vertical bar as tall as the board, split into Black wins / draw / Red wins in proportion.
+
+    Each side's share stands at its end of the board (Black on top unless ``flipped``), as in a
+    chess site's evaluation bar; a share too thin for its label shows it on hover only.
+    """
+    total = red + draw + black
+    if total <= 0 or min(red, draw, black) < 0:
+        raise ValueError(f"odds must be non-negative with a positive sum, got {red}, {draw}, {black}")
+    summary = f"The model's guess: Red wins {red / total:.0%}, draw {draw / total:.0%}, Black wins {black / total:.0%}"
+    segments = [("黑胜", black, BLACK_INK), ("和", draw, DRAW_INK), ("红胜", red, RED_INK)]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="xq-odds" viewBox="0 0 {ODDS_BAR_WIDTH} {HEIGHT}" '
+             f'width="{ODDS_BAR_WIDTH}" height="{HEIGHT}" role="img" aria-label="{summary}" '
+             f'data-red="{red / total:.4f}" data-draw="{draw / total:.4f}" data-black="{black / total:.4f}">'
+             f'<title>{summary}</title>']
+    top, middle = 0.0, ODDS_BAR_WIDTH / 2
+    for name, share, ink in segments[::-1] if flipped else segments:
+        height = HEIGHT * share / total
+        parts.append(f'<rect x="0" y="{top:.1f}" width="{ODDS_BAR_WIDTH}" height="{height:.1f}" fill="{ink}"/>')
+        if height >= 40:
+            parts.append(f'<text x="{middle}" y="{top + height / 2 - 9:.1f}" font-size="13" fill="white" '
+                         f'text-anchor="middle" dominant-baseline="central">{name}</text>')
+        if height >= 20:
+            y = top + height / 2 + (9 if height >= 40 else 0)
+            parts.append(f'<text x="{middle}" y="{y:.1f}" font-size="13" fill="white" text-anchor="middle" '
+                         f'dominant-baseline="central">{share / total:.0%}</text>')
+        top += height
+    parts.append("</svg>")
+    return "".join(parts)
