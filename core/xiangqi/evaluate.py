@@ -5,6 +5,9 @@
 * ``match``: games against ``random``, ``greedy`` (one-ply material grabber) or
   ``fairy-stockfish`` at a fixed depth; colours alternate, :class:`Board` adjudicates, the ply
   limit counts as a draw. Score = (wins + draws / 2) / games.
+* ``ladder``: a match of each mode against fairy-stockfish at each of a range of depths, from
+  the openings of validation games (both players are deterministic, so the openings make the
+  games differ); ``--record`` stores each row in ``assets/xiangqi/metrics.json`` for the tab.
 
 The last line of stdout is one JSON object with the metrics.
 """
@@ -16,14 +19,15 @@ import json
 import random
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.xiangqi.board import BLACK, RED, Board
-from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
+from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, is_validation, usable_records
 from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
 from core.xiangqi.player import MODES, Decoder, Player, legal_move_probabilities
@@ -75,12 +79,13 @@ def play_game(model_player: Player, opponent, model_colour: str, max_plies: int,
     return outcome.winner, outcome.reason, board.ply, times
 
 
-def match(model_player: Player, opponent, n_games: int, max_plies: int, openings: list[list[str]]) -> dict:
+def match(model_player: Player, opponent, n_games: int, max_plies: int, openings: list[list[str]],
+          desc: str = "match") -> dict:
     wins = draws = losses = 0
     reasons: dict[str, int] = {}
     times: list[float] = []
     plies: list[int] = []
-    for game in tqdm(range(n_games), desc="match", unit=" games"):
+    for game in tqdm(range(n_games), desc=desc, unit=" games"):
         colour = RED if game % 2 == 0 else BLACK
         opening = openings[game % len(openings)] if openings else []
         winner, reason, n_plies, move_times = play_game(model_player, opponent, colour, max_plies, opening)
@@ -93,6 +98,48 @@ def match(model_player: Player, opponent, n_games: int, max_plies: int, openings
     return {"score": (wins + draws / 2) / n_games, "wins": wins, "draws": draws, "losses": losses,
             "games": n_games, "end_reasons": reasons, "mean_plies": statistics.mean(plies),
             "median_move_ms": statistics.median(times) if times else None}
+
+
+def book_openings(n_games: int, plies: int) -> list[list[str]]:
+    """``n_games`` different openings: the first ``plies`` moves of validation master games, in file order.
+
+    Repeated openings are skipped: against a deterministic engine, they would replay the same game.
+    None when ``plies`` is 0.
+    """
+    if not plies:
+        return []
+    # Reading the records, not replaying every game into the cache, which takes minutes the first time.
+    validation = (moves for moves, _ in usable_records(DEFAULT_GAMES, Counter()) if is_validation(moves))
+    openings: dict[tuple[str, ...], None] = {}
+    for moves in validation:
+        if len(openings) == n_games:
+            break
+        openings.setdefault(tuple(moves.split()[:plies]))
+    return [list(opening) for opening in openings]
+
+
+def ladder(model: MoveGPT, vocab: MoveVocab, modes: list[str], depths: list[int], n_games: int, max_plies: int,
+           openings: list[list[str]], search_depth: int = 3) -> list[dict]:
+    """One :func:`match` row per (engine depth, mode): the score table of the modes against fairy-stockfish."""
+    rows = []
+    for depth in depths:
+        with FairyStockfish(depth) as engine:
+            for mode in modes:
+                player = Player(model, vocab, mode, depth=search_depth)
+                result = match(player, engine.move, n_games, max_plies, openings, desc=f"{mode} vs depth {depth}")
+                rows.append({"mode": mode, "depth": depth, **result})
+    return rows
+
+
+def record_ladder(rows: list[dict], book_plies: int, command: str) -> None:
+    """One metrics entry per row, keyed ``ladder_<mode>_depth<d>``, which the tab shows beside each strength."""
+    for row in rows:
+        metrics.record(
+            "xiangqi", f"ladder_{row['mode']}_depth{row['depth']}",
+            label=f"{row['mode']} mode vs fairy-stockfish depth {row['depth']}, {row['games']} games "
+                  f"from validation openings ({book_plies} plies)",
+            value=f"{row['score']:.1%} ({row['wins']} W {row['draws']} D {row['losses']} L)",
+            raw=row, command=command)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -114,10 +161,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     ma.add_argument("--depth", type=int, default=1, help="fairy-stockfish search depth")
     ma.add_argument("--prefix", choices=["win", "unknown"], default="win", help="result token given to the model")
     ma.add_argument("--book-plies", type=int, default=0,
-                    help="start game i from the first N plies of validation game i (variety vs deterministic engines)")
+                    help="start game i from the i-th different opening of N plies among the validation games (variety vs deterministic engines)")
     ma.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
     ma.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    la = sub.add_parser("ladder", help="each mode against fairy-stockfish at a range of depths (a score table)")
+    la.add_argument("--modes", nargs="+", choices=MODES, default=["greedy", "search"])
+    la.add_argument("--depths", nargs="+", type=int, default=[1, 2, 3], help="fairy-stockfish search depths")
+    la.add_argument("--n-games", type=int, default=8,
+                    help="games per mode and depth, colours alternating (2 per mode at depths 1 and 2 took 54 CPU-seconds)")
+    la.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3], help="for the search mode")
+    la.add_argument("--book-plies", type=int, default=4,
+                    help="game i starts from the i-th different opening of N plies among the validation games")
+    la.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
+    metrics.add_record_option(la)
+    args = p.parse_args(argv)
+    metrics.check_recordable(args)
+    return args
 
 
 def main(argv=None) -> None:
@@ -131,13 +190,16 @@ def main(argv=None) -> None:
                          else (games.train, games.train_boards))
         result = predict(model, vocab, split[: args.limit or None], boards[: args.limit or None])
         result.update(split=args.split)
+    elif args.command == "ladder":
+        rows = ladder(model, vocab, args.modes, args.depths, args.n_games, args.max_plies,
+                      book_openings(args.n_games, args.book_plies), args.search_depth)
+        if args.record:
+            record_ladder(rows, args.book_plies, metrics.command_line("core.xiangqi.evaluate", argv))
+        result = {"opponent": "fairy-stockfish", "n_games": args.n_games, "book_plies": args.book_plies, "table": rows}
     else:
         rng = random.Random(args.seed)
         player = Player(model, vocab, args.mode, args.temperature, args.search_depth, args.prefix, seed=args.seed)
-        openings = []
-        if args.book_plies:
-            validation = cached_games(DEFAULT_GAMES, vocab, DEFAULT_WORK_DIR).validation
-            openings = [[vocab.tokens[t] for t in g[1 : args.book_plies + 1]] for g in validation[: args.n_games]]
+        openings = book_openings(args.n_games, args.book_plies)
         engine = FairyStockfish(args.depth) if args.opponent == "fairy-stockfish" else None
         opponent = {"random": lambda b: random_move(b, rng), "greedy": lambda b: greedy_move(b, rng),
                     "fairy-stockfish": lambda b: engine.move(b)}[args.opponent]
