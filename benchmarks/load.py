@@ -126,9 +126,10 @@ class User:
         return "/xiangqi_play", lambda: self.remember_position(self.client.predict(move, api_name="/xiangqi_play"))
 
     def remember_position(self, view: tuple) -> tuple:
-        _board, status, _moves, fen = view
+        """The FEN is the tab's last output; the status among the others says when the game is over."""
+        fen = view[-1]
         self.plies += 2
-        over = "Game over" in status or self.plies >= MAX_PLIES_PER_GAME
+        over = any("Game over" in str(part) for part in view[:-1]) or self.plies >= MAX_PLIES_PER_GAME
         self.fen, self.plies = (None, 0) if over else (fen, self.plies)
         return view
 
