@@ -74,9 +74,106 @@ def load_xiangqi(path: Path):
     return load(path, "cpu")
 
 
+SENTENCES = ["我喜欢北京", "我很喜欢北京", "今天天气不错", "今天天气很好", "广州和深圳哪个好", "北京天气很好", "深圳有很多人",
+             "他在广州工作", "这家店很好吃", "送得太慢了"]
+
+
+def tiny_char_masked_lm(directory: Path, chars: str, max_positions: int) -> None:
+    """A tiny character RoFormer masked LM in the bundled layout (the start of RoFormer-Sim training)."""
+    import torch
+    from transformers import RoFormerForMaskedLM
+
+    from core.perturbed_masking import model
+
+    torch.manual_seed(0)
+    vocab = model.SPECIAL_TOKENS + sorted(set(chars))
+    config = model.roformer_config(len(vocab), hidden=16, embedding=8, layers=1, heads=2, ffn=32, max_positions=max_positions)
+    model.save_pretrained(RoFormerForMaskedLM(config), vocab, directory)
+
+
+def roformer_sim_args(tmp: Path):
+    import zipfile
+
+    from core.roformer_sim import data
+
+    tiny_char_masked_lm(tmp / "init", "".join(SENTENCES) + "，。", max_positions=64)
+    rng = random.Random(0)
+    for name, files in data.TRAIN_FILES.items():
+        (tmp / "sts" / name).mkdir(parents=True)
+        for file in files:
+            rows = [(a, b, rng.randint(0, 1)) for a, b in (rng.sample(SENTENCES, 2) for _ in range(20))]
+            rows = [(a, b, 5.0 * y if name == "STS-B" else y) for a, b, y in rows]
+            (tmp / "sts" / name / file).write_text("".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows), encoding="utf-8")
+    corpus = tmp / "raw" / "chinese_nlp_corpus"
+    corpus.mkdir(parents=True)
+    for name in ("waimai_10k.csv", "ChnSentiCorp_htl_all.csv"):
+        (corpus / name).write_text("label,review\n" + "".join(f"1,{s}，{s}\n" for s in SENTENCES), encoding="utf-8")
+    with zipfile.ZipFile(corpus / "dh_msra.zip", "w") as z:
+        z.writestr("dh_msra.txt", "\n\n".join("\n".join(f"{ch}\tO" for ch in s) for s in SENTENCES))
+    common = ["--init", str(tmp / "init"), "--sts-dir", str(tmp / "sts"), "--data-dir", str(tmp / "raw"), "--work", str(tmp / "work"),
+              "--out", str(tmp / "out"), "--stage1-steps", "2", "--pairs-per-batch", "4", "--cosent-pairs", "6",
+              "--stage2-gen-pairs", "2", "--dev-pairs", "4", "--warmup", "1", "--log-every", "1", "--threads", "1"]
+    return common + ["--stage2-steps", "1"], common + ["--stage2-steps", "3"], common + ["--stage2-steps", "3", "--lr2", "1e-3"]
+
+
+def load_roformer_sim(path: Path):
+    from core.roformer_sim.model import load
+
+    return load(path, "cpu")
+
+
+def perturbed_masking_args(tmp: Path):
+    """The corpus cache the trainer builds from the shared data, written directly: vocabulary and encoded chunks."""
+    import numpy as np
+
+    from core.perturbed_masking import data, model
+
+    work = tmp / "work"
+    work.mkdir()
+    chunks = [a + b for a, b in zip(SENTENCES, SENTENCES[1:] + SENTENCES[:1])] * 4
+    vocab = data.build_vocab(chunks, 100)
+    index = {token: i for i, token in enumerate(vocab)}
+    (work / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    np.savez(work / "corpus.npz", train=data.encode(chunks, index, 16), dev=data.encode(chunks[:6], index, 16))
+    common = ["--work", str(work), "--out", str(tmp / "out"), "--hidden", "16", "--embedding", "8", "--layers", "1", "--heads", "2",
+              "--ffn", "32", "--seq-chars", "14", "--max-positions", "32", "--batch", "4", "--warmup", "1", "--dev-every", "2",
+              "--threads", "1"]
+    return common + ["--steps", "3"], common + ["--steps", "5"], common + ["--steps", "5", "--lr", "1e-2"]
+
+
+def load_perturbed_masking(path: Path):
+    from core.perturbed_masking.model import load
+
+    return load(path, "cpu")
+
+
+def vae_args(tmp: Path):
+    import numpy as np
+    from scipy.io import savemat
+
+    from core.vae.model import N_PIXELS
+
+    images = tmp / "tiny.mat"
+    savemat(images, {"X": (np.random.default_rng(0).random((40, N_PIXELS)) < 0.2).astype(np.uint8)})
+    common = ["--train", str(images), "--valid", str(images), "--hidden", "8", "--latent", "2", "--batch-size", "10", "--k", "2",
+              "--valid-k", "3", "--work", str(tmp / "work"), "--out", str(tmp / "out"), "--threads", "1"]
+    return common + ["--epochs", "1"], common + ["--epochs", "2"], common + ["--epochs", "2", "--lr", "1e-2"]
+
+
+def load_vae(path: Path):
+    from core.vae.model import load
+
+    return load(path, "cpu")
+
+
 CASES = {
     "math_solver": DDPCase("core.math_solver.train", math_args, lambda t: t / "state" / "log.jsonl", lambda t: t / "out", load_math),
     "xiangqi": DDPCase("core.xiangqi.train", xiangqi_args, lambda t: t / "work" / "log.jsonl", lambda t: t / "out", load_xiangqi),
+    "roformer_sim": DDPCase("core.roformer_sim.train", roformer_sim_args, lambda t: t / "work" / "log.jsonl", lambda t: t / "out",
+                            load_roformer_sim),
+    "perturbed_masking": DDPCase("core.perturbed_masking.train", perturbed_masking_args, lambda t: t / "work" / "log.jsonl",
+                                 lambda t: t / "out", load_perturbed_masking),
+    "vae": DDPCase("core.vae.train", vae_args, lambda t: t / "work" / "log.jsonl", lambda t: t / "out", load_vae),
 }
 
 

@@ -22,8 +22,8 @@ from core.vae.model import (
     load,
     mixture_log_density,
     nats_to_bits_per_dim,
-    save,
     save_mixture,
+    save_pretrained,
 )
 from core.vae.preprocess import BOX, FIELD, WORKING_SIDE, read_picture, shrink, to_mnist
 
@@ -107,7 +107,7 @@ def test_bits_per_dim():
 
 def test_save_load_round_trip(tmp_path):
     model = tiny_vae()
-    save(model, tmp_path, {"note": "extra facts are kept in config.json"})
+    save_pretrained(model, tmp_path, {"note": "extra facts are kept in config.json"})
     again = load(tmp_path)
     x = binary_images(2)
     assert torch.equal(model.encode(x)[0], again.encode(x)[0])
@@ -115,7 +115,7 @@ def test_save_load_round_trip(tmp_path):
 
 
 def test_load_refuses_mismatched_weights(tmp_path):
-    save(tiny_vae(), tmp_path)
+    save_pretrained(tiny_vae(), tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     config["hidden"] = 17
     (tmp_path / "config.json").write_text(json.dumps(config))
@@ -156,7 +156,7 @@ def test_autoregressive_estimate_and_half_precision_round_trip(tmp_path):
     torch.manual_seed(5)
     log_px, elbo = estimate_log_likelihood(model, x, k=32)
     assert torch.isfinite(log_px).all() and (log_px >= elbo - 1e-4).all()
-    save(model, tmp_path, half=True)
+    save_pretrained(model, tmp_path, half=True)
     again = load(tmp_path)
     assert again.config.decoder == "autoregressive"
     assert (tmp_path / "model.safetensors").stat().st_size < 0.6 * 4 * sum(p.numel() for p in model.parameters())
@@ -173,7 +173,7 @@ def test_dropout_acts_only_in_training_and_survives_save_load(tmp_path, decoder)
     assert not torch.equal(model.decode_logits(z, x), model.decode_logits(z, x))
     model.eval()
     assert torch.equal(model.decode_logits(z, x), model.decode_logits(z, x))
-    save(model, tmp_path)
+    save_pretrained(model, tmp_path)
     again = load(tmp_path)
     assert again.config.dropout == 0.5 and torch.equal(model.decode_logits(z, x), again.decode_logits(z, x))
     with pytest.raises(ValueError, match="dropout"):
@@ -219,7 +219,7 @@ def test_vamp_prior_estimate_sampling_and_round_trip(tmp_path):
     log_px, elbo = estimate_log_likelihood(model, x, k=32)
     assert torch.isfinite(log_px).all() and (log_px >= elbo - 1e-4).all()
     assert model.sample(4).shape == (4, N_PIXELS)
-    save(model, tmp_path)
+    save_pretrained(model, tmp_path)
     again = load(tmp_path)
     assert again.config.prior == "vamp" and torch.equal(again.pseudo_logits, model.pseudo_logits)
     with pytest.raises(ValueError, match="prior"):
@@ -257,8 +257,8 @@ def test_mixture_estimate_approaches_the_exact_mixture_likelihood():
 def test_mixture_combines_saves_loads_samples_and_reconstructs(tmp_path):
     from core.vae import combine
 
-    save(tiny_vae(0, decoder="autoregressive", prior="vamp"), tmp_path / "a")
-    save(tiny_vae(1), tmp_path / "b", half=True)
+    save_pretrained(tiny_vae(0, decoder="autoregressive", prior="vamp"), tmp_path / "a")
+    save_pretrained(tiny_vae(1), tmp_path / "b", half=True)
     combine.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "mix")])
     mixture = load(tmp_path / "mix")
     assert isinstance(mixture, VAEMixture) and len(mixture.components) == 2
@@ -282,7 +282,8 @@ def test_mixture_combines_saves_loads_samples_and_reconstructs(tmp_path):
 
     savemat(tmp_path / "tiny.mat", {"X": binary_images(10).numpy().astype(np.uint8)})
     with pytest.raises(SystemExit, match="mixture"):
-        train.main(["--init", str(tmp_path / "mix"), "--train", str(tmp_path / "tiny.mat"), "--valid", str(tmp_path / "tiny.mat")])
+        train.main(["--init", str(tmp_path / "mix"), "--train", str(tmp_path / "tiny.mat"), "--valid", str(tmp_path / "tiny.mat"),
+                    "--work", str(tmp_path / "work")])
 
 
 # --- scoring one digit and the reference distribution ----------------------------------------
@@ -401,17 +402,19 @@ def test_train_writes_a_loadable_checkpoint_and_resumes(tmp_path, decoder, prior
     data = tmp_path / "tiny.mat"
     savemat(data, {"X": (np.random.default_rng(0).random((60, N_PIXELS)) < 0.2).astype(np.uint8)})
     common = ["--train", str(data), "--valid", str(data), "--hidden", "8", "--latent", "2", "--batch-size", "20",
-              "--valid-k", "5", "--out", str(tmp_path / "model"), "--state", str(tmp_path / "state.pt"), "--k", "3",
+              "--valid-k", "5", "--out", str(tmp_path / "model"), "--work", str(tmp_path / "work"), "--k", "3",
               "--decoder", decoder, "--dropout", "0.1", "--prior", prior, "--pseudo-inputs", "4"]
     train.main(common + ["--epochs", "1"])
     model = load(tmp_path / "model")
     assert model.config.latent == 2 and model.config.decoder == decoder and model.config.dropout == 0.1
     assert model.config.prior == prior
-    train.main(common + ["--epochs", "2", "--resume"])
-    state = torch.load(tmp_path / "state.pt", weights_only=False)
-    assert state["progress"]["epoch"] == 2 and len(state["progress"]["history"]) == 2
+    train.main(common + ["--epochs", "2"])  # the same command with a larger budget resumes
+    state = torch.load(tmp_path / "work" / "state.pt", weights_only=False)
+    assert state["progress"]["step"] == 6 and len(state["progress"]["history"]) == 2
+    with pytest.raises(ValueError, match=r"different run \(differs in: lr\)"):
+        train.main(common + ["--epochs", "2", "--lr", "1e-2"])
     # Fine-tuning from the written model keeps its architecture, whatever the size options say.
     tuned = tmp_path / "tuned"
     train.main(common[:-4] + ["--init", str(tmp_path / "model"), "--hidden", "5", "--out", str(tuned),
-                              "--state", str(tmp_path / "tuned_state.pt"), "--epochs", "1"])
+                              "--work", str(tmp_path / "tuned_work"), "--epochs", "1"])
     assert load(tuned).config == model.config

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.vae.evaluate import HISTOGRAM_FILE
-from core.vae.model import N_PIXELS, VAE, estimate_log_likelihood, nats_to_bits_per_dim
+from core.vae.model import N_PIXELS, VAE, estimate_log_likelihood, load, nats_to_bits_per_dim
+
+HISTOGRAM_FILE = "valid_log_likelihoods.json"  # in the checkpoint directory, written by core.vae.evaluate --histogram-out
 
 MAX_K = 5000
 OUT_OF_DISTRIBUTION_PERCENTILE = 1.0  # below the lowest 1 % of validation digits: warn
@@ -114,7 +115,5 @@ def tile(images: np.ndarray, columns: int) -> np.ndarray:
 
 def load_with_reference(directory: str | Path, device: torch.device | str = "cpu") -> tuple[VAE, Reference | None]:
     """The model and, when the checkpoint ships one, its validation reference distribution."""
-    from core.vae.model import load
-
     reference = load_reference(directory) if (Path(directory) / HISTOGRAM_FILE).is_file() else None
     return load(directory, device), reference

@@ -17,9 +17,8 @@ import torch
 
 from core import checkpoints
 from core.vae.data import VALID_FILE, load_images
+from core.vae.density import HISTOGRAM_FILE
 from core.vae.model import load, nats_to_bits_per_dim, score_images
-
-HISTOGRAM_FILE = "valid_log_likelihoods.json"  # lives in the checkpoint directory
 
 
 def parse_args(argv=None) -> argparse.Namespace:

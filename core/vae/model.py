@@ -370,7 +370,7 @@ def score_images(model: VAE | VAEMixture, images: torch.Tensor, k: int, batch_si
 # is a config.json naming one such sub-directory per component
 
 
-def save(model: VAE, directory: str | Path, extra: dict | None = None, half: bool = False) -> Path:
+def save_pretrained(model: VAE, directory: str | Path, extra: dict | None = None, half: bool = False) -> Path:
     """Write config.json (the config, plus ``extra`` facts such as training metrics) and weights
     (float16 when ``half``, to fit the bundle's file-size limit; :func:`load` reads either)."""
     directory = Path(directory)
@@ -402,7 +402,7 @@ def save_mixture(component_dirs: list[str | Path], directory: str | Path) -> Pat
 
 
 def load(directory: str | Path, device: torch.device | str = "cpu") -> VAE | VAEMixture:
-    """Read a directory written by :func:`save` (or :func:`save_mixture`); shapes and key names must match exactly."""
+    """Read a directory written by :func:`save_pretrained` (or :func:`save_mixture`); shapes and key names must match exactly."""
     directory = Path(directory)
     raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     if raw.get("model_type") == MIXTURE_TYPE:
