@@ -89,7 +89,8 @@ def threshold_range(state: dict | None, layer: int, threshold: float, rule: str)
 
 
 def info_line(state: dict, encoder: impact.Encoder, layer: int, ms: float, work: str) -> str:
-    return f"{len(state['text'])} characters · layer {layer} of {encoder.num_layers} · {ms:.0f} ms ({work})"
+    count = len(state["text"])
+    return f"{count} character{'s' if count != 1 else ''} · layer {layer} of {encoder.num_layers} · {ms:.0f} ms ({work})"
 
 
 def render(state: dict, source: str, layer: float, threshold: float, rule: str, mode: str, progress=None):

@@ -34,25 +34,30 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def app_log(tmp_path_factory) -> Path:
+    """Where the app started by ``app_url`` writes its log (stdout and stderr)."""
+    return tmp_path_factory.mktemp("app") / "app.log"
+
+
+@pytest.fixture(scope="session")
+def app_url(app_log):
     """Start `python app.py` on a free port and yield its URL (shared by API and browser tests)."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1")
-    with open(log_path, "w") as log:
+    with open(app_log, "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"app exited early:\n{log_path.read_text()}")
+                raise RuntimeError(f"app exited early:\n{app_log.read_text()}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise RuntimeError(f"app did not start in 120 s:\n{log_path.read_text()}")
+                    raise RuntimeError(f"app did not start in 120 s:\n{app_log.read_text()}")
                 time.sleep(0.5)
         yield url
     finally:
@@ -61,9 +66,9 @@ def app_url(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        app_log = log_path.read_text()
-        if "Traceback" in app_log:
-            print(app_log)
+        log_text = app_log.read_text()
+        if "Traceback" in log_text:
+            print(log_text)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -88,3 +88,33 @@ def test_demo_modules_do_not_leak_gradio_into_core(module_name):
     core_dir = REPO / "core"
     for path in core_dir.rglob("*.py"):
         assert "import gradio" not in path.read_text(), f"{path} imports gradio"
+
+
+def test_bad_inputs_through_the_running_app(app_url, app_log, tmp_path):
+    """A sample of the fuzz test's odd inputs over HTTP: each gets a clear message or a result, the game state
+    survives a rejected move, and the server log holds one line per mistake, no traceback."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    from demos.xiangqi import DEFAULT_STRENGTH
+
+    client = Client(app_url, verbose=False)
+    with pytest.raises(AppError, match="seed must be a whole number"):
+        client.predict("我喜欢北京", 8, 3, 0.95, 10**30, "", "bundled", api_name="/roformer_sim_paraphrase")
+    *_, brackets = client.predict("我", "bundled", 4, 1.0, "combined", "Perturbed Masking words",
+                                  api_name="/perturbed_masking_analyse")
+    assert brackets == "我"
+    assert client.predict("bert-base-chinese", api_name="/perturbed_masking_model")[0] == "bundled"  # offline: back
+    not_a_picture = tmp_path / "digit.png"
+    not_a_picture.write_text("hello")
+    with pytest.raises(AppError, match="digit.png is not a picture"):
+        client.predict(handle_file(str(not_a_picture)), 100, api_name="/vae_score_image")
+
+    *_, fen_before = client.predict("h2e2", DEFAULT_STRENGTH, api_name="/xiangqi_play")
+    client.predict("h2h9", DEFAULT_STRENGTH, api_name="/xiangqi_play")  # illegal: a warning, nothing changes
+    *_, fen_after = client.predict(api_name="/xiangqi_flip")
+    assert fen_after == fen_before
+
+    log = app_log.read_text()
+    assert "Traceback" not in log, log
+    assert log.count("rejected input") >= 3

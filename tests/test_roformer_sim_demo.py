@@ -37,6 +37,8 @@ def test_compare_and_heatmap(tiny_model):
         (tab.paraphrases, ("", 8, 3, 0.95, 0, "", "bundled"), "empty"),
         (tab.paraphrases, ("我" * 80, 8, 3, 0.95, 0, "", "bundled"), "too long"),
         (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 0, "2,x", "bundled"), "mask positions"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 10**30, "", "bundled"), "seed must be a whole number from 0 to"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, None, "", "bundled"), "seed must be a whole number"),
         (tab.compare, ("我喜欢北京", " ", "bundled"), "second sentence is empty"),
         (tab.heatmap, ("只有一句", "bundled"), "at least two"),
         (tab.heatmap, ("\n".join("我喜欢北京" for _ in range(13)), "bundled"), "At most 12"),

@@ -29,3 +29,30 @@ def exercise(page) -> None:
     expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
     expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
     assert ours.locator(".pm-word").all_inner_texts() == default_words  # no late redraw of the other rule
+
+    short_sentence_gives_one_tree(page)
+    offline_hub_choice_leaves_the_tab_working(page)
+
+
+def short_sentence_gives_one_tree(page) -> None:
+    """A two-character sentence (once an error): its words, a tree and an info line, no error."""
+    page.locator("#perturbed_masking-text textarea").fill("今天")
+    page.locator("#perturbed_masking-run").click()
+    expect(page.locator("#perturbed_masking-info")).to_contain_text("2 characters", timeout=60_000)
+    words = page.locator("#perturbed_masking-ours .pm-word").all_inner_texts()
+    assert "".join(words) == "今天", words
+    expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
+
+
+def offline_hub_choice_leaves_the_tab_working(page) -> None:
+    """Without network the Hub model is marked, choosing it says so in one warning, and the tab keeps working."""
+    selector = page.locator("#perturbed_masking-model input")
+    selector.click()
+    page.get_by_role("option", name="bert-base-chinese (needs network)").click()
+    expect(page.locator(".toast-body.warning").first).to_contain_text("needs network", timeout=30_000)
+    expect(selector).to_have_value("bundled")  # back on the model in use
+    tab = page.locator("#tab-perturbed_masking")
+    expect(tab.get_by_text("Error", exact=True)).to_have_count(0)  # no control marked as failed
+    page.locator("#perturbed_masking-text textarea").fill("我爱你")
+    page.locator("#perturbed_masking-run").click()
+    expect(page.locator("#perturbed_masking-info")).to_contain_text("3 characters", timeout=60_000)

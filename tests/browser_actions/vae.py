@@ -1,4 +1,5 @@
-"""VAE tab: draw a 7 on the sketchpad and read its log p(x); then score a clicked example."""
+"""VAE tab: draw a 7 on the sketchpad (the brush is picked when the tab opens) and read its log p(x); then score a
+clicked example."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ SCORE = re.compile(r"log p\(x\) ≈ -\d+\.\d+ ± \d+\.\d+ nats")
 
 
 def draw_seven(page) -> None:
-    page.locator("#vae-sketchpad").get_by_role("button", name="Brush", exact=True).click()
+    # Nobody clicks the brush: the tab picks it when the sketchpad opens.
+    expect(page.locator('#vae-sketchpad button[aria-label="Brush"]')).to_have_class(re.compile("highlight"))
     canvas = page.locator("#vae-sketchpad canvas").first
     canvas.wait_for(state="visible")
     box = canvas.bounding_box()
