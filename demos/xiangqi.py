@@ -178,10 +178,12 @@ def build() -> None:
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row(equal_height=False):
-                even = odds_from_log_likelihoods(0.0, 0.0, 0.0)  # no move yet: no need to load the model
-                odds_bar = gr.HTML(odds_bar_svg(even.red, even.draw, even.black), elem_id="xiangqi-odds",
-                                   js_on_load=None, scale=0, min_width=60)
-                board = gr.HTML(board_svg(initial.board), js_on_load=CLICK_JS, elem_id="xiangqi-board", scale=1)
+                with gr.Column(scale=0, min_width=60):  # as wide as the bar, the board takes the rest
+                    even = odds_from_log_likelihoods(0.0, 0.0, 0.0)  # no move yet: no need to load the model
+                    odds_bar = gr.HTML(odds_bar_svg(even.red, even.draw, even.black), elem_id="xiangqi-odds",
+                                       js_on_load=None)
+                with gr.Column(scale=1):
+                    board = gr.HTML(board_svg(initial.board), js_on_load=CLICK_JS, elem_id="xiangqi-board")
             status = gr.Markdown(_status_markdown(initial), elem_id="xiangqi-status")
         with gr.Column(scale=2):
             side = gr.Radio(list(SIDES), value="Red (moves first)", label="You play", elem_id="xiangqi-side")
@@ -197,7 +199,7 @@ def build() -> None:
                 hint = gr.Button("Hint", elem_id="xiangqi-hint-button")
             hint_table = gr.Markdown(elem_id="xiangqi-hint")
             with gr.Row():
-                move_box = gr.Textbox(label="Type a move", placeholder="炮二平五 · 马8进7 · 前炮平四 · C2.5 · H8+7 · h2e2",
+                move_box = gr.Textbox(label="Type a move", placeholder="炮二平五 · 马8进7 · C2.5 · h2e2",
                                       elem_id="xiangqi-move", scale=3)
                 play = gr.Button("Play", elem_id="xiangqi-play", scale=1)
             moves = gr.Markdown(_moves_markdown(initial), elem_id="xiangqi-moves", max_height=320)

@@ -1,6 +1,8 @@
-"""Xiangqi tab: play two moves by clicking on the board and wait for the model's replies."""
+"""Xiangqi tab: play a move by clicking, one typed in Chinese notation and a refused one, with the evaluation bar in view."""
 
 from __future__ import annotations
+
+from playwright.sync_api import expect
 
 
 def _click_move(page, source: str, target: str) -> None:
@@ -10,12 +12,27 @@ def _click_move(page, source: str, target: str) -> None:
     board.locator(f'[data-square="{target}"]').click()
 
 
+def _type_move(page, text: str) -> None:
+    box = page.locator("#xiangqi-move textarea, #xiangqi-move input").first
+    box.fill(text)
+    box.press("Enter")
+
+
 def exercise(page) -> None:
-    moves = page.locator("#xiangqi-moves")
+    moves, status = page.locator("#xiangqi-moves"), page.locator("#xiangqi-status")
+    bar = page.locator("#xiangqi-odds svg.xq-odds")
+    expect(bar).to_be_visible()
+    expect(bar).to_have_attribute("aria-label", "The model's guess: Red wins 33%, draw 33%, Black wins 33%")
     _click_move(page, "h2", "e2")  # 炮二平五, the central cannon
     moves.get_by_text("炮二平五").wait_for()
-    page.locator("#xiangqi-status").get_by_text("Model played").wait_for()
-    _click_move(page, "h0", "g2")  # 马二进三
+    status.get_by_text("Model played").wait_for()
+    _type_move(page, "马二进三")  # h0g2, typed as players write it
     moves.get_by_text("马二进三").wait_for()
-    page.locator("#xiangqi-status").get_by_text("Red to move").wait_for()
-    assert moves.locator("tr").count() >= 3  # header + two full moves
+    expect(moves.locator("tr").nth(2).locator("td").nth(2)).not_to_have_text("")  # the model's second reply
+    assert moves.locator("tr").count() == 3  # header + two full moves
+    expect(bar).not_to_have_attribute("data-red", "0.3333")  # the bar follows the game
+    expect(bar).to_be_visible()
+    rows = moves.locator("tr").count()
+    _type_move(page, "炮二平十")  # not a move: one warning toast, no error pill, the game stays as it was
+    expect(page.get_by_text("cannot read '炮二平十' as a move").first).to_be_visible()
+    assert moves.locator("tr").count() == rows and page.locator("#xiangqi-status .error").count() == 0
