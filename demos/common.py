@@ -120,8 +120,9 @@ def model_switch(selector: gr.Dropdown, outputs: list, apply: Callable[[str], tu
             return current, current, *[gr.skip()] * len(outputs)
         return choice, choice, *values
 
-    # .input, not .change: putting the dropdown back must not fire a second switch.
-    selector.input(switch, [selector, active], [selector, active, *outputs], api_name=api_name)
+    # .select fires once per choice the user makes: .change would fire again when the dropdown is put back, and
+    # .input fired twice for one choice in chromium (on the click and again when the list closed).
+    selector.select(switch, [selector, active], [selector, active, *outputs], api_name=api_name)
 
 
 def tab_error(title: str, exc: BaseException) -> str:

@@ -14,19 +14,19 @@ def exercise(page) -> None:
     words = ours.locator(".pm-word").all_inner_texts()
     assert "".join(words) == SENTENCE and 1 < len(words) < len(SENTENCE), words
     expect(page.locator("#perturbed_masking-reference")).to_contain_text("大肠杆菌")  # jieba's row
-    expect(page.locator("#perturbed_masking-dependency svg")).to_be_visible()
-    expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
+    expect(page.locator("#perturbed_masking-dependency svg text").first).to_be_visible()  # the title's icon is an svg too
+    expect(page.locator("#perturbed_masking-constituency svg text").first).to_be_visible()
     expect(page.locator("#perturbed_masking-info")).to_contain_text("characters")
 
     default_words = words
     threshold = page.locator("#perturbed_masking-threshold input[type=number]")
     before = threshold.input_value()
     page.locator("#perturbed_masking-rule").get_by_text("impact ≥ threshold (Su)").click()
-    expect(threshold).not_to_have_value(before)  # the other rule's tuned threshold
+    expect(threshold).not_to_have_value(before, timeout=30_000)  # the other rule's tuned threshold
     words = ours.locator(".pm-word").all_inner_texts()
     assert "".join(words) == SENTENCE, words
     page.locator("#perturbed_masking-rule").get_by_text("relative + prediction contrast ≥ threshold").click()
-    expect(threshold).to_have_value(before)  # back to the tuned default for the screenshot
+    expect(threshold).to_have_value(before, timeout=30_000)  # back to the tuned default for the screenshot
     expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
     assert ours.locator(".pm-word").all_inner_texts() == default_words  # no late redraw of the other rule
 
@@ -41,7 +41,7 @@ def short_sentence_gives_one_tree(page) -> None:
     expect(page.locator("#perturbed_masking-info")).to_contain_text("2 characters", timeout=60_000)
     words = page.locator("#perturbed_masking-ours .pm-word").all_inner_texts()
     assert "".join(words) == "今天", words
-    expect(page.locator("#perturbed_masking-constituency svg")).to_be_visible()
+    expect(page.locator("#perturbed_masking-constituency svg text").first).to_be_visible()
 
 
 def offline_hub_choice_leaves_the_tab_working(page) -> None:
