@@ -103,18 +103,19 @@ def readme_table() -> str:
 
 def replace_block(text: str, name: str, content: str) -> str:
     """``text`` with what lies between ``<!-- metrics:NAME -->`` and ``<!-- /metrics:NAME -->`` replaced."""
-    pattern = re.compile(rf"(<!-- metrics:{name} -->\n).*?(\n<!-- /metrics:{name} -->)", re.S)
+    pattern = re.compile(rf"(<!-- metrics:{name} -->\n).*?(<!-- /metrics:{name} -->)", re.S)
     if not pattern.search(text):
         raise ValueError(f"no <!-- metrics:{name} --> ... <!-- /metrics:{name} --> block to fill")
-    return pattern.sub(lambda m: m.group(1) + content + m.group(2), text)
+    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), text)
 
 
 def rendered() -> dict[Path, str]:
-    """Every document with its metrics blocks filled from the metrics files."""
+    """Every document with its metrics blocks filled from the metrics files (cards without a block are
+    skipped until their bundle has measurements)."""
     out = {README: replace_block(README.read_text(encoding="utf-8"), "results", readme_table())}
     for model in MODELS:
         card = ASSETS_DIR / model / "MODEL_CARD.md"
-        if card.is_file():
+        if card.is_file() and "<!-- metrics:scores -->" in card.read_text(encoding="utf-8"):
             out[card] = replace_block(card.read_text(encoding="utf-8"), "scores", card_table(model))
     return out
 
