@@ -165,6 +165,13 @@ def step_progress(step: int, warmup: int, total: int) -> float:
     return (step - warmup) / max(1, total - warmup)
 
 
+def apply_preset(args, defaults: dict, preset: dict) -> None:
+    """Fill every option left unset (None) from the preset, else from ``defaults``: explicit options win."""
+    for key, value in {**defaults, **preset}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -281,6 +288,16 @@ class RunState:
 
     def due(self, every_seconds: float) -> bool:
         return time.time() - self._last_save >= every_seconds
+
+    def stop_if_asked(self, save, runtime: Runtime, log_file: Path | None, step: int) -> bool:
+        """When SIGTERM reached any rank: ``save()``, log it, leave the process group and return True
+        (the trainer then returns); rerunning the same command resumes."""
+        if not self.should_stop(runtime):
+            return False
+        save()
+        log_line(runtime, log_file, event="interrupted", step=step, state=str(self.path), note="rerun the same command to resume")
+        teardown(runtime)
+        return True
 
     def should_stop(self, runtime: Runtime) -> bool:
         """True on every rank when any rank was asked to stop (SIGTERM)."""

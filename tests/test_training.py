@@ -70,9 +70,12 @@ def test_sigterm_asks_the_run_to_stop(tmp_path):
     import os
     import signal
 
-    state = training.RunState(tmp_path / "state.pt", {})
+    state, saved = training.RunState(tmp_path / "state.pt", {}), []
     runtime = training.Runtime(torch.device("cpu"))
     assert not state.should_stop(runtime)
+    assert not state.stop_if_asked(lambda: saved.append(1), runtime, tmp_path / "log.jsonl", step=3)
     os.kill(os.getpid(), signal.SIGTERM)
     assert state.should_stop(runtime)
+    assert state.stop_if_asked(lambda: saved.append(1), runtime, tmp_path / "log.jsonl", step=3) and saved == [1]
+    assert '"event": "interrupted", "step": 3' in (tmp_path / "log.jsonl").read_text()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -73,9 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     defaults = {"epochs": 30, "batch_size": 16, "lr": 3e-4, "warmup": 100, "dropout": 0.0, "d_model": 256, "layers": 3,
                 "decoder_layers": 2, "heads": 4, "d_ff": 512, "dev_every": 0, "cpu_minutes": None}
-    for key, value in {**defaults, **PRESETS[args.preset]}.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    training.apply_preset(args, defaults, PRESETS[args.preset])
     return args
 
 
@@ -207,11 +205,7 @@ def main(argv=None) -> None:
             if args.dev_every and step % args.dev_every == 0:  # counts against --cpu-minutes, like the training
                 log_dev()
             out_of_budget = runtime.any_true(bool(args.cpu_minutes) and training.cpu_minutes(runtime, cpu_before) >= args.cpu_minutes)
-            if state.should_stop(runtime):
-                save()
-                training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
-                                  note="rerun the same command to resume")
-                training.teardown(runtime)
+            if state.stop_if_asked(save, runtime, log_file, step):
                 return
             if state.due(300) or step >= total or out_of_budget:
                 save()

@@ -74,9 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = p.parse_args(argv)
-    for key, value in {"dev_every": 250, **PRESETS[args.preset]}.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    training.apply_preset(args, {"dev_every": 250}, PRESETS[args.preset])
     return args
 
 
@@ -218,11 +216,7 @@ def main(argv=None) -> dict | None:
                               cpu_minutes=round(training.cpu_minutes(runtime), 1))
         if step % args.dev_every == 0 and runtime.is_main:
             training.log_line(runtime, log_file, event="dev", step=step, **mlm_accuracy(net, dev_ids[:512], args.mask_rate))
-        if state.should_stop(runtime):
-            save()
-            training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
-                              note="rerun the same command to resume")
-            training.teardown(runtime)
+        if state.stop_if_asked(save, runtime, log_file, step):
             return None
         if state.due(300) or step >= args.steps:
             save()

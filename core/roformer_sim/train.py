@@ -83,9 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
-    for key, value in {"dev_every": 1000, **PRESETS[args.preset]}.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    training.apply_preset(args, {"dev_every": 1000}, PRESETS[args.preset])
     return args
 
 
@@ -278,11 +276,7 @@ def main(argv: list[str] | None = None) -> None:
                               sim=round(similarity.item(), 4), lr=round(lr, 7), cpu_minutes=round(training.cpu_minutes(runtime), 2))
         if (step in (args.stage1_steps, total) or step % args.dev_every == 0) and runtime.is_main:
             training.log_line(runtime, log_file, event="dev", step=step, dev_spearman=data.dev_spearman(sim, dev))
-        if state.should_stop(runtime):
-            save()
-            training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
-                              note="rerun the same command to resume")
-            training.teardown(runtime)
+        if state.stop_if_asked(save, runtime, log_file, step):
             return
         if state.due(300) or step == total:
             save()

@@ -75,9 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     defaults = {"hidden": VAEConfig.hidden, "decoder": VAEConfig.decoder, "prior": VAEConfig.prior, "dropout": VAEConfig.dropout,
                 "valid_limit": 2000}
-    for key, value in {**defaults, **PRESETS[args.preset]}.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    training.apply_preset(args, defaults, PRESETS[args.preset])
     if args.k < 1:
         p.error("--k must be ≥ 1")
     return args
@@ -175,11 +173,7 @@ def main(argv=None) -> dict | None:
             losses.append(loss.item())
             step += 1
             bar.update(1)
-            if state.should_stop(runtime):
-                save()
-                training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
-                                  note="rerun the same command to resume")
-                training.teardown(runtime)
+            if state.stop_if_asked(save, runtime, log_file, step):
                 return None
         end_of_epoch(epoch + 1, sum(losses) / len(losses), lr)
         save()

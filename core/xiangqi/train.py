@@ -91,9 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    for key, value in {"block_size": 160, "warmup": 100, **PRESETS[args.preset]}.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    training.apply_preset(args, {"block_size": 160, "warmup": 100}, PRESETS[args.preset])
     if not 0 <= args.teacher_share < 1:
         raise ValueError(f"--teacher-share must be at least 0 and below 1, got {args.teacher_share}")
     if not args.cpu_minutes and not args.max_steps:
@@ -306,11 +304,7 @@ def main(argv=None) -> None:
                 training.log_line(runtime, log_file, event="dev", step=step, **metrics)
                 write_model(metrics)
             finished = out_of_budget()
-            if state.should_stop(runtime):
-                save()
-                training.log_line(runtime, log_file, event="interrupted", step=step, state=str(state.path),
-                                  note="rerun the same command to resume")
-                training.teardown(runtime)
+            if state.stop_if_asked(save, runtime, log_file, step):
                 return
             if state.due(300) or finished:
                 save()
