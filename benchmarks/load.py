@@ -9,14 +9,16 @@ a xiangqi move in the user's own game, a sentence to segment, a digit picture fo
 then ``--think`` seconds of think time". Prints per-endpoint p50/p95 latency, calls per second,
 failures, and the server's resident memory before and after the load.
 
-``--baseline`` also starts the app with ``DEMO_SERVING=baseline`` (the serving set-up before the
-busy-use work: torch's default threads per request, no batching, 5 VAE repeats) and runs the same
-load against it right after; the line then holds both results and the throughput ratio.
+``--baseline`` also checks out the app as it was when the busy-use issue was filed (git revision
+``BASELINE_REVISION``, or ``--baseline-revision REV``) into a temporary git worktree, starts it with
+the same Python environment and runs the same load against it right after; the line then holds
+both results and the throughput ratio. It needs the repository's git history (not a shallow clone).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -42,6 +44,9 @@ from demos.perturbed_masking import EXAMPLES as SEGMENTATION_SENTENCES  # noqa: 
 from demos.roformer_sim import PARAPHRASE_EXAMPLES  # noqa: E402
 from demos.vae import EXAMPLES_DIR as DIGIT_PICTURES  # noqa: E402
 
+# The last commit before the busy-use issue was filed: torch's default threads in every request, matplotlib
+# charts rendered on the server, 5 VAE repeats at K = 1,000.
+BASELINE_REVISION = "b6508b7aee044385b7ea20c8bbe140f33bb832f3"
 START_TIMEOUT_S = 600  # start-up takes seconds when idle, minutes on a machine shared with training runs
 MAX_PLIES_PER_GAME = 40  # a user starts a new game after this many plies (or when the game ends)
 
@@ -60,16 +65,32 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-class Server:
-    """``python app.py`` in one serving configuration, on a free loopback port, log in a temp file."""
+@contextlib.contextmanager
+def checkout(revision: str):
+    """The repository at ``revision`` in a temporary git worktree, removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="load-baseline-"))
+    try:
+        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(directory), revision], cwd=REPO, check=True,
+                       capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"--baseline needs git revision {revision} of this repository (a full clone): {exc.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(directory)], cwd=REPO, capture_output=True)
 
-    def __init__(self, serving: str):
+
+class Server:
+    """``python app.py`` of the app in ``directory``, on a free loopback port, log in a temp file."""
+
+    def __init__(self, name: str, directory: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"load-{serving}-", suffix=".log", delete=False)
-        env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(self.port), DEMO_SERVING=serving,
+        self.log = tempfile.NamedTemporaryFile("w+", prefix=f"load-{name}-", suffix=".log", delete=False)
+        env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(self.port),
                    GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=directory, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -154,8 +175,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run_load(serving: str, users: int, seconds: float, think: float, seed: int) -> dict:
-    server = Server(serving)
+def run_load(name: str, directory: Path, users: int, seconds: float, think: float, seed: int) -> dict:
+    server = Server(name, directory)
     try:
         server.wait_ready()
         crowd = [User(server.url, seed * 1000 + i) for i in range(users)]
@@ -195,7 +216,7 @@ def run_load(serving: str, users: int, seconds: float, think: float, seed: int) 
         endpoints[endpoint].append((latency, error))
     errors = [error for _, _, error in records if error]
     return {
-        "serving": serving,
+        "app": name,
         "calls": len(records),
         "failures": len(errors),
         "throughput_per_s": round(len(records) / elapsed, 3),
@@ -221,14 +242,17 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=2.0, help="think time between a user's calls, in seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", action="store_true",
-                        help="also run the same load against DEMO_SERVING=baseline (the set-up before this work)")
+                        help="also run the same load against the app at --baseline-revision (before the busy-use work)")
+    parser.add_argument("--baseline-revision", default=BASELINE_REVISION)
     args = parser.parse_args()
     settings = {"users": args.users, "seconds": args.seconds, "think_s": args.think, "cpus": os.cpu_count()}
-    shipped = run_load("shipped", args.users, args.seconds, args.think, args.seed)
+    shipped = run_load("shipped", REPO, args.users, args.seconds, args.think, args.seed)
     if not args.baseline:
         print(json.dumps({**settings, **shipped}, ensure_ascii=False))
         return
-    baseline = run_load("baseline", args.users, args.seconds, args.think, args.seed)
+    with checkout(args.baseline_revision) as directory:
+        baseline = run_load(f"baseline {args.baseline_revision[:7]}", directory, args.users, args.seconds, args.think,
+                            args.seed)
     ratio = shipped["throughput_per_s"] / baseline["throughput_per_s"]
     print(json.dumps({**settings, "throughput_ratio": round(ratio, 2), "shipped": shipped, "baseline": baseline},
                      ensure_ascii=False))

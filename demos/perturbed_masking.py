@@ -7,7 +7,7 @@ import time
 import gradio as gr
 import numpy as np
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.perturbed_masking import figures, impact, model, segment, trees
 from demos.common import guarded_keeping_outputs, model_card_accordion, model_selector, model_switch, timed
 
@@ -32,8 +32,8 @@ and the combined rule (the bundled model's default) adds how much more the two c
 than their neighbours do. The word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
 tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation.
 The bundled masked LM is small (4 layers; 14,800 steps, about 250 minutes on one shared CPU thread, over 12 M characters of raw text): its words
-score F1 0.75 on the PKU test set (jieba 0.82) and its trees do not beat a left-branching chain; `bert-base-chinese`
-(model selector, when online) is the published setting."""
+fall short of jieba's and its trees do not beat a left-branching chain (see the model card); `bert-base-chinese`
+(model selector, when online) is the published setting. """ + metrics.headline(MODEL)
 
 
 def encoder_for(source: str) -> impact.Encoder:
@@ -75,7 +75,7 @@ def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
     analysis = segment.Segmentation(state["text"], state["gaps"], state["gains"])
     ours = analysis.words(layer, threshold, rule)
     words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
-    bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else None
+    bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else ""
     return ours, words_html, bars
 
 
@@ -200,14 +200,15 @@ def build() -> None:
             mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")
     info = gr.Markdown(elem_id="perturbed_masking-info")
     words = gr.HTML(elem_id="perturbed_masking-words")
-    bars = gr.Plot(label="Impact between neighbouring characters (line = threshold)", elem_id="perturbed_masking-bars")
-    # gr.HTML hides its label unless it sits in a container: the trees need their titles.
+    # gr.HTML hides its label unless it sits in a container: the charts and trees need their titles.
+    bars = gr.HTML(label="Impact between neighbouring characters (line = threshold)", show_label=True, container=True,
+                   elem_id="perturbed_masking-bars")
     constituency = gr.HTML(label="Constituency tree (Su's top-down split)", show_label=True, container=True,
                            elem_id="perturbed_masking-constituency")
     bracketed = gr.Textbox(label="Constituency tree as brackets", interactive=False, elem_id="perturbed_masking-brackets")
     dependency = gr.HTML(label="Dependency tree (Eisner over the word impact matrix)", show_label=True, container=True,
                          elem_id="perturbed_masking-dependency")
-    heat = gr.Plot(label="Word impact matrix", elem_id="perturbed_masking-heatmap")
+    heat = gr.HTML(label="Word impact matrix", show_label=True, container=True, elem_id="perturbed_masking-heatmap")
     card = model_card_accordion(MODEL)
     state = gr.State(None)
 

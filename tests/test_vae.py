@@ -226,6 +226,21 @@ def test_vamp_prior_estimate_sampling_and_round_trip(tmp_path):
         VAEConfig(prior="flow")
 
 
+
+def test_vamp_prior_components_are_kept_between_calls_until_a_parameter_changes():
+    model = tiny_vae(prior="vamp")
+    with torch.no_grad():
+        first = model.prior_components()
+        assert model.prior_components()[0] is first[0]  # kept: no second encoder pass
+        model.pseudo_logits.add_(1.0)  # what an optimizer step or a loaded state does to a parameter
+        changed = model.prior_components()
+    assert not torch.equal(changed[0], first[0])
+    assert torch.allclose(changed[0], model.encode(torch.sigmoid(model.pseudo_logits))[0])
+    model.train()
+    means, _ = model.prior_components()  # training: recomputed every time, with gradients
+    means.sum().backward()
+    assert model.pseudo_logits.grad is not None
+
 # --- a mixture of VAEs -------------------------------------------------------------------------
 
 

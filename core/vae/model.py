@@ -195,8 +195,20 @@ class VAE(nn.Module):
             self.pseudo_logits.copy_(torch.log(picks) - torch.log1p(-picks))
 
     def prior_components(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The VampPrior's component means and log-stds (P, latent) each; None for N(0, I)."""
-        return self.encode(torch.sigmoid(self.pseudo_logits)) if self.config.prior == "vamp" else None
+        """The VampPrior's component means and log-stds (P, latent) each; None for N(0, I).
+
+        Encoding the P pseudo-images costs as much as scoring hundreds of samples, and a tab asks for
+        them several times per click: outside training they are kept until a parameter changes (any
+        in-place update, an optimizer step or a loaded state, bumps the tensors' version counters).
+        """
+        if self.config.prior != "vamp":
+            return None
+        if self.training or torch.is_grad_enabled():
+            return self.encode(torch.sigmoid(self.pseudo_logits))
+        versions = tuple(p._version for p in self.parameters())
+        if getattr(self, "_prior_cache", (None,))[0] != versions:
+            self._prior_cache = (versions, self.encode(torch.sigmoid(self.pseudo_logits)))
+        return self._prior_cache[1]
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D) images → mean and log standard deviation of q(z|x), each (B, latent)."""
