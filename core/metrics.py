@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from core import checkpoints
 from core.checkpoints import ASSETS_DIR, BUNDLED, MODELS, REPO_ROOT
 
 METRICS_FILE = "metrics.json"
@@ -55,11 +56,25 @@ def add_record_option(parser: argparse.ArgumentParser) -> None:
                              "then rerun `python -m core.metrics` to refresh the card and the README")
 
 
-def check_recordable(args: argparse.Namespace) -> None:
-    """``--record`` describes the bundled model: refuse it for any other checkpoint."""
-    if getattr(args, "record", False) and getattr(args, "checkpoint", None) not in (None, BUNDLED):
+def check_recordable(args: argparse.Namespace, model: str) -> None:
+    """``--record`` describes the bundled model in assets/<model>/: refuse it for any other checkpoint (a
+    ``--checkpoint``, the ``<MODEL>_CHECKPOINT`` override, or the Hub fallback when the bundle is missing)."""
+    if not getattr(args, "record", False):
+        return
+    if getattr(args, "checkpoint", None) not in (None, BUNDLED):
         raise SystemExit("--record stores the numbers of the bundled model; drop --checkpoint (or copy the "
                          "checkpoint into assets/ first)")
+    spec = checkpoints.spec(model)
+    if checkpoints.override(model):
+        raise SystemExit(f"--record stores the numbers of the bundled model in {spec.asset_dir}; "
+                         f"unset {spec.env_var}, which points elsewhere")
+    if not (spec.asset_dir / "config.json").is_file():
+        raise SystemExit(f"--record: no bundled model in {spec.asset_dir}")
+
+
+def counted(n: int, limit: int | None, unit: str) -> str:
+    """``first 300 games`` when ``limit`` cut the data to ``n`` items, else ``all 1,299 games``."""
+    return f"{'first' if limit and n >= limit else 'all'} {n:,} {unit}"
 
 
 def record(model: str, key: str, *, label: str, value: str, raw: dict, command: str, anchor: str = "–",
@@ -85,6 +100,8 @@ def _cell(text: str) -> str:
 
 
 def card_table(model: str) -> str:
+    if not load(model):
+        return "_Not recorded yet: run the evaluate commands with `--record`, then `python -m core.metrics`._"
     rows = ["| metric | ours | command | date, hardware | published anchor |", "|---|---|---|---|---|"]
     for e in load(model).values():
         rows.append(f"| {_cell(e['label'])} | **{_cell(e['value'])}** | `{_cell(e['command'])}` | "

@@ -8,21 +8,22 @@ from pathlib import Path
 
 import gradio as gr
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.roformer_sim import generate, search
 from core.roformer_sim.model import load
 from demos.common import guarded, model_card_accordion, model_selector, model_switch, timed
 
 MAX_HEATMAP_LINES = 12
 
-INTRO = """### Similar sentences and how similar two sentences are
+INTRO = f"""### Similar sentences and how similar two sentences are
 RoFormer-Sim (SimBERTv2) is one network with two jobs: a UniLM seq2seq that **writes** sentences similar to the input, and a
 sentence vector (the [CLS] state through a linear pooler) whose cosine **scores** similarity
 ([Su Jianlin, SimBERTv2来了](https://kexue.fm/archives/8454), [-FT](https://kexue.fm/archives/8541)).
 Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input;
 every candidate shows its score. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase".
-The bundled model is tiny (4.2M parameters; the weight average of three 66–75 CPU-minute runs; test Spearman 58.8): its similarity scores beat character overlap, but
-its paraphrases are rarely fluent (see the model card). When online, pick a Hub checkpoint for real paraphrases."""
+The bundled model is tiny (4.2M parameters; the weight average of three 66–75 CPU-minute runs): its similarity scores beat character
+overlap, but its paraphrases are rarely fluent (see the model card). {metrics.headline("roformer_sim")}
+When online, pick a Hub checkpoint for real paraphrases."""
 
 PARAPHRASE_EXAMPLES = ["广州和深圳哪个好？", "我喜欢北京", "今天天气不错", "怎么开通花呗", "微信账号怎么注销"]
 PAIR_EXAMPLES = [

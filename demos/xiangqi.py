@@ -37,6 +37,19 @@ element.addEventListener('click', (event) => {
 """
 
 
+INTRO = (
+    "### 象棋 · play Chinese chess against a GPT trained on master games\n"
+    "Click one of your pieces to see its legal moves (green dots), then click a target, or type the move as you "
+    "would write it (炮二平五, 马8进7, C2.5 or h2e2). The bar left of the board is the model's own guess of the result "
+    "(how likely the moves so far are under each result it was trained with: rough, but clear when one side is far "
+    "ahead). "
+    "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
+    "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
+    "games plus tactical lessons from its own games) and sees the board as well as the moves; the strong mode adds a "
+    "capture search to its policy (see the model card). " + metrics.headline("xiangqi")
+)
+
+
 def _player(strength: str) -> Player:
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}")
@@ -161,19 +174,7 @@ def on_hint(game: Game | None, strength: str) -> str:
 
 def build() -> None:
     initial = Game()
-    gr.Markdown(
-        "### 象棋 · play Chinese chess against a GPT trained on master games\n"
-        "Click one of your pieces to see its legal moves (green dots), then click a target, or type the move as you "
-        "would write it (炮二平五, 马8进7, C2.5 or h2e2). The bar left of the board is the model's own guess of the result "
-        "(how likely the moves so far are under each result it was trained with: rough, but clear when one side is far "
-        "ahead). "
-        "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
-        "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
-        "games plus tactical lessons from its own games) and sees the board as well as the moves: it predicts the master's "
-        "move 35% of the time, and its pure policy beats a random mover (95%) and scores 53% against a material grabber; "
-        "the strong mode (policy + capture search) beats random and greedy bots and scores 45% against fairy-stockfish at "
-        "depth 1 (see the model card)."
-    )
+    gr.Markdown(INTRO)
     game_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):

@@ -49,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     bundle_metrics.add_record_option(p)
     args = p.parse_args(argv)
-    bundle_metrics.check_recordable(args)
+    bundle_metrics.check_recordable(args, "math_solver")
     if args.format is None or len(args.format) == 1:
         args.format = (args.format or [None]) * len(args.data)
     elif len(args.format) != len(args.data):

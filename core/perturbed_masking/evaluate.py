@@ -3,13 +3,17 @@
     python -m core.perturbed_masking.evaluate segment --gold ../shared/data/sighan2005_icwb2/pku_test_gold.utf8
     python -m core.perturbed_masking.evaluate parse --conllu ../shared/data/ud_chinese_gsdsimp/zh_gsdsimp-ud-dev.conllu
     python -m core.perturbed_masking.evaluate tune --write     # choose rule, layer and threshold on the People's Daily dev slice
+    python -m core.perturbed_masking.evaluate mlm              # held-out MLM accuracy, as the trainer reports it
 
 ``segment`` scores word precision/recall/F1 by character spans, with jieba on the same
 sentences. ``parse`` decodes dependency trees over the gold words (punctuation excluded from
 the trees and the score) and scores UAS next to the left- and right-chain baselines; with
 ``--root gold`` every tree, the chains included, is given the gold root word (the paper's protocol).
 ``tune`` never sees the evaluation sets: it uses the People's Daily lines held out from MLM
-training and writes the chosen defaults into the checkpoint's ``segmentation.json``.
+training and writes the chosen defaults into the checkpoint's ``segmentation.json``. ``mlm``
+re-measures the trainer's final number (accuracy on a fixed masking of those held-out lines) on a
+checkpoint written by ``core.perturbed_masking.train``. ``--record`` (after ``segment``, ``parse``
+or ``mlm``) stores the bundled model's result in its metrics file.
 """
 
 from __future__ import annotations
@@ -19,14 +23,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.perturbed_masking import impact, model, segment, trees
-from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, ConlluSentence, people_daily_path, people_daily_sentences,
-                                         read_conllu, read_gold_segmentation, split_people_daily)
+from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, ConlluSentence, encode, pack_chunks, people_daily_lines,
+                                         people_daily_path, people_daily_sentences, read_conllu, read_gold_segmentation,
+                                         split_people_daily)
+from core.perturbed_masking.model import read_vocab
 
 MODEL = "perturbed_masking"
+PKU_TEST = DATA_DIR / "sighan2005_icwb2" / "pku_test_gold.utf8"
+UD_DEV = DATA_DIR / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu"
 
 
 def load_encoder(source: str | None) -> impact.Encoder:
@@ -117,18 +126,73 @@ def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int, gold_
     }
 
 
-def main() -> None:
+def evaluate_mlm(directory: Path) -> dict:
+    """The trainer's held-out MLM accuracy (``train.mlm_accuracy``) on the same lines, chunks and masking,
+    with the settings the checkpoint was trained with (``training_metrics.json``; the trainer's defaults else)."""
+    from transformers import AutoModelForMaskedLM
+
+    from core.perturbed_masking import train
+
+    record = directory / "training_metrics.json"
+    settings = {**vars(train.parse_args([])), **(json.loads(record.read_text())["config"] if record.is_file() else {})}
+    net = AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32).to(checkpoints.device())
+    if not hasattr(net, "roformer"):
+        raise SystemExit(f"mlm measures RoFormer checkpoints written by core.perturbed_masking.train, not {type(net).__name__}")
+    vocab = {token: i for i, token in enumerate(read_vocab(directory))}
+    _, dev = split_people_daily(people_daily_lines(people_daily_path()), settings["dev_lines"])
+    ids = encode(pack_chunks(dev, settings["seq_chars"], set()), vocab, settings["seq_chars"] + 2)
+    return {**train.mlm_accuracy(net, ids, settings["mask_rate"]), "dev_lines": settings["dev_lines"],
+            "seq_chars": settings["seq_chars"], "mask_rate": settings["mask_rate"]}
+
+
+def check_record(args: argparse.Namespace) -> None:
+    """Before the run: refuse ``--record`` for a run its entry would mislabel."""
+    if args.command == "segment" and (args.gold.resolve() != PKU_TEST.resolve() or args.limit is not None):
+        raise SystemExit(f"--record segment takes the whole PKU test set ({PKU_TEST}; drop --gold and --limit)")
+    if args.command == "parse" and args.conllu.resolve() != UD_DEV.resolve():
+        raise SystemExit(f"--record parse takes {UD_DEV} (drop --conllu)")
+
+
+def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> None:
+    """One entry per command and setting; the segmentation with the tuned defaults is the tab's headline."""
+    command = metrics.command_line("core.perturbed_masking.evaluate", argv)
+    if args.command == "segment":
+        tuned = args.layer is None and args.rule is None and args.threshold is None
+        setting = f"{result['rule']} rule, layer {result['layer']}, threshold {result['threshold']:.4g}"
+        metrics.record(
+            MODEL, "pku_test_f1" if tuned else f"pku_test_f1_{result['rule']}_layer{result['layer']}_threshold{result['threshold']:.4g}",
+            label=f"SIGHAN 2005 PKU test word F1, all {result['sentences']:,} lines, {setting}"
+                  + (" (the tuned defaults)" if tuned else "") + "; jieba on the same lines",
+            value=f"{result['f1']:.3f} (P {result['precision']:.3f}, R {result['recall']:.3f}; jieba {result['jieba_f1']:.3f})",
+            raw=result, command=command, anchor="FMM with the PKU dictionary 0.874", headline=tuned)
+    elif args.command == "parse":
+        scope = f"first{args.limit}" if args.limit else "all"
+        metrics.record(
+            MODEL, f"ud_dev_uas_layer{result['layer']}_{result['root']}_root_{scope}",
+            label=f"UD Chinese GSDSimp dev UAS without punctuation, {metrics.counted(result['read'], args.limit, 'sentences')} "
+                  f"({result['words_scored']:,} words), layer {result['layer']}, {result['root']} root (chains too)",
+            value=f"{result['uas']:.3f} (left chain {result['left_chain_uas']:.3f}, right chain {result['right_chain_uas']:.3f})",
+            raw=result, command=command, anchor="41.7 on English PUD (Wu et al. 2020)")
+    else:
+        metrics.record(
+            MODEL, "heldout_mlm_accuracy",
+            label=f"held-out MLM accuracy: {result['masked_tokens']:,} masked characters of the last "
+                  f"{result['dev_lines']:,} People's Daily lines (never trained on; fixed masking)",
+            value=f"{result['mlm_accuracy']:.3f} (loss {result['mlm_loss']:.2f})", raw=result, command=command)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None, help="'bundled', a directory or a Hub id (default: resolution order)")
     commands = parser.add_subparsers(dest="command", required=True)
     seg = commands.add_parser("segment", help="word P/R/F1 against a gold segmentation (words separated by spaces)")
-    seg.add_argument("--gold", type=Path, default=DATA_DIR / "sighan2005_icwb2" / "pku_test_gold.utf8")
+    seg.add_argument("--gold", type=Path, default=PKU_TEST)
     seg.add_argument("--limit", type=int, default=None, help="first N sentences only")
     seg.add_argument("--layer", type=int, default=None, help="default: the checkpoint's tuned layer")
     seg.add_argument("--rule", choices=segment.JOIN_RULES, default=None, help="default: the checkpoint's tuned rule")
     seg.add_argument("--threshold", type=float, default=None, help="default: the checkpoint's tuned threshold for the rule")
     par = commands.add_parser("parse", help="UAS against CoNLL-U gold trees, with chain baselines")
-    par.add_argument("--conllu", type=Path, default=DATA_DIR / "ud_chinese_gsdsimp" / "zh_gsdsimp-ud-dev.conllu")
+    par.add_argument("--conllu", type=Path, default=UD_DEV)
     par.add_argument("--limit", type=int, default=None)
     par.add_argument("--layer", type=int, default=None)
     par.add_argument("--root", choices=["predicted", "gold"], default="predicted",
@@ -137,17 +201,27 @@ def main() -> None:
     tun.add_argument("--dev-lines", type=int, default=DEV_LINES, help="size of the held-out slice (as in core.perturbed_masking.train)")
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
     tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
-    args = parser.parse_args()
+    mlm = commands.add_parser("mlm", help="held-out MLM accuracy of a checkpoint written by core.perturbed_masking.train")
+    for command in (seg, par, mlm):
+        metrics.add_record_option(command)
+    args = parser.parse_args(argv)
+    metrics.check_recordable(args, MODEL)
+    recording = getattr(args, "record", False)
+    if recording:
+        check_record(args)
 
-    encoder = load_encoder(args.checkpoint)
-    if args.command == "segment":
+    encoder = None if args.command == "mlm" else load_encoder(args.checkpoint)
+    if args.command == "mlm":
+        result = evaluate_mlm(checkpoints.locate(MODEL, args.checkpoint))
+    elif args.command == "segment":
         layer = encoder.defaults.layer if args.layer is None else args.layer
         rule = encoder.defaults.rule if args.rule is None else args.rule
         threshold = encoder.defaults.thresholds[rule] if args.threshold is None else args.threshold
         result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold, rule)
     elif args.command == "parse":
         layer = encoder.defaults.layer if args.layer is None else args.layer
-        result = evaluate_parsing(encoder, read_conllu(args.conllu, args.limit), layer, args.root == "gold")
+        sentences = read_conllu(args.conllu, args.limit)
+        result = {**evaluate_parsing(encoder, sentences, layer, args.root == "gold"), "read": len(sentences)}
     else:
         _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
         result = tune(encoder, dev[: args.limit])
@@ -155,6 +229,8 @@ def main() -> None:
             directory = checkpoints.locate(MODEL, args.checkpoint)
             defaults = {"layer": result["layer"], "rule": result["rule"], "thresholds": result["thresholds"], "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), first {result['sentences']}", "dev_f1": round(result["dev_f1"], 4)}
             (directory / impact.DEFAULTS_FILE).write_text(json.dumps(defaults, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if recording:
+        record(args, result, argv)
     print(json.dumps(result, ensure_ascii=False))
 
 

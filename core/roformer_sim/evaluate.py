@@ -13,7 +13,8 @@ candidates judged fluent and the share of inputs with a fluent non-copy candidat
 (issue #23's targets), next to the share of the human paraphrases judged fluent. With
 ``--compare-checkpoint`` the same figures for a second checkpoint (e.g. the present bundle) are measured
 in the same run on the same inputs and seeds.
-The last stdout line is one JSON object with the metrics.
+The last stdout line is one JSON object with the metrics. ``--record`` stores the bundled model's result
+in its metrics file (similarity: all four test sets in full only).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core import checkpoints
+from core import checkpoints, metrics
 from core.roformer_sim import generate
 from core.roformer_sim.data import DATASETS, STS_DIR, is_positive, read_pairs, spearman, test_file
 from core.roformer_sim.model import Sim, load
@@ -124,13 +125,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    metrics.add_record_option(parser)
     args = parser.parse_args(argv)
+    metrics.check_recordable(args, "roformer_sim")
     if args.threads:
         torch.set_num_threads(args.threads)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = set(datasets) - set(DATASETS)
     if unknown:
         parser.error(f"unknown datasets {sorted(unknown)}; choose from {','.join(DATASETS)}")
+    if args.record:
+        check_record(args, datasets)
     sim = load(checkpoints.locate("roformer_sim", args.checkpoint), checkpoints.device())
     if args.task == "similarity":
         result = evaluate_similarity(sim, args.sts_dir, datasets, args.limit)
@@ -145,8 +150,49 @@ def main(argv: list[str] | None = None) -> dict:
             result["compare"] = {"checkpoint": args.compare_checkpoint,
                                  **evaluate_generation(other, inputs, args.n, args.top_p, args.seed, judge)}
     result.update(task=args.task, checkpoint=str(args.checkpoint or "bundled"), datasets=datasets)
+    if args.record:
+        record(args, result, argv)
     print(json.dumps(result, ensure_ascii=False))
     return result
+
+
+def check_record(args: argparse.Namespace, datasets: list[str]) -> None:
+    """Before the run: refuse ``--record`` for a run its entry would mislabel."""
+    if Path(args.sts_dir).resolve() != STS_DIR.resolve():
+        raise SystemExit(f"--record takes the test sets of {STS_DIR} (drop --sts-dir)")
+    if args.task == "similarity" and (sorted(datasets) != sorted(DATASETS) or args.limit is not None):
+        raise SystemExit("--record similarity takes every pair of all four test sets (drop --datasets and --limit)")
+
+
+def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> None:
+    """similarity: one entry, the tab's headline; generate: one entry per input count, datasets, n and top-p."""
+    command = metrics.command_line("core.roformer_sim.evaluate", argv)
+    if args.task == "similarity":
+        ours, overlap = result["spearman"], result["char_overlap_baseline"]
+        metrics.record(
+            "roformer_sim", "test_spearman",
+            label="test Spearman×100 " + " / ".join(DATASETS) + " / avg (cosine vs label, every pair)",
+            value=" / ".join(f"{ours[d]:.2f}" for d in DATASETS) + f" / avg {ours['avg']:.2f} "
+                  f"(character overlap, same run: avg {overlap['avg']:.2f})",
+            raw=result, command=command, anchor="RoFormer-Sim base 39.27 / 48.31 / 72.30 / 71.75 / 57.9 (blog 8541)",
+            headline=True)
+        return
+    per_set = args.limit or 100
+    named = [d for d in DATASETS if d in result["datasets"]]
+    scope = "all" if named == list(DATASETS) else "_".join(d.lower() for d in named)
+    fluent = result[f"top{FLUENCY_TOP}_fluent_share"]
+    num = lambda x: "–" if x is None else f"{x:.3f}"  # None: no input got a non-copy candidate
+    metrics.record(
+        "roformer_sim", f"generate_{scope}_{per_set}_per_set_n{args.n}_p{args.top_p:g}",
+        label=f"paraphrases of {result['inputs']:,} test inputs (first {per_set} positive pairs of "
+              f"{', '.join(named)}; n = {args.n}, top-p {args.top_p:g}): inputs with a non-copy candidate · "
+              f"best candidate's cosine · its char F1 vs the human paraphrase · top-{FLUENCY_TOP} judged fluent · "
+              f"inputs with a fluent non-copy candidate of cosine ≥ {GOOD_COSINE}",
+        value=f"{result['share_with_non_copy']:.0%} · {num(result['best_non_copy_cosine'])} · "
+              f"{num(result['best_non_copy_char_f1_vs_human'])} (copying the input: "
+              f"{result['copy_input_baseline']['char_f1_vs_human']:.3f}) · {fluent:.1%} (human paraphrases: "
+              f"{result['human_paraphrase_fluent_share']:.0%}) · {result[f'share_with_fluent_non_copy_cosine_{GOOD_COSINE}']:.0%}",
+        raw=result, command=command)
 
 
 if __name__ == "__main__":

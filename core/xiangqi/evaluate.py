@@ -9,7 +9,8 @@
   the openings of validation games (both players are deterministic, so the openings make the
   games differ); ``--record`` stores each row in ``assets/xiangqi/metrics.json`` for the tab.
 
-The last line of stdout is one JSON object with the metrics.
+``predict --record`` and ``match --record`` store their result there too (the bundled model on the
+validation games, at the tab's settings). The last line of stdout is one JSON object with the metrics.
 """
 
 from __future__ import annotations
@@ -142,6 +143,31 @@ def record_ladder(rows: list[dict], book_plies: int, command: str) -> None:
             raw=row, command=command)
 
 
+OPPONENT_NAMES = {"random": "a random mover", "greedy": "a one-ply material grabber (greedy bot)"}
+
+
+def record_predict(result: dict, limit: int, command: str) -> None:
+    metrics.record(
+        "xiangqi", f"predict_validation_games{result['games']}",
+        label=f"validation move prediction top-1 / top-5 among legal moves, "
+              f"{metrics.counted(result['games'], limit, 'games')} ({result['positions']:,} positions)",
+        value=f"{result['top1']:.1%} / {result['top5']:.1%}", raw=result, command=command,
+        anchor="none published (chess human-move matching ≈ 50%)", headline=True)
+
+
+def record_match(result: dict, command: str) -> None:
+    engine = "depth" in result
+    opponent = f"fairy-stockfish depth {result['depth']}" if engine else OPPONENT_NAMES[result["opponent"]]
+    openings = f" from validation openings ({result['book_plies']} plies)" if result["book_plies"] else ""
+    seed = f"_seed{result['seed']}" if result["seed"] else ""  # other games of the same match
+    metrics.record(
+        "xiangqi", f"match_{result['mode']}_vs_{result['opponent']}" + (f"_depth{result['depth']}" if engine else "") + seed,
+        label=f"{result['mode']} mode vs {opponent}, {result['games']} games{openings}"
+              + (f" (seed {result['seed']})" if seed else ""),
+        value=f"{result['score']:.1%} ({result['wins']} W {result['draws']} D {result['losses']} L)",
+        raw=result, command=command, headline=not seed)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: bundled assets/xiangqi)")
@@ -173,9 +199,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     la.add_argument("--book-plies", type=int, default=4,
                     help="game i starts from the i-th different opening of N plies among the validation games")
     la.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
-    metrics.add_record_option(la)
+    for command in (pr, ma, la):
+        metrics.add_record_option(command)
     args = p.parse_args(argv)
-    metrics.check_recordable(args)
+    metrics.check_recordable(args, "xiangqi")
+    if args.command == "predict" and args.record and (args.split != "validation" or args.games.resolve() != DEFAULT_GAMES.resolve()):
+        raise SystemExit(f"--record predict takes the validation games of {DEFAULT_GAMES} (drop --split and --games)")
+    if args.command == "match" and args.record:
+        changed = [f"--{name.replace('_', '-')}" for name in ("temperature", "search_depth", "prefix", "max_plies")
+                   if getattr(args, name) != ma.get_default(name)]
+        if changed:
+            raise SystemExit(f"--record match measures the tab's settings: drop {', '.join(changed)}")
     return args
 
 
@@ -190,6 +224,8 @@ def main(argv=None) -> None:
                          else (games.train, games.train_boards))
         result = predict(model, vocab, split[: args.limit or None], boards[: args.limit or None])
         result.update(split=args.split)
+        if args.record:
+            record_predict(result, args.limit, metrics.command_line("core.xiangqi.evaluate", argv))
     elif args.command == "ladder":
         rows = ladder(model, vocab, args.modes, args.depths, args.n_games, args.max_plies,
                       book_openings(args.n_games, args.book_plies), args.search_depth)
@@ -209,7 +245,9 @@ def main(argv=None) -> None:
             if engine is not None:
                 engine.close()
         result.update(opponent=args.opponent, mode=args.mode, prefix=args.prefix, book_plies=args.book_plies,
-                      **({"depth": args.depth} if engine else {}))
+                      seed=args.seed, **({"depth": args.depth} if engine else {}))
+        if args.record:
+            record_match(result, metrics.command_line("core.xiangqi.evaluate", argv))
     print(json.dumps(result))
 
 
