@@ -27,8 +27,6 @@ import app
 from core.xiangqi.game import Game
 from demos import perturbed_masking
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Glyph warnings of matplotlib without a CJK font
-
 EXAMPLES_PER_HANDLER = 8
 
 ODD_TEXTS = [
