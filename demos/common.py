@@ -14,6 +14,7 @@ from typing import Callable
 import gradio as gr
 
 from core import checkpoints
+from demos.serving import model_slot
 
 log = logging.getLogger("demos")
 
@@ -43,13 +44,15 @@ def report(exc: BaseException, where: str) -> str:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Wrap an event handler that produces results: a failure becomes one ``gr.Error`` toast with a readable
-    message (Gradio then marks the outputs as failed; already logged, so Gradio prints no traceback)."""
+    """Wrap an event handler that produces results: it runs in a model slot (``demos.serving``), and a failure
+    becomes one ``gr.Error`` toast with a readable message (Gradio then marks the outputs as failed; already
+    logged, so Gradio prints no traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with model_slot():
+                return fn(*args, **kwargs)
         except gr.Error:
             raise
         except Exception as exc:  # every failure becomes a readable toast
@@ -59,13 +62,15 @@ def guarded(fn: Callable) -> Callable:
 
 
 def guarded_keeping_outputs(fn: Callable) -> Callable:
-    """Wrap an event handler whose outputs include controls or per-user state: a failure becomes one warning
-    toast and every output keeps its value (``gr.Error`` would mark each output with an "Error" pill)."""
+    """Wrap an event handler whose outputs include controls or per-user state: it runs in a model slot, and a
+    failure becomes one warning toast and every output keeps its value (``gr.Error`` would mark each output with
+    an "Error" pill)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with model_slot():
+                return fn(*args, **kwargs)
         except Exception as exc:  # the state must survive any failure
             gr.Warning(report(exc, fn.__qualname__))
             return gr.skip()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import gradio as gr
 import pytest
 
 from core import checkpoints
-from demos import common
+from demos import common, serving
 
 
 def offline_checkpoint_error() -> checkpoints.CheckpointNotFound:
@@ -88,3 +90,39 @@ def test_failed_model_switch_restores_the_dropdown_and_keeps_controls(offline):
         assert switch("bert-base-chinese", "bundled") == ("bundled", "bundled", gr.skip())
     chosen, active, directory = switch("bundled", "bundled")
     assert (chosen, active) == ("bundled", "bundled") and directory == checkpoints.spec("perturbed_masking").asset_dir
+
+
+def test_handlers_run_in_at_most_one_model_slot_per_core_and_release_it_on_failure():
+    """Busy use: beyond MODEL_SLOTS handlers at once, the others wait; nested wrapped calls do not wait for
+    themselves; a failing handler gives its slot back."""
+    running, peak, lock = 0, 0, threading.Lock()
+    release = threading.Event()
+
+    def handler(_):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.wait(5)
+        with lock:
+            running -= 1
+        return common.guarded(lambda: "inner")()  # re-entrant: same thread, no second slot
+
+    wrapped = common.guarded(handler)
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(serving.MODEL_SLOTS + 2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    assert running == serving.MODEL_SLOTS  # the rest wait for a slot
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert peak == serving.MODEL_SLOTS and not any(t.is_alive() for t in threads)
+
+    def broken():
+        raise ValueError("bad input")
+
+    for _ in range(serving.MODEL_SLOTS + 1):  # would block forever if a failure kept its slot
+        with pytest.raises(gr.Error):
+            common.guarded(broken)()
+        common.guarded_keeping_outputs(broken)()
