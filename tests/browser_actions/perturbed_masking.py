@@ -16,6 +16,8 @@ def exercise(page) -> None:
     expect(page.locator("#perturbed_masking-reference")).to_contain_text("大肠杆菌")  # jieba's row
     expect(page.locator("#perturbed_masking-dependency svg text").first).to_be_visible()  # the title's icon is an svg too
     expect(page.locator("#perturbed_masking-constituency svg text").first).to_be_visible()
+    expect(page.locator("#perturbed_masking-bars svg rect title")).to_have_count(len(SENTENCE) - 1)  # a bar per gap
+    expect(page.locator("#perturbed_masking-heatmap svg").get_by_text("masked word j")).to_be_visible()
     expect(page.locator("#perturbed_masking-info")).to_contain_text("characters")
 
     default_words = words

@@ -37,5 +37,5 @@ def exercise(page) -> None:
 
     page.get_by_text("not a digit", exact=True).click()  # the synthetic out-of-distribution example
     expect(score).to_contain_text("out of distribution", timeout=90_000)
-    expect(page.locator("#vae-histogram")).to_be_visible()
+    expect(page.locator("#vae-histogram svg").get_by_text("your digit")).to_be_visible()
     expect(page.locator("#vae-upload")).to_be_visible(timeout=30_000)  # the clicked example is shown where it was loaded (queued behind scoring on a busy machine)
