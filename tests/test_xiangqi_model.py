@@ -370,3 +370,21 @@ def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
     assert log[-1]["event"] == "done" and log[-1]["teacher_positions"] == 4 and 0 <= log[-1]["teacher_top1"] <= 1
     with pytest.raises(ValueError, match="--teacher-share must be at least 0 and below 1, got 1.0"):
         train.main(["--games", str(tmp_path / "games.jsonl"), "--work-dir", str(tmp_path), "--teacher-share", "1"])
+
+
+@pytest.mark.skipif(find_engine() is None, reason="fairy-stockfish is not installed")
+def test_engine_starts_each_new_game_with_a_clear_hash(monkeypatch):
+    """A fixed-depth opponent must not play deeper on what earlier games left in its hash table."""
+    with FairyStockfish(1) as engine:
+        sent = []
+        send = engine._send
+        monkeypatch.setattr(engine, "_send", lambda command: (sent.append(command), send(command)))
+        game = ["h2e2"]
+        engine.best_move([])
+        engine.best_move(game)
+        game.append(engine.best_move(game))
+        engine.best_move(game)  # the same game, continued: the hash stays
+        assert sent.count("ucinewgame") == 1
+        engine.best_move(["b2e2"])  # a different game
+        engine.best_move([])  # back to the start position: a new game too
+        assert sent.count("ucinewgame") == 3

@@ -41,6 +41,7 @@ class FairyStockfish:
         if path is None:
             raise ValueError("fairy-stockfish is not installed (apt-get install fairy-stockfish)")
         self.depth = depth
+        self._game: tuple[str, list[str]] | None = None  # (start FEN, moves) of the last position searched
         self.process = subprocess.Popen(
             [str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
@@ -63,7 +64,17 @@ class FairyStockfish:
         return self.best_move(board.move_stack, board.root_fen)
 
     def best_move(self, moves: list[str], fen: str = START_FEN) -> str:
-        """The engine's choice (ICCS) after ``moves`` (ICCS) from ``fen``, searched to ``self.depth``."""
+        """The engine's choice (ICCS) after ``moves`` (ICCS) from ``fen``, searched to ``self.depth``.
+
+        A position that does not continue the previous one starts a new game, which clears the engine's hash:
+        at a fixed depth, entries left by earlier games' searches would make it play deeper than its depth, and
+        its strength would depend on what was played before (the ladder plays several modes against one engine).
+        """
+        if self._game is None or self._game[0] != fen or list(moves[: len(self._game[1])]) != self._game[1]:
+            self._send("ucinewgame")
+            self._send("isready")
+            self._wait_for("readyok")
+        self._game = (fen, list(moves))
         engine_moves = " ".join(iccs_to_engine(m) for m in moves)
         self._send(f"position fen {fen}" + (f" moves {engine_moves}" if engine_moves else ""))
         self._send(f"go depth {self.depth}")
