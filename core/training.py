@@ -20,6 +20,7 @@ import json
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,17 @@ def setup(seed: int, threads: int | None = None) -> Runtime:
 
 
 def teardown(runtime: Runtime) -> None:
-    if runtime.distributed and dist.is_initialized():
+    """End a run. A distributed rank then leaves at once, without the interpreter's shutdown: there, the DDP
+    wrapper's last reference can drop with the GIL held while its gloo process group joins a worker thread that
+    waits for the GIL, and the rank hangs for ever (seen in the 2-process test). Call it last: every rank has saved
+    and logged by then."""
+    if not runtime.distributed:
+        return
+    if dist.is_initialized():
         dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def wrap(model: torch.nn.Module, runtime: Runtime, find_unused_parameters: bool = False) -> torch.nn.Module:
