@@ -181,8 +181,9 @@ def torchrun(module: str, args: list[str], cwd: Path) -> subprocess.CompletedPro
     env = dict(os.environ, OMP_NUM_THREADS="1", DEMO_DEVICE="cpu", PYTHONPATH=str(REPO))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", module, *args]
-    # One launch in the full suite once hung before training (a rendezvous that never completed, not
-    # reproduced alone); a second launch tells such a start-up hang from a trainer deadlock, which hangs again.
+    # Ranks used to hang now and then at interpreter shutdown (gloo's worker thread waiting for the GIL held by the
+    # DDP wrapper's destructor); training.teardown now leaves each rank with os._exit. A second launch stays as a
+    # guard against a one-off stall of this shared machine: a deadlock in the trainer hangs again and fails.
     for attempt in (1, 2):
         try:
             return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
