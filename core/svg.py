@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 FONT = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Noto Sans SC', sans-serif"
+MIN_PLOT_PX = 300.0  # the narrowest plot area: room for a title and an axis label
 BLUE, RED, GREY = "#4c78a8", "#e45756", "#555"
 # Viridis at 9 stops (matplotlib's values), interpolated: the heatmap's colour scale without matplotlib.
 VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -83,7 +84,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], colors: Sequence[s
     values = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
     label_chars = max((len(label) for label in labels), default=1)
     left, top, right, bottom = 64.0, 36.0, 16.0, 18.0 + 16 * label_chars
-    slot, plot_height = 26.0, 220.0
+    # Bars spread over at least MIN_PLOT_PX, so a short sentence still leaves room for the title.
+    slot, plot_height = max(26.0, MIN_PLOT_PX / max(len(values), 1)), 220.0
     width = left + right + slot * max(len(values), 1)
     height = top + plot_height + bottom
     high = max(float(values.max(initial=0.0)), threshold or 0.0) * 1.1 or 1.0
@@ -112,7 +114,7 @@ def heatmap(labels: Sequence[str], matrix: np.ndarray, *, title: str, x_label: s
     matrix = np.asarray(matrix, dtype=float)
     low, high = float(np.nanmin(matrix, initial=0.0)), float(np.nanmax(matrix, initial=0.0))
     colors = viridis((matrix - low) / ((high - low) or 1.0))
-    cell = 30.0 if n <= 20 else 20.0
+    cell = max(30.0 if n <= 20 else 20.0, MIN_PLOT_PX / max(n, 1))  # a one-word matrix still fits its titles
     label_room = 34.0 + 15 * max((len(label) for label in labels), default=1)
     left, top = label_room, 40.0
     width, height = left + cell * n + 90, top + cell * n + label_room
