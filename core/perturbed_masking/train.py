@@ -32,8 +32,7 @@ from transformers import RoFormerForMaskedLM
 from core import training
 from core.checkpoints import REPO_ROOT
 from core.perturbed_masking import data
-from core.perturbed_masking.model import (SPECIAL_TOKENS, mask_batch, mlm_accuracy, mlm_logits, read_vocab, roformer_config,
-                                          save_pretrained)
+from core.perturbed_masking.model import mask_batch, mlm_accuracy, mlm_logits, read_vocab, roformer_config, save_pretrained
 
 # Named settings a run starts from; explicit options override them.
 PRESETS = {
