@@ -41,6 +41,7 @@ class Runtime:
     rank: int = 0
     world_size: int = 1
     started_cpu: float = field(default_factory=time.process_time)
+    started_wall: float = field(default_factory=time.monotonic)
 
     @property
     def is_main(self) -> bool:
@@ -314,6 +315,10 @@ class RunState:
         return runtime.any_true(self._signalled)
 
 
-def cpu_minutes(runtime: Runtime, before: float = 0.0) -> float:
-    """Process CPU minutes of this run, including ``before`` minutes from earlier resumptions."""
+def budget_minutes(runtime: Runtime, before: float = 0.0) -> float:
+    """Minutes of this run counted against its ``--cpu-minutes`` budget, including ``before`` minutes from earlier
+    resumptions: process CPU minutes on the CPU (fair when other jobs share the cores), wall minutes on a GPU (there
+    the process mostly waits on the device, and a budget must bound how long the run takes)."""
+    if runtime.device.type == "cuda":
+        return before + (time.monotonic() - runtime.started_wall) / 60
     return before + (time.process_time() - runtime.started_cpu) / 60

@@ -63,7 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dev-size", type=int, default=data.DEV_SIZE, help="new Math23K problems held out as the development set")
     p.add_argument("--dev-every", type=int, help="log the greedy dev accuracy every this many steps (0: only at the end)")
     p.add_argument("--cpu-minutes", type=float,
-                   help="compute budget: stop (and save) after this much process CPU time; the learning-rate "
+                   help="compute budget: stop (and save) after this much process CPU time (wall time on a GPU); the learning-rate "
                         "schedule then ends at whichever comes first, the budget or the last epoch")
     p.add_argument("--keep-best", action="store_true",
                    help="write the checkpoint with the best greedy dev accuracy (checked every --dev-every steps and at the end)")
@@ -156,18 +156,18 @@ def main(argv=None) -> None:
         training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
 
     def schedule_progress() -> float:
-        by_budget = training.cpu_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
+        by_budget = training.budget_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
         return max(by_budget, training.step_progress(step, args.warmup, total))
 
     def save() -> None:
-        progress.update(step=step, cpu_minutes=training.cpu_minutes(runtime, cpu_before))
+        progress.update(step=step, cpu_minutes=training.budget_minutes(runtime, cpu_before))
         state.save(model, optimizer, progress, runtime)
 
     def write_model(directory: Path, scores: dict) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (copy.deepcopy(net).half() if args.save_fp16 else net).save_pretrained(directory)
         tokenizer.save_pretrained(directory)
-        stats.update(steps=step, cpu_minutes=round(training.cpu_minutes(runtime, cpu_before), 1), dev_accuracy_greedy=scores,
+        stats.update(steps=step, cpu_minutes=round(training.budget_minutes(runtime, cpu_before), 1), dev_accuracy_greedy=scores,
                      command="python -m core.math_solver.train " + " ".join(sys.argv[1:] if argv is None else argv))
         (directory / "training_stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -201,10 +201,10 @@ def main(argv=None) -> None:
             if step % 100 == 0:
                 training.log_line(runtime, log_file, event="train", step=step, total=total,
                                   epoch=round(step / steps_per_epoch, 2), loss=round(running, 4), lr=round(lr, 7),
-                                  cpu_minutes=round(training.cpu_minutes(runtime, cpu_before), 1))
+                                  cpu_minutes=round(training.budget_minutes(runtime, cpu_before), 1))
             if args.dev_every and step % args.dev_every == 0:  # counts against --cpu-minutes, like the training
                 log_dev()
-            out_of_budget = runtime.any_true(bool(args.cpu_minutes) and training.cpu_minutes(runtime, cpu_before) >= args.cpu_minutes)
+            out_of_budget = runtime.any_true(bool(args.cpu_minutes) and training.budget_minutes(runtime, cpu_before) >= args.cpu_minutes)
             if state.stop_if_asked(save, runtime, log_file, step):
                 return
             if state.due(300) or step >= total or out_of_budget:

@@ -172,7 +172,7 @@ def main(argv=None) -> dict | None:
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0:
             training.log_line(runtime, log_file, event="train", step=step, total=args.steps, loss=round(running, 4), lr=round(lr, 7),
-                              cpu_minutes=round(training.cpu_minutes(runtime), 1))
+                              cpu_minutes=round(training.budget_minutes(runtime), 1))
         if step % args.dev_every == 0 and runtime.is_main:
             training.log_line(runtime, log_file, event="dev", step=step, **mlm_accuracy(net, dev_ids[:512], args.mask_rate))
         if state.stop_if_asked(save, runtime, log_file, step):

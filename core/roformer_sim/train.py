@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         bar.set_postfix(stage=1 if stage1 else 2, gen=f"{gen.item():.3f}", sim=f"{similarity.item():.3f}", refresh=False)
         if step % args.log_every == 0:
             training.log_line(runtime, log_file, event="train", step=step, stage=1 if stage1 else 2, gen=round(gen.item(), 4),
-                              sim=round(similarity.item(), 4), lr=round(lr, 7), cpu_minutes=round(training.cpu_minutes(runtime), 2))
+                              sim=round(similarity.item(), 4), lr=round(lr, 7), cpu_minutes=round(training.budget_minutes(runtime), 2))
         if (step in (args.stage1_steps, total) or step % args.dev_every == 0) and runtime.is_main:
             training.log_line(runtime, log_file, event="dev", step=step, dev_spearman=data.dev_spearman(sim, dev))
         if state.stop_if_asked(save, runtime, log_file, step):

@@ -69,7 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--valid-k", type=int, default=100, help="importance samples for the per-epoch valid score")
     p.add_argument("--valid-limit", type=int, help="valid images scored per epoch (first N; default 2000)")
     p.add_argument("--cpu-minutes", type=float, default=None,
-                   help="compute budget: stop (keeping the best model) after this much process CPU time")
+                   help="compute budget: stop (keeping the best model) after this much process CPU time (wall time on a GPU)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -130,17 +130,17 @@ def main(argv=None) -> dict | None:
     total = args.epochs * steps_per_epoch
 
     def schedule_progress() -> float:
-        by_budget = training.cpu_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
+        by_budget = training.budget_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
         return max(by_budget, training.step_progress(step, args.warmup, total))
 
     def save() -> None:
-        progress.update(step=step, cpu_minutes=training.cpu_minutes(runtime, cpu_before))
+        progress.update(step=step, cpu_minutes=training.budget_minutes(runtime, cpu_before))
         state.save(net, optimizer, progress, runtime)
 
     def finished() -> bool:
         """On every rank: whether patience or the CPU budget ran out (rank 0 keeps the history; a finished
         run that is rerun stays finished)."""
-        spent = bool(args.cpu_minutes) and training.cpu_minutes(runtime, cpu_before) >= args.cpu_minutes
+        spent = bool(args.cpu_minutes) and training.budget_minutes(runtime, cpu_before) >= args.cpu_minutes
         out_of_patience = len(progress["history"]) - progress["best_epoch"] >= args.patience
         return runtime.any_true(runtime.is_main and (spent or out_of_patience))
 
@@ -151,7 +151,7 @@ def main(argv=None) -> dict | None:
             log_px, _ = score_images(net, valid, args.valid_k, batch_size=500)
             net.train()
             row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_nll": round(-log_px.mean().item(), 4), "lr": round(lr, 7),
-                   "cpu_minutes": round(training.cpu_minutes(runtime, cpu_before), 2)}
+                   "cpu_minutes": round(training.budget_minutes(runtime, cpu_before), 2)}
             progress["history"].append(row)
             if row["valid_nll"] < progress["best_valid_nll"]:
                 progress.update(best_valid_nll=row["valid_nll"], best_epoch=epoch)

@@ -12,14 +12,18 @@ and reused by later runs and evaluations.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import lzma
+import multiprocessing
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -81,27 +85,44 @@ def usable_records(path: Path, dropped: Counter) -> Iterator[tuple[str, dict]]:
                 yield moves, record
 
 
-def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter) -> Iterator[tuple[bool, list[int], torch.Tensor]]:
-    """(is validation, tokens, boards) for each usable record, replayed with :class:`Board`; counts the rest."""
-    for moves, record in tqdm(usable_records(path, dropped), desc="replaying games", unit=" games", mininterval=5):
-        try:
-            board = Board.from_moves(moves)
-        except ValueError:
-            dropped["illegal move found by Board"] += 1
-            continue
-        yield is_validation(moves), vocab.encode_game(moves.split(), record.get("result", "*")), game_boards(board)
+def replay(game: tuple[str, str], vocab: MoveVocab) -> tuple[bool, list[int], np.ndarray] | None:
+    """(is validation, tokens, boards) of one (moves, result) game, or None when :class:`Board` finds an illegal move.
+    The boards travel back from a worker as a NumPy array: thousands of tensors sent through a pipe would each hold a
+    shared-memory file descriptor."""
+    moves, result = game
+    try:
+        board = Board.from_moves(moves)
+    except ValueError:
+        return None
+    return is_validation(moves), vocab.encode_game(moves.split(), result), game_boards(board).numpy()
 
 
-def read_games(path: Path, vocab: MoveVocab) -> GameSet:
+def replayed_games(path: Path, vocab: MoveVocab, dropped: Counter,
+                   workers: int = 1) -> Iterator[tuple[bool, list[int], torch.Tensor]]:
+    """(is validation, tokens, boards) for each usable record in file order, replayed with :class:`Board` by
+    ``workers`` processes (a GPU machine's many cores replay a file in seconds); counts the rest."""
+    games = ((moves, record.get("result", "*")) for moves, record in usable_records(path, dropped))
+    with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        replay_one = functools.partial(replay, vocab=vocab)
+        replayed = pool.imap(replay_one, games, chunksize=64) if pool else map(replay_one, games)
+        for game in tqdm(replayed, desc="replaying games", unit=" games", mininterval=5):
+            if game is None:
+                dropped["illegal move found by Board"] += 1
+            else:
+                validation, tokens, boards = game
+                yield validation, tokens, torch.from_numpy(boards)
+
+
+def read_games(path: Path, vocab: MoveVocab, workers: int = 1) -> GameSet:
     """Every usable game of the file, split into training and validation games."""
     games = GameSet([], [])
-    for validation, tokens, boards in replayed_games(path, vocab, games.dropped):
+    for validation, tokens, boards in replayed_games(path, vocab, games.dropped, workers):
         (games.validation if validation else games.train).append(tokens)
         (games.validation_boards if validation else games.train_boards).append(boards)
     return games
 
 
-def cached_games(path: Path, vocab: MoveVocab, work_dir: Path = DEFAULT_WORK_DIR) -> GameSet:
+def cached_games(path: Path, vocab: MoveVocab, work_dir: Path = DEFAULT_WORK_DIR, workers: int = 1) -> GameSet:
     """:func:`read_games` once per data file and vocabulary; later calls load the cache."""
     path = Path(path)
     stat = path.stat()
@@ -111,7 +132,7 @@ def cached_games(path: Path, vocab: MoveVocab, work_dir: Path = DEFAULT_WORK_DIR
         saved = torch.load(cache)
         return GameSet(saved["train"], saved["validation"], saved["train_boards"], saved["validation_boards"],
                        Counter(saved["dropped"]))
-    games = read_games(path, vocab)
+    games = read_games(path, vocab, workers)
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"train": games.train, "validation": games.validation, "train_boards": games.train_boards,
                 "validation_boards": games.validation_boards, "dropped": dict(games.dropped)}, cache)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lessons", type=Path, nargs="*", default=[],
                    help="lesson files of core.xiangqi.lessons (the model's games labelled with the search mode's move)")
     p.add_argument("--teacher-share", type=float, default=0.25, help="fraction of each batch drawn from the teacher games")
-    p.add_argument("--cpu-minutes", type=float, help="compute budget in process CPU minutes (the schedule's length)")
+    p.add_argument("--cpu-minutes", type=float, help="compute budget in process CPU minutes, wall minutes on a GPU (the schedule's length)")
     p.add_argument("--max-steps", type=int, help="step budget (the schedule ends at whichever budget comes first)")
     p.add_argument("--layers", type=int)
     p.add_argument("--heads", type=int)
@@ -89,6 +90,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--eval-games", type=int, default=300, help="validation games for the periodic check")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads per process")
+    p.add_argument("--replay-workers", type=int, default=os.cpu_count(),
+                   help="processes replaying the game files when their caches are built (default: one per core)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     training.apply_preset(args, {"block_size": 160, "warmup": 100}, PRESETS[args.preset])
@@ -168,7 +171,7 @@ def load_games(args, vocab: MoveVocab, runtime: training.Runtime):
     """Rank 0 replays and caches every file first; the other ranks then read its caches."""
     if not runtime.is_main:
         runtime.barrier()
-    game_sets = [cached_games(path, vocab, args.work_dir) for path in args.games]
+    game_sets = [cached_games(path, vocab, args.work_dir, args.replay_workers) for path in args.games]
     if runtime.is_main:
         runtime.barrier()
     return game_sets
@@ -250,7 +253,7 @@ def main(argv=None) -> None:
         training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
 
     def used_minutes() -> float:
-        return training.cpu_minutes(runtime, cpu_before)
+        return training.budget_minutes(runtime, cpu_before)
 
     def schedule_progress() -> float:
         by_budget = used_minutes() / args.cpu_minutes if args.cpu_minutes else 0.0

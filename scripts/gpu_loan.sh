@@ -1,0 +1,74 @@
+#!/bin/bash
+# One prepared command for a short GPU loan (the `device` tool: one H200, ~15 minutes in all): train the math solver
+# and the xiangqi GPT side by side on the one GPU, each with a wall-clock budget, and write what comes back to $OUT.
+#
+#   scripts/gpu_loan.sh prepare        # here: copy the data the runs read into .gpu_data/ (git-ignored, ~7 MB)
+#   scripts/gpu_loan.sh run            # there, with .gpu_data and .whl (pyffish) carried: about 8 minutes
+#
+# Candidates for a bundle keep the bundled shapes' size limit (fp16 weights <= 9.5 MB); the two large runs (the
+# GPU presets) are experiments that bound what a bigger model would give, and only their logs come back.
+# Every run picks its checkpoint on data held out from training (the math dev split, the xiangqi validation games).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DATA=${GPU_DATA:-.gpu_data}
+MINUTES=${GPU_MINUTES:-6.5}  # wall minutes of each training run
+
+prepare() {
+    local shared=../shared/data
+    rm -rf "$DATA" && mkdir -p "$DATA/ape210k" "$DATA/math23k" "$DATA/xiangqi"
+    xz -c "$shared/ape210k/valid.ape.json" >"$DATA/ape210k/valid.ape.json.xz"
+    xz -c "$shared/ape210k/test.ape.json" >"$DATA/ape210k/test.ape.json.xz"
+    cp "$shared/math23k/math23k_train_full.jsonl.xz" "$DATA/math23k/"
+    cp "$shared/xiangqi/"*.jsonl.xz "$DATA/xiangqi/"
+    du -sh "$DATA"
+}
+
+run() {
+    : "${OUT:?set OUT to the folder that comes back}"
+    local runs=runs/gpu py=${PYTHON:-python3}
+    mkdir -p "$runs"
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$runs/gpu.txt"
+    if ! $py -c "import pyffish" 2>/dev/null; then
+        $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+        export PYTHONPATH=/tmp/site
+    fi
+    export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+    local math=(--train "$DATA/ape210k/valid.ape.json.xz" "$DATA/math23k/math23k_train_full.jsonl.xz"
+                --test "$DATA/ape210k/test.ape.json.xz" --epochs 400 --cpu-minutes "$MINUTES" --dev-every 1000
+                --keep-best --threads 1)
+    $py -m core.math_solver.train "${math[@]}" --init assets/math_solver --batch-size 64 --lr 5e-4 --warmup 200 \
+        --save-fp16 --state-dir $runs/math_cont/state --out $runs/math_cont/model >$runs/math_cont.log 2>&1 &
+    $py -m core.math_solver.train "${math[@]}" --batch-size 64 --lr 7e-4 --warmup 300 --dropout 0.1 \
+        --save-fp16 --state-dir $runs/math_scratch/state --out $runs/math_scratch/model >$runs/math_scratch.log 2>&1 &
+    $py -m core.math_solver.train "${math[@]}" --preset gpu \
+        --state-dir $runs/math_large/state --out $runs/math_large/model >$runs/math_large.log 2>&1 &
+
+    # Replay both game files once, on every core, into a cache each xiangqi run then reads.
+    local games=("$DATA/xiangqi/ccpd_games_iccs.jsonl.xz" "$DATA/xiangqi/dpxq_games_iccs.jsonl.xz")
+    $py -c "import sys; from core.xiangqi.data import cached_games; from core.xiangqi.vocab import MoveVocab
+for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache', workers=10)" "${games[@]}" \
+        >$runs/xq_cache.log 2>&1 || { cat $runs/xq_cache.log; }
+    local name
+    for name in xq_big xq_cont xq_large; do mkdir -p $runs/$name/work && cp -l $runs/xq_cache/games-*.pt $runs/$name/work/; done
+    local xq=(--games "${games[@]}" --cpu-minutes "$MINUTES" --max-steps 1000000 --replay-workers 1)
+    $py -m core.xiangqi.train "${xq[@]}" --layers 8 --heads 6 --embd 192 --batch-size 256 --lr 1.5e-3 --warmup 300 \
+        --work-dir $runs/xq_big/work --out $runs/xq_big/model >$runs/xq_big.log 2>&1 &
+    $py -m core.xiangqi.train "${xq[@]}" --init assets/xiangqi --batch-size 256 --lr 1e-3 --warmup 200 \
+        --work-dir $runs/xq_cont/work --out $runs/xq_cont/model >$runs/xq_cont.log 2>&1 &
+    $py -m core.xiangqi.train "${xq[@]}" --preset gpu \
+        --work-dir $runs/xq_large/work --out $runs/xq_large/model >$runs/xq_large.log 2>&1 &
+    nvidia-smi >$runs/nvidia-smi.txt 2>&1
+    wait
+    nvidia-smi --query-gpu=memory.used --format=csv >>$runs/gpu.txt 2>&1
+
+    for name in math_cont math_scratch xq_big xq_cont; do
+        [ -d $runs/$name/model ] && tar -czf "$OUT/$name.tar.gz" -C $runs/$name model
+    done
+    # Logs of every run, and the large runs' training stats (their weights are too big to bundle or bring back).
+    tar -czf "$OUT/logs.tar.gz" $runs/*.log $runs/*.txt $runs/*/state/log.jsonl $runs/*/work/log.jsonl \
+        $runs/*/model/training_stats.json 2>/dev/null
+    ls -la "$OUT"
+    tail -n 3 $runs/*.log
+}
+
+"$@"
