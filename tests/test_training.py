@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 import torch
@@ -79,3 +80,11 @@ def test_sigterm_asks_the_run_to_stop(tmp_path):
     assert state.stop_if_asked(lambda: saved.append(1), runtime, tmp_path / "log.jsonl", step=3) and saved == [1]
     assert '"event": "interrupted", "step": 3' in (tmp_path / "log.jsonl").read_text()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_budget_minutes_count_cpu_time_on_the_cpu_and_wall_time_on_a_gpu():
+    # A GPU run's process mostly waits on the device, so only wall time bounds how long it takes.
+    cpu = training.Runtime(torch.device("cpu"), started_cpu=time.process_time(), started_wall=time.monotonic() - 600)
+    gpu = training.Runtime(torch.device("cuda"), started_cpu=time.process_time(), started_wall=time.monotonic() - 600)
+    assert training.budget_minutes(cpu) < 1
+    assert training.budget_minutes(gpu, before=2.0) == pytest.approx(12.0, abs=0.1)

@@ -10,7 +10,7 @@ import torch
 
 from core.xiangqi import evaluate, lessons, teacher, train
 from core.xiangqi.board import Board, mirror_move
-from core.xiangqi.data import game_boards
+from core.xiangqi.data import game_boards, read_games
 from core.xiangqi.game import Game
 from core.xiangqi.lessons import encode_lesson, play_lesson_game
 from core.xiangqi.model import GPTConfig, MoveGPT, load
@@ -388,3 +388,17 @@ def test_engine_starts_each_new_game_with_a_clear_hash(monkeypatch):
         engine.best_move(["b2e2"])  # a different game
         engine.best_move([])  # back to the start position: a new game too
         assert sent.count("ucinewgame") == 3
+
+
+def test_replaying_on_several_processes_gives_the_serial_result(tmp_path):
+    records = [{"moves_iccs": "h2e2 h9g7 h0g2", "result": "1-0"}, {"moves_iccs": "h2e2 h2e2", "result": "0-1"},
+               {"moves_iccs": "", "result": "*"}, {"moves_iccs": "b2e2 b9c7", "result": "1/2-1/2"}] * 20
+    path = tmp_path / "games.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")
+    vocab = MoveVocab.build()
+    serial, parallel = read_games(path, vocab), read_games(path, vocab, workers=2)
+    assert parallel.train == serial.train and parallel.validation == serial.validation
+    assert all(torch.equal(a, b) for a, b in zip(parallel.train_boards + parallel.validation_boards,
+                                                  serial.train_boards + serial.validation_boards))
+    assert parallel.dropped == serial.dropped == {"no moves": 20, "illegal move found by Board": 20}
+    assert len(serial.train) + len(serial.validation) == 40
