@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from core import checkpoints
-from core.math_solver import evaluate, model, normalize
+from core.math_solver import confidence, evaluate, model, normalize
 from demos import math_solver as tab
 from demos.common import guarded
 from tests.test_math_solver_model import one_torch_thread  # noqa: F401 (autouse fixture)
@@ -66,6 +66,10 @@ def test_notes_when_the_answer_is_not_the_top_beam():
     assert "this answer comes from beam 3" in text and "No beam gave" not in text
     text = tab.answer_markdown(read("N1-N0"), 12.0)
     assert "No beam gave a plausible answer" in text and "comes from beam" not in text
+    ranked = model.Solution(problem, read("N0*(1-N1)", "N0/(1-N1)").candidates, (0.2, 0.6))
+    assert "The ranker prefers beam 2 (its chance of being right: 60%, beam 1: 20%)" in tab.answer_markdown(ranked, 12.0)
+    assert [row[4] for row in tab.candidate_rows(ranked)] == ["20%", "60%"]
+    assert [row[4] for row in tab.candidate_rows(read("N1-N0"))] == ["–"]
     rows = tab.candidate_rows(read("N1-N0", "N0/(1-N1)"))
     assert rows[0][2] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][2] == "600"
 
@@ -94,12 +98,24 @@ def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
     solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, -1.0, problem) for text in beams))
     counts = evaluate.score([solution, None], [{"ans": "600"}, {"ans": "1"}])
     # exp(-1) × 2 = 0.74 of probability gives 384: sure; a refused problem is unsure
-    assert counts == {"correct": 0, "valid": 1, "first_evaluating_correct": 0, "some_beam_correct": 1, "unsure": 1,
-                      "unsure_correct": 0}
+    assert counts == {"correct": 0, "valid": 1, "rule_correct": 0, "first_evaluating_correct": 0,
+                      "most_probable_value_correct": 0, "some_beam_correct": 1, "unsure": 1, "unsure_correct": 0}
     assert evaluate.score([solution], [{"ans": "384"}])["correct"] == 1
     shares = evaluate.metrics({**counts, "correct": 1}, 2)
     assert shares["accuracy"] == 0.5 and shares["unsure_share"] == 0.5
     assert shares["accuracy_when_sure"] == 1.0 and shares["accuracy_when_unsure"] == 0.0
+
+
+def test_the_vote_picks_the_value_whose_plausible_beams_are_most_probable_together():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    written = (("N1-N0", -0.1), ("N0*(1-N1)", -0.5), ("N0/(1-N1)", -1.0), ("N0/(1-N1)*1", -1.0))
+    solution = model.Solution(problem, tuple(model.read_candidate(text, lp, lp, problem) for text, lp in written))
+    assert solution.best.value == 384  # the best plausible beam; −479.8 is not plausible
+    assert confidence.most_probable_value(solution) == 600  # 2·e^−1 = 0.74 against e^−0.5 = 0.61
+    counts = evaluate.score([solution], [{"ans": "600"}])
+    assert counts["most_probable_value_correct"] == 1 and counts["correct"] == 0
+    implausible_only = model.Solution(problem, solution.candidates[:1])
+    assert confidence.most_probable_value(implausible_only) == implausible_only.candidates[0].value
 
 
 def test_examples_come_from_the_test_set(shared_data):
@@ -114,6 +130,14 @@ def test_evaluate_command_prints_metrics_last(shared_data, capsys):
     assert result["n"] + result["unscored"] == 24
     assert 0 <= result["accuracy"] <= result["valid_expression_rate"] <= 1 and result["valid_expression_rate"] > 0.5
     assert max(result["accuracy"], result["first_evaluating_beam_accuracy"]) <= result["some_beam_correct"] <= 1
+    assert result["rule_accuracy"] <= result["some_beam_correct"] and result["ranker"]["dev_accuracy_2_fold"] > 0.3
+
+
+def test_the_bundled_solver_ranks_its_beams_with_its_ranker():
+    solver = checkpoints.load("math_solver", model.load, checkpoints.BUNDLED)
+    solution = solver.solve("学校把135本练习本平均分给3个班，每班多少本？", beams=3)
+    assert solver.ranker is not None and len(solution.ranker_probabilities) == 3
+    assert all(0 < p < 1 for p in solution.ranker_probabilities) and solution.answer.answer == "45"
 
 
 def test_evaluate_reports_each_file_and_all(tmp_path, capsys):

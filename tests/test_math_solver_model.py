@@ -9,7 +9,7 @@ import torch
 
 from core import checkpoints
 from core.math_solver import model as m
-from core.math_solver import normalize, train
+from core.math_solver import normalize, ranker, train
 
 PROBLEMS = [
     {"original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
@@ -73,6 +73,39 @@ def test_best_beam_prefers_a_plausible_answer():
     assert solution.best is rounded
     assert m.Solution(problem, (negative, right)).best is right
     assert m.Solution(problem, (negative,)).best is negative  # nothing plausible: the best beam that evaluates
+
+
+def test_a_ranker_picks_the_evaluating_beam_it_likes_best():
+    problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
+    beams = [("N1-N0", -0.1), ("N0*(1-N1)", -0.2), ("N0/(N1-N1)", -0.25), ("N0/(1-N1)", -0.3)]
+    candidates = tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams)
+    rows = ranker.beam_features(candidates, problem)
+    assert len(rows) == 4 and all(len(row) == len(ranker.FEATURES) for row in rows)
+    feature = lambda name: [row[ranker.FEATURES.index(name)] for row in rows]
+    assert feature("evaluates") == [1.0, 1.0, 0.0, 1.0] and feature("plausible") == [0.0, 1.0, 0.0, 1.0]
+    assert feature("uses_every_number") == [1.0, 1.0, 1.0, 1.0] and feature("first_beam") == [1.0, 0.0, 0.0, 0.0]
+    # the beam that does not evaluate is never chosen, however much the ranker likes it
+    ranked = m.Solution(problem, candidates, (0.1, 0.2, 0.99, 0.7))
+    assert ranked.best is candidates[3] and ranked.best_by_rule is candidates[1] and ranked.answer.answer == "600"
+    assert m.Solution(problem, candidates[2:3], (0.9,)).best is None
+
+
+def test_ranker_fit_learns_which_feature_marks_the_right_beam_and_round_trips(tmp_path):
+    rng = torch.Generator().manual_seed(0)
+    rows = torch.rand(400, len(ranker.FEATURES), generator=rng)
+    labels = (rows[:, ranker.FEATURES.index("answer_mass")] > 0.5).double()
+    fitted = ranker.fit(rows.tolist(), labels.tolist(), {"fitted_on": "toy"})
+    probabilities = fitted.probabilities(rows.tolist())
+    assert sum((p > 0.5) == bool(y) for p, y in zip(probabilities, labels)) >= 390
+    fitted.save(tmp_path / "ranker.json")
+    loaded = ranker.Ranker.load(tmp_path / "ranker.json")
+    assert loaded.probabilities(rows[:5].tolist()) == pytest.approx(probabilities[:5]) and loaded.about == {"fitted_on": "toy"}
+    saved = json.loads((tmp_path / "ranker.json").read_text())
+    (tmp_path / "other.json").write_text(json.dumps({**saved, "features": ["log_prob"]}))
+    with pytest.raises(ValueError, match="other features"):
+        ranker.Ranker.load(tmp_path / "other.json")
+    with pytest.raises(ValueError, match="as many labels"):
+        ranker.fit(rows.tolist(), [1.0])
 
 
 def test_decoding_is_restricted_to_equation_tokens():

@@ -6,11 +6,13 @@
 
 Files: Ape210K JSON Lines, Math23K JSON arrays or JSON Lines, plain or ``.xz`` (the format is guessed from
 the content; ``--format`` names it, once for all files or once per file).
-The last line of stdout is one JSON object: ``accuracy`` (the solver's answer, from the best beam
-with a plausible value, equals the gold answer exactly, or to 1e-4 relative when the gold answer is a
-rounded decimal), ``n`` (problems scored), ``valid_expression_rate`` (share of problems for which at
-least one beam evaluates), ``first_evaluating_beam_accuracy`` (the answer of the best beam that evaluates,
-without the plausibility rule), ``some_beam_correct`` (share of problems where some beam is right: what
+The last line of stdout is one JSON object: ``accuracy`` (the solver's answer, from the beam its ranker
+prefers, equals the gold answer exactly, or to 1e-4 relative when the gold answer is a rounded decimal),
+``n`` (problems scored), ``valid_expression_rate`` (share of problems for which at least one beam
+evaluates), ``rule_accuracy`` (the answer of the fixed rule instead: the best beam with a plausible value;
+``accuracy`` itself when the checkpoint has no ranker), ``first_evaluating_beam_accuracy`` (the answer of the best beam that evaluates,
+without the plausibility rule), ``most_probable_value_accuracy`` (the value whose beams' probabilities sum
+highest: an answer-level vote, ``confidence.most_probable_value``), ``some_beam_correct`` (share of problems where some beam is right: what
 a perfect choice among the beams would score), and for the tab's "check this one" flag ``unsure_share``
 (share of problems flagged, ``confidence.is_unsure``), ``accuracy_when_sure`` and ``accuracy_when_unsure``.
 Problems whose gold answer does not parse are not scored (``unscored`` says how many); problems the solver
@@ -32,7 +34,8 @@ from tqdm import tqdm
 from core import checkpoints, metrics as bundle_metrics
 from core.math_solver import confidence, data, model as solver_model, normalize
 
-COUNTS = ("correct", "valid", "first_evaluating_correct", "some_beam_correct", "unsure", "unsure_correct")
+COUNTS = ("correct", "valid", "rule_correct", "first_evaluating_correct", "most_probable_value_correct", "some_beam_correct",
+          "unsure", "unsure_correct")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -59,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> dict[str, int]:
     """Counts over solutions aligned with their dataset items: ``correct`` (the answer the solver gives),
-    ``valid`` (some beam evaluates), ``first_evaluating_correct`` (the best beam that evaluates, without the
-    plausibility rule), ``some_beam_correct`` (an oracle that knows which beam is right), ``unsure`` (flagged
+    ``valid`` (some beam evaluates), ``rule_correct`` (the best beam with a plausible value), ``first_evaluating_correct`` (the best beam that evaluates, without the
+    plausibility rule), ``most_probable_value_correct`` (the answer-level vote, ``confidence.most_probable_value``),
+    ``some_beam_correct`` (an oracle that knows which beam is right), ``unsure`` (flagged
     for checking; refused problems too) and ``unsure_correct`` (flagged, yet right)."""
     counts = dict.fromkeys(COUNTS, 0)
     for solution, item in zip(solutions, items):
@@ -76,7 +80,9 @@ def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> d
         counts["valid"] += 1
         counts["correct"] += right[solution.candidates.index(solution.best)]
         counts["unsure_correct"] += unsure and right[solution.candidates.index(solution.best)]
+        counts["rule_correct"] += right[solution.candidates.index(solution.best_by_rule)]
         counts["first_evaluating_correct"] += right[evaluated[0]]
+        counts["most_probable_value_correct"] += normalize.answers_match(confidence.most_probable_value(solution), gold, item["ans"])
         counts["some_beam_correct"] += any(right)
     return counts
 
@@ -89,7 +95,9 @@ def metrics(counts: dict[str, int], n: int) -> dict[str, float | int]:
         "accuracy": share(counts["correct"], n),
         "n": n,
         "valid_expression_rate": share(counts["valid"], n),
+        "rule_accuracy": share(counts["rule_correct"], n),
         "first_evaluating_beam_accuracy": share(counts["first_evaluating_correct"], n),
+        "most_probable_value_accuracy": share(counts["most_probable_value_correct"], n),
         "some_beam_correct": share(counts["some_beam_correct"], n),
         "unsure_share": share(counts["unsure"], n),
         "accuracy_when_sure": share(counts["correct"] - counts["unsure_correct"], sure),
@@ -144,7 +152,8 @@ def main(argv=None) -> None:
         total = {key: total[key] + counts[key] for key in COUNTS}
         n, unscored = n + len(scored), unscored + len(items) - len(scored)
     result = {**metrics(total, n), "unscored": unscored, "beams": args.beams,
-              "data": "dev" if args.dev else str(args.data[0]) if len(args.data) == 1 else [str(path) for path in args.data]}
+              "data": "dev" if args.dev else str(args.data[0]) if len(args.data) == 1 else [str(path) for path in args.data],
+              "ranker": solver.ranker.about if solver.ranker else None}
     if len(sources) > 1:
         result["per_source"] = per_source
     if args.record:
@@ -162,7 +171,13 @@ def record(args: argparse.Namespace, result: dict, argv) -> None:
         anchor = "70.20% Ape210K seq2seq, 72.35% Su's BERT-base UniLM (both trained on 200k problems)"
     else:
         raise SystemExit("--record takes the whole Ape210K test (default --data, no --limit) or --dev")
-    bundle_metrics.record("math_solver", f"{key}_beams{args.beams}", label=label, value=f"{result['accuracy']:.2%}",
+    value = f"{result['accuracy']:.2%}"
+    if result["ranker"] and args.dev:  # the ranker was fitted on these problems: its fair dev score is cross-validated
+        value += (f" (the ranker was fitted on these problems; fitted on one half, measured on the other: "
+                  f"{result['ranker']['dev_accuracy_2_fold']:.1%}; the fixed rule: {result['rule_accuracy']:.1%})")
+    elif result["ranker"]:
+        value += f" (the fixed rule instead of the ranker: {result['rule_accuracy']:.2%})"
+    bundle_metrics.record("math_solver", f"{key}_beams{args.beams}", label=label, value=value,
                           raw=result, command=bundle_metrics.command_line("core.math_solver.evaluate", argv),
                           anchor=anchor, headline=args.beams == 3)
 

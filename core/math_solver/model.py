@@ -9,8 +9,9 @@ Two kinds of checkpoint directory load here:
   ``MT5ForConditionalGeneration`` with ``T5Tokenizer``, for fine-tuning with ``train --init``.
 
 The model writes an equation over placeholders; it is substituted with the problem's numbers and
-evaluated exactly by :mod:`core.math_solver.expression`. The answer comes from the best beam whose
-value is a plausible primary-school answer (``normalize.plausible_answer``), else from the best beam that evaluates.
+evaluated exactly by :mod:`core.math_solver.expression`. The answer comes from the beam a learned ranker prefers
+(:mod:`core.math_solver.ranker`, when the checkpoint has one), else from the best beam whose value is a plausible
+primary-school answer (``normalize.plausible_answer``), else from the best beam that evaluates.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, MT5ForConditionalGeneration, T5Config, T5ForConditionalGeneration
 
-from core.math_solver import expression, normalize
+from core.math_solver import expression, normalize, ranker
 
 VOCAB_FILE = "vocab.txt"
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: T5's pad (= decoder start) and eos
@@ -153,9 +154,18 @@ class Candidate:
 class Solution:
     problem: normalize.Problem
     candidates: tuple[Candidate, ...]  # best first
+    ranker_probabilities: tuple[float, ...] | None = None  # per candidate, when the checkpoint has a ranker
 
     @property
     def best(self) -> Candidate | None:
+        """The candidate the learned ranker prefers when there is one, else :attr:`best_by_rule`."""
+        if self.ranker_probabilities is None:
+            return self.best_by_rule
+        chosen = ranker.choose([c.value is not None for c in self.candidates], list(self.ranker_probabilities))
+        return None if chosen is None else self.candidates[chosen]
+
+    @property
+    def best_by_rule(self) -> Candidate | None:
         """The best beam whose value is a plausible answer, else the best beam that evaluates."""
         evaluated = [c for c in self.candidates if c.value is not None]
         plausible = (c for c in evaluated if normalize.plausible_answer(c.value, self.problem))
@@ -197,9 +207,11 @@ class OnlyTokens(LogitsProcessor):
 
 
 class Solver:
-    def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device | str = "cpu"):
+    def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device | str = "cpu",
+                 beam_ranker: ranker.Ranker | None = None):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
+        self.ranker = beam_ranker
         self.device = torch.device(device)
         allowed = tokenizer.equation_ids()
         self.restrict = LogitsProcessorList([OnlyTokens(allowed, model.config.vocab_size)] if allowed else [])
@@ -243,11 +255,13 @@ class Solver:
     def solve_many(self, problems: list[normalize.Problem], beams: int = 3) -> list[Solution]:
         if not 1 <= beams <= 10:
             raise ValueError(f"beams must be between 1 and 10, got {beams}")
-        beams_of = self.generate([p.source for p in problems], beams)
-        return [
-            Solution(p, tuple(read_candidate(text, score, log_prob, p) for text, score, log_prob in found))
-            for p, found in zip(problems, beams_of)
-        ]
+        solutions = []
+        for problem, found in zip(problems, self.generate([p.source for p in problems], beams)):
+            candidates = tuple(read_candidate(text, score, log_prob, problem) for text, score, log_prob in found)
+            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)))
+                             if self.ranker else None)
+            solutions.append(Solution(problem, candidates, probabilities))
+        return solutions
 
     def solve(self, text: str, beams: int = 3) -> Solution:
         """Solve one problem text; ``ValueError`` for empty, over-long or number-free input."""
@@ -255,6 +269,9 @@ class Solver:
 
 
 def load(directory: Path | str, device: torch.device | str = "cpu") -> Solver:
-    """Loader for ``core.checkpoints.load("math_solver", load)``."""
-    return Solver(load_model(directory), load_tokenizer(directory), device)
+    """Loader for ``core.checkpoints.load("math_solver", load)``; with the directory's ``ranker.json`` when it has one
+    (a ranker is fitted to one model's beams: another checkpoint falls back to the rule)."""
+    ranker_file = Path(directory) / ranker.RANKER_FILE
+    return Solver(load_model(directory), load_tokenizer(directory), device,
+                  ranker.Ranker.load(ranker_file) if ranker_file.is_file() else None)
 

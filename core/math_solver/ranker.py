@@ -1,0 +1,183 @@
+"""A learned ranker over the beams: which equation to answer with.
+
+After Shen et al. 2021, "Generate & Rank", with a logistic regression over a dozen features of each beam instead of
+a second network: what the beam search knows (sequence and per-token log-probability, position), what the answer
+is (it evaluates; a plausible primary-school value; a whole number), how the beams agree (the summed probability
+and the count of the beams that give the same value) and how the equation uses the problem (the share of the
+problem's numbers it uses, all of them or not, its length). The solver's fixed rule, the best beam with a plausible
+value, ignores most of that.
+
+    python -m core.math_solver.ranker --threads 2        # fit on the dev set's beams, write assets/math_solver/ranker.json
+
+The ranker is fitted on the beams of the held-out development set (``data.dev_problems``; the model never trained on
+it), which is where rules are chosen; its accuracy there is reported 2-fold cross-validated (fitted on one half,
+measured on the other), since the dev problems are its training data. Test sets stay independent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import random
+import re
+import sys
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from core import checkpoints
+from core.math_solver import normalize
+
+RANKER_FILE = "ranker.json"
+FEATURES = ("log_prob", "mean_log_prob", "first_beam", "beam_position", "evaluates", "plausible", "answer_mass",
+            "agreeing_beams", "number_coverage", "uses_every_number", "length", "whole_number", "beam_share")
+L2 = 1e-3  # weight decay of the fit: a dozen weights from thousands of beams need little
+
+
+def beam_features(candidates, problem: normalize.Problem) -> list[list[float]]:
+    """One row of :data:`FEATURES` per candidate (``model.Candidate``) of one problem."""
+    probabilities = [math.exp(c.log_prob) for c in candidates]
+    total = sum(probabilities) or 1.0
+    mass, count = defaultdict(float), defaultdict(int)
+    for candidate, probability in zip(candidates, probabilities):
+        if candidate.value is not None:
+            mass[candidate.value] += probability
+            count[candidate.value] += 1
+    numbers = len(problem.values)
+    rows = []
+    for position, (candidate, probability) in enumerate(zip(candidates, probabilities)):
+        evaluates = candidate.value is not None
+        used = set(re.findall(r"N\d+", candidate.written))
+        rows.append([
+            candidate.log_prob, candidate.score, float(position == 0), float(position), float(evaluates),
+            float(evaluates and normalize.plausible_answer(candidate.value, problem)),
+            mass[candidate.value] / total if evaluates else 0.0, float(count[candidate.value]) if evaluates else 0.0,
+            len(used) / max(1, numbers), float(len(used) == numbers), len(candidate.written) / 20,
+            float(evaluates and candidate.value.denominator == 1), probability / total,
+        ])
+    return rows
+
+
+@dataclass
+class Ranker:
+    """Standardised features → logistic regression: the probability that a beam gives the right answer."""
+
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    bias: float
+    about: dict  # how it was fitted and what it scored (the JSON file's record)
+
+    def probabilities(self, rows: list[list[float]]) -> list[float]:
+        x = (torch.tensor(rows, dtype=torch.float64) - torch.tensor(self.mean)) / torch.tensor(self.scale)
+        return torch.sigmoid(x @ torch.tensor(self.weights, dtype=torch.float64) + self.bias).tolist()
+
+    def save(self, path: Path | str) -> None:
+        Path(path).write_text(json.dumps({"features": FEATURES, **asdict(self)}, ensure_ascii=False, indent=1) + "\n",
+                              encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Ranker":
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+        if tuple(saved.pop("features")) != FEATURES:
+            raise ValueError(f"{path}: the ranker was fitted on other features than {FEATURES}")
+        return cls(**saved)
+
+
+def fit(rows: list[list[float]], labels: list[float], about: dict | None = None) -> Ranker:
+    """Logistic regression (L-BFGS, L2 :data:`L2`) of ``labels`` (1: the beam's answer is right) on ``rows``."""
+    if not rows or len(rows) != len(labels):
+        raise ValueError(f"need as many labels as feature rows, got {len(rows)} rows and {len(labels)} labels")
+    x, y = torch.tensor(rows, dtype=torch.float64), torch.tensor(labels, dtype=torch.float64)
+    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    x = (x - mean) / scale
+    weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights, bias], max_iter=500, line_search_fn="strong_wolfe")
+
+    def loss():
+        optimizer.zero_grad()
+        value = torch.nn.functional.binary_cross_entropy_with_logits(x @ weights + bias, y) + L2 * weights.square().sum()
+        value.backward()
+        return value
+
+    optimizer.step(loss)
+    return Ranker(mean.tolist(), scale.tolist(), weights.detach().tolist(), bias.item(), about or {})
+
+
+def choose(evaluates: list[bool], probabilities: list[float]) -> int | None:
+    """Position of the evaluating beam the ranker likes best; None when no beam evaluates."""
+    evaluating = [(p, k) for k, (ok, p) in enumerate(zip(evaluates, probabilities)) if ok]
+    return max(evaluating)[1] if evaluating else None
+
+
+# ----------------------------------------------------------------------------- fitting on the dev set
+
+
+def labelled_beams(solutions, items) -> list[tuple[list[list[float]], list[float]]]:
+    """(feature rows, right or not per beam) of each solved problem (refused problems are left out)."""
+    problems = []
+    for solution, item in zip(solutions, items):
+        if solution is None:
+            continue
+        gold = normalize.parse_answer(item["ans"])
+        right = [float(c.value is not None and normalize.answers_match(c.value, gold, item["ans"])) for c in solution.candidates]
+        problems.append((beam_features(solution.candidates, solution.problem), right))
+    return problems
+
+
+def accuracy(ranker: Ranker, problems, n: int) -> float:
+    """Share of ``n`` problems whose chosen beam is right (problems not in ``problems`` count as wrong)."""
+    right = 0
+    for rows, labels in problems:
+        chosen = choose([bool(row[FEATURES.index("evaluates")]) for row in rows], ranker.probabilities(rows))
+        right += chosen is not None and labels[chosen] == 1.0
+    return right / n
+
+
+def cross_validated_accuracy(problems, n: int, seed: int = 0) -> float:
+    """2-fold: fit on one half of the problems, measure on the other, and the other way round."""
+    order = list(range(len(problems)))
+    random.Random(seed).shuffle(order)
+    halves = [[problems[i] for i in order[::2]], [problems[i] for i in order[1::2]]]
+    right = 0.0
+    for train, held_out in (halves, halves[::-1]):
+        rows = [row for beams, _ in train for row in beams]
+        labels = [label for _, beam_labels in train for label in beam_labels]
+        right += accuracy(fit(rows, labels), held_out, len(held_out)) * len(held_out)
+    return right / n
+
+
+def main(argv=None) -> None:
+    from core.math_solver import data, evaluate, model as solver_model  # the solver imports this module
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=checkpoints.BUNDLED, help="the solver whose beams are ranked (default: bundled)")
+    p.add_argument("--beams", type=int, default=3, help="beams per problem, as the tab uses them (default 3)")
+    p.add_argument("--out", type=Path, default=checkpoints.ASSETS_DIR / "math_solver" / RANKER_FILE)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    directory = checkpoints.locate("math_solver", args.checkpoint)
+    solver = solver_model.Solver(solver_model.load_model(directory), solver_model.load_tokenizer(directory))  # no ranker
+    items = evaluate.scorable(data.dev_problems())
+    solutions = evaluate.solve_items(solver, items, args.beams, args.batch_size, "dev")
+    problems = labelled_beams(solutions, items)
+    rule = evaluate.metrics(evaluate.score(solutions, items), len(items))["accuracy"]
+    about = {"fitted_on": f"beams of the {len(items):,} dev problems (data.dev_problems), {args.beams} beams each",
+             "dev_accuracy_2_fold": round(cross_validated_accuracy(problems, len(items)), 4),
+             "dev_accuracy_of_the_rule": rule, "command": "python -m core.math_solver.ranker " + " ".join(
+                 sys.argv[1:] if argv is None else argv), "date": dt.date.today().isoformat()}
+    ranker = fit([row for beams, _ in problems for row in beams], [label for _, labels in problems for label in labels], about)
+    ranker.save(args.out)
+    print(json.dumps(about, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
