@@ -72,7 +72,11 @@ def answer_markdown(solution: model.Solution, ms: float) -> str:
     if best is not solution.candidates[0]:
         lines.append(f"_{beam_choice_note(solution)}_")
     if not normalize.plausible_answer(best.value, solution.problem):
-        lines.append("_No beam gave a plausible answer (a positive whole number, short decimal or simple fraction): "
+        plausible = [k for k, c in enumerate(solution.candidates, 1)
+                     if c.value is not None and normalize.plausible_answer(c.value, solution.problem)]
+        lines.append(f"_The ranker chose a value a primary-school problem is unlikely to have, though beam "
+                     f"{', '.join(map(str, plausible))} gives a plausible one: check the equation._" if plausible else
+                     "_No beam gave a plausible answer (a positive whole number, short decimal or simple fraction): "
                      "check the equation._")
     lines.append(f"_{len(solution.candidates)} beams · {ms:.0f} ms_")
     return "\n\n".join(lines)

@@ -70,6 +70,9 @@ def test_notes_when_the_answer_is_not_the_top_beam():
     assert "The ranker prefers beam 2 (its chance of being right: 60%, beam 1: 20%)" in tab.answer_markdown(ranked, 12.0)
     assert [row[4] for row in tab.candidate_rows(ranked)] == ["20%", "60%"]
     assert [row[4] for row in tab.candidate_rows(read("N1-N0"))] == ["–"]
+    implausible_choice = model.Solution(problem, read("N0/(1-N1)", "N1-N0").candidates, (0.3, 0.6))
+    text = tab.answer_markdown(implausible_choice, 12.0)
+    assert "though beam 1 gives a plausible one" in text and "No beam gave" not in text
     rows = tab.candidate_rows(read("N1-N0", "N0/(1-N1)"))
     assert rows[0][2] == "-2399/5 = -479又4/5 (not a plausible answer)" and rows[1][2] == "600"
 
