@@ -136,6 +136,17 @@ def test_evaluate_command_prints_metrics_last(shared_data, capsys):
     assert result["rule_accuracy"] <= result["some_beam_correct"] and result["ranker"]["dev_accuracy_2_fold"] > 0.3
 
 
+def test_a_ranker_fitted_to_other_weights_is_not_used(tmp_path):
+    bundled = checkpoints.locate("math_solver", checkpoints.BUNDLED)
+    for name in ("config.json", "model.safetensors", "vocab.txt", "ranker.json"):
+        (tmp_path / name).write_bytes((bundled / name).read_bytes())
+    assert model.load(tmp_path).ranker is not None
+    saved = json.loads((tmp_path / "ranker.json").read_text())
+    saved["about"]["model_fingerprint"] = "0" * 16
+    (tmp_path / "ranker.json").write_text(json.dumps(saved))
+    assert model.load(tmp_path).ranker is None
+
+
 def test_the_bundled_solver_ranks_its_beams_with_its_ranker():
     solver = checkpoints.load("math_solver", model.load, checkpoints.BUNDLED)
     solution = solver.solve("学校把135本练习本平均分给3个班，每班多少本？", beams=3)

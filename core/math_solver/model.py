@@ -17,6 +17,7 @@ primary-school answer (``normalize.plausible_answer``), else from the best beam 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections import Counter
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, MT5ForConditionalGeneration, T5Config, T5ForConditionalGeneration
 
+from core import training
 from core.math_solver import expression, normalize, ranker
 
 VOCAB_FILE = "vocab.txt"
@@ -269,9 +271,14 @@ class Solver:
 
 
 def load(directory: Path | str, device: torch.device | str = "cpu") -> Solver:
-    """Loader for ``core.checkpoints.load("math_solver", load)``; with the directory's ``ranker.json`` when it has one
-    (a ranker is fitted to one model's beams: another checkpoint falls back to the rule)."""
-    ranker_file = Path(directory) / ranker.RANKER_FILE
-    return Solver(load_model(directory), load_tokenizer(directory), device,
-                  ranker.Ranker.load(ranker_file) if ranker_file.is_file() else None)
+    """Loader for ``core.checkpoints.load("math_solver", load)``; with the directory's ``ranker.json`` when it was
+    fitted to this model's beams (its weights fingerprint matches), else answering by the rule."""
+    model, ranker_file, beam_ranker = load_model(directory), Path(directory) / ranker.RANKER_FILE, None
+    if ranker_file.is_file():
+        beam_ranker = ranker.Ranker.load(ranker_file)
+        if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
+            logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule "
+                                                "(refit: python -m core.math_solver.ranker)", ranker_file)
+            beam_ranker = None
+    return Solver(model, load_tokenizer(directory), device, beam_ranker)
 

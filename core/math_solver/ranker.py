@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from core import checkpoints
+from core import checkpoints, training
 from core.math_solver import normalize
 
 RANKER_FILE = "ranker.json"
@@ -172,7 +172,7 @@ def main(argv=None) -> None:
     rule = evaluate.metrics(evaluate.score(solutions, items), len(items))["accuracy"]
     about = {"fitted_on": f"beams of the {len(items):,} dev problems (data.dev_problems), {args.beams} beams each",
              "dev_accuracy_2_fold": round(cross_validated_accuracy(problems, len(items)), 4),
-             "dev_accuracy_of_the_rule": rule, "command": "python -m core.math_solver.ranker " + " ".join(
+             "dev_accuracy_of_the_rule": rule, "model_fingerprint": training.weights_fingerprint(solver.model), "command": "python -m core.math_solver.ranker " + " ".join(
                  sys.argv[1:] if argv is None else argv), "date": dt.date.today().isoformat()}
     ranker = fit([row for beams, _ in problems for row in beams], [label for _, labels in problems for label in labels], about)
     ranker.save(args.out)
