@@ -99,6 +99,48 @@ def test_training_never_reads_test_files(tmp_path):
     assert all(len(rows) == len(PAIRS) * len(data.TRAIN_FILES[name]) for name, rows in pairs.items())
 
 
+EXTRA_ROWS = {"afqmc_train.tsv.xz": "我 喜欢北京\t我很喜欢北京\t1\n花呗怎么开通\t怎么开通花呗\t1\n",  # the first repeats an ATEC pair
+              "simclue_train_pair_1w.tsv.xz": "在哪买手表\t哪里买手表\t1\n",
+              "simclue_train_rank_1w_pairs.tsv.xz": "哪里买手表\t在哪买手表\t1\n",  # the same pair, reversed
+              "qbqtc_dev.tsv.xz": "小孩咳嗽\t小孩咳嗽吃什么药\t2\n",
+              "cmnli_dev.tsv.xz": "他在跑步\t他在运动\tentailment\n他在跑步\t他在睡觉\tcontradiction\n他在跑步\t他很累\tneutral\nbad line\n"}
+
+
+def write_extra(extra, distinct_rows=0):
+    """The extra files: ``EXTRA_ROWS``, or ``distinct_rows`` made-up pairs in each file (enough to train on)."""
+    import lzma
+
+    extra.mkdir(parents=True, exist_ok=True)
+    for name, files in data.EXTRA_FILES.items():
+        labels = list(data.NLI_LABELS) if name == "NLI" else [0, 1, 2] if name == "QBQTC" else [0, 1]
+        for file in files:
+            made_up = "".join(f"{a}{file}{i}\t{b}{i}\t{labels[i % len(labels)]}\n" for i, (a, b, _) in enumerate(PAIRS[:distinct_rows]))
+            with lzma.open(extra / file, "wt", encoding="utf-8") as f:
+                f.write(made_up if distinct_rows else EXTRA_ROWS.get(file, ""))
+    return extra
+
+
+def test_extra_pairs_join_without_repeats_and_keep_the_original_dev_split(tmp_path):
+    root = write_sts(tmp_path / "chinese_sts", lambda name: data.TRAIN_FILES[name])
+    extra = write_extra(tmp_path / "chinese_sts_extra")
+    pairs = data.labelled_pairs(root, extra)
+    assert pairs["AFQMC"] == [("花呗怎么开通", "怎么开通花呗", 1.0)]
+    assert pairs["SimCLUE"] == [("在哪买手表", "哪里买手表", 1.0)]
+    assert [label for _, _, label in pairs["NLI"]] == [2.0, 0.0, 1.0]
+    assert data.split_dev(pairs, 5)[1]["ATEC"] == data.split_dev(data.labelled_pairs(root), 5)[1]["ATEC"]
+    assert data.is_positive("AFQMC", 1.0) and data.is_positive("SimCLUE", 1.0)
+    assert not data.is_positive("QBQTC", 2.0) and not data.is_positive("NLI", 2.0)  # relevance and entailment are not paraphrase
+
+
+def test_dev_spearman_adds_the_four_test_families_mean_when_extra_sources_are_scored(sim):  # noqa: F811
+    four = {name: [(a, b, y) for a, b, y in PAIRS[:12]] for name in data.DATASETS}
+    scores = data.dev_spearman(sim, four)
+    assert set(scores) == set(data.DATASETS) | {"avg"}
+    scores = data.dev_spearman(sim, {**four, "NLI": four["ATEC"]})
+    assert scores["avg4"] == pytest.approx(sum(scores[d] for d in data.DATASETS) / 4, abs=0.01)
+    assert scores["avg"] == pytest.approx((4 * scores["avg4"] + scores["NLI"]) / 5, abs=0.01)
+
+
 def write_raw_corpus(data_dir):
     corpus = data_dir / "chinese_nlp_corpus"
     corpus.mkdir(parents=True)
@@ -128,6 +170,18 @@ def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts
     assert events[-1]["event"] == "done" and events[-1]["steps"] == 5
     with pytest.raises(ValueError, match=r"different run \(differs in: lr2\)"):
         train.main(argv + ["--stage2-steps", "3", "--lr2", "1e-3"])  # a stale state is never resumed silently
+
+
+def test_tiny_training_run_with_the_extra_pairs_scores_their_dev_pairs(hub_dir, sts_dir, tmp_path):  # noqa: F811
+    write_raw_corpus(tmp_path)
+    write_extra(tmp_path / "chinese_sts_extra", distinct_rows=len(PAIRS))
+    out = tmp_path / "out"
+    train.main(["--init", str(hub_dir), "--out", str(out), "--work", str(tmp_path / "work"), "--sts-dir", str(sts_dir),
+                "--data-dir", str(tmp_path), "--extra-pairs", "--stage1-steps", "1", "--stage2-steps", "3", "--pairs-per-batch", "4",
+                "--cosent-pairs", "8", "--stage2-gen-pairs", "2", "--dev-pairs", "6", "--warmup", "1"])
+    log = json.loads((out / "training_log.json").read_text())["log"]
+    assert set(log[0]["labelled_pairs"]) == set(data.DATASETS) | set(data.EXTRA_FILES)
+    assert set(log[-1]["dev_spearman"]) == set(data.DATASETS) | set(data.EXTRA_FILES) | {"avg", "avg4"}
 
 
 def test_char_f1_and_punctuation():

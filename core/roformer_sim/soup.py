@@ -47,12 +47,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("runs", nargs="+", help="RoFormer-Sim checkpoint directories fine-tuned from the same masked LM")
     parser.add_argument("--out", required=True, help="checkpoint directory to write")
     parser.add_argument("--sts-dir", default=str(data.STS_DIR), help="Su's chinese_sts folder (for the dev score)")
+    parser.add_argument("--extra-dir", help="chinese_sts_extra folder: score the dev pairs of the extra sources too "
+                        "(as a run trained with --extra-pairs does)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     soup_sim = soup([load(run) for run in args.runs])
     save_pretrained(soup_sim, args.out)
-    _, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir)))
+    _, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir), args.extra_dir and Path(args.extra_dir)))
     record = {"sources": [str(run) for run in args.runs], "dev_spearman": data.dev_spearman(soup_sim, dev)}
     (Path(args.out) / RECORD_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(record, ensure_ascii=False), flush=True)

@@ -7,11 +7,13 @@
 Stage 1 (Su, kexue.fm/archives/8454; roformer-sim train/stage1.py): every pair (a, b) gives the rows
 ``[CLS] a [SEP] b [SEP]`` and ``[CLS] b [SEP] a [SEP]``; loss = cross-entropy of the target segment
 under the UniLM mask + in-batch contrastive loss (scale 20) on the pooled [CLS] vectors, where each
-row's positive is its mirror row. Pairs: positive pairs of the train/valid splits, and "noised
+row's positive is its mirror row. Pairs: positive pairs of the train/valid splits (with
+``--extra-pairs`` also those of AFQMC, OPPO-xiaobu and SimCLUE), and "noised
 sentence" pairs (whole-word masked sentence -> the sentence) from in-domain sentences and raw text
 (reviews, news). As in the original, the source side of every row is noised with probability 0.5.
 Stage 2 (blog 8541, replacing its [u, v, |u-v|] head by CoSENT, blog 8847): supervised fine-tuning on
-the labelled train/valid pairs, one dataset per batch (CoSENT ranks labels within a batch, and the
+the labelled train/valid pairs (with ``--extra-pairs`` also QBQTC's graded relevance and NLI as
+contradiction < neutral < entailment), one dataset per batch (CoSENT ranks labels within a batch, and the
 scales differ: 0/1 vs STS-B 0-5; datasets drawn in proportion to the square root of their size), with
 a small generation batch each step so the generator survives. Each stage has its own warm-up and
 cosine decay to 10% of its peak. Batch sizes are per process; under torchrun each process draws its
@@ -52,7 +54,7 @@ PRESETS = {
             "lr1": 5e-4, "lr2": 2e-4, "warmup": 300, "dev_every": 1000},
 }
 # What a resumed run must share with the run that saved the state.
-RUN_KEYS = ("init", "sts_dir", "data_dir", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
+RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
             "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed")
 
 
@@ -65,6 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=checkpoints.REPO_ROOT / "runs" / "roformer_sim", help="resumable state and log.jsonl")
     p.add_argument("--sts-dir", default=str(data.STS_DIR), help="Su's chinese_sts folder (train/valid files)")
     p.add_argument("--data-dir", default=str(data.DATA_DIR), help="shared data folder (raw text in chinese_nlp_corpus/)")
+    p.add_argument("--extra-pairs", action="store_true",
+                   help="also train on the extra pairs of <data-dir>/chinese_sts_extra (AFQMC, OPPO, SimCLUE, QBQTC, NLI), "
+                        "with their own dev pairs held out")
     p.add_argument("--stage1-steps", type=int, help="default 300")
     p.add_argument("--stage2-steps", type=int, help="default 400; may grow when resuming")
     p.add_argument("--pairs-per-batch", type=int, help="stage 1 pairs per step and process, 2 UniLM rows each (default 32)")
@@ -218,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     log_file = args.work / "log.jsonl"
     sim = init_model(Path(args.init), runtime.device)
     net = sim.model.train()
-    train_pairs, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir)), args.dev_pairs)
+    extra_dir = Path(args.data_dir) / data.EXTRA_DIR.name if args.extra_pairs else None
+    train_pairs, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir), extra_dir), args.dev_pairs)
     positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if data.is_positive(name, y)]
     sentences = sorted({t for rows in train_pairs.values() for a, b, _ in rows for t in (a, b)})
     raw = data.raw_sentences(Path(args.data_dir), args.max_chars) + sentences
