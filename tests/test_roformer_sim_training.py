@@ -207,6 +207,9 @@ def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: 
     # the same checkpoint, inputs and seeds: the comparison repeats the figures exactly
     assert {k: v for k, v in last["compare"].items() if k != "checkpoint"} == {
         k: last[k] for k in last["compare"] if k != "checkpoint"}
+    assert evaluate.compared_note(last) == (f" (`{hub_dir}` in the same run: {last['top5_fluent_share']:.1%} · "
+                                            f"{last['share_with_fluent_non_copy_cosine_0.8']:.0%})")
+    assert evaluate.compared_note({}) == ""
 
 
 def test_soup_is_the_mean_of_the_runs_weights(hub_dir, sts_dir, tmp_path):  # noqa: F811

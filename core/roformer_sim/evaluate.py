@@ -191,8 +191,18 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
         value=f"{result['share_with_non_copy']:.0%} · {num(result['best_non_copy_cosine'])} · "
               f"{num(result['best_non_copy_char_f1_vs_human'])} (copying the input: "
               f"{result['copy_input_baseline']['char_f1_vs_human']:.3f}) · {fluent:.1%} (human paraphrases: "
-              f"{result['human_paraphrase_fluent_share']:.0%}) · {result[f'share_with_fluent_non_copy_cosine_{GOOD_COSINE}']:.0%}",
+              f"{result['human_paraphrase_fluent_share']:.0%}) · {result[f'share_with_fluent_non_copy_cosine_{GOOD_COSINE}']:.0%}"
+              + compared_note(result),
         raw=result, command=command)
+
+
+def compared_note(result: dict) -> str:
+    """The fluency figures of ``--compare-checkpoint`` (same inputs, seeds and judge), for the entry's value."""
+    if "compare" not in result:
+        return ""
+    other = result["compare"]
+    return (f" (`{other['checkpoint']}` in the same run: {other[f'top{FLUENCY_TOP}_fluent_share']:.1%} · "
+            f"{other[f'share_with_fluent_non_copy_cosine_{GOOD_COSINE}']:.0%})")
 
 
 if __name__ == "__main__":
