@@ -184,6 +184,18 @@ def test_tiny_training_run_with_the_extra_pairs_scores_their_dev_pairs(hub_dir, 
     assert set(log[-1]["dev_spearman"]) == set(data.DATASETS) | set(data.EXTRA_FILES) | {"avg", "avg4"}
 
 
+def test_evaluate_dev_scores_the_trainers_dev_pairs_and_is_never_recorded(hub_dir, tmp_path, capsys):  # noqa: F811
+    root = write_sts(tmp_path / "chinese_sts", lambda name: data.TRAIN_FILES[name])
+    extra = write_extra(tmp_path / "chinese_sts_extra", distinct_rows=len(PAIRS))
+    result = evaluate.main(["dev", "--checkpoint", str(hub_dir), "--sts-dir", str(root), "--extra-dir", str(extra)])
+    _, dev = data.split_dev(data.labelled_pairs(root, extra))
+    assert result["dev_spearman"] == data.dev_spearman(load(hub_dir), dev)
+    assert "avg4" in result["dev_spearman"]
+    with pytest.raises(SystemExit):
+        evaluate.main(["dev", "--checkpoint", str(hub_dir), "--sts-dir", str(root), "--record"])
+    assert "dev scores choose runs and are not recorded" in capsys.readouterr().err
+
+
 def test_char_f1_and_punctuation():
     assert evaluate.char_f1("今天天气不错", "今天天气不错") == 1.0
     assert evaluate.char_f1("abcd", "xyz") == 0.0

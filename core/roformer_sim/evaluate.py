@@ -2,6 +2,7 @@
 
     python -m core.roformer_sim.evaluate similarity [--datasets ATEC,BQ,LCQMC,STS-B] [--limit N]
     python -m core.roformer_sim.evaluate generate [--limit N] [--n 20] [--compare-checkpoint bundled]
+    python -m core.roformer_sim.evaluate dev [--extra-dir ../shared/data/chinese_sts_extra]
 
 ``similarity``: Spearman×100 between cosine and label on each test set (the protocol of Su's tables,
 bojone/BERT-whitening chn/eval.py, maxlen 64) plus "avg", next to a character-overlap baseline scored
@@ -13,6 +14,9 @@ candidates judged fluent and the share of inputs with a fluent non-copy candidat
 (issue #23's targets), next to the share of the human paraphrases judged fluent. With
 ``--compare-checkpoint`` the same figures for a second checkpoint (e.g. the present bundle) are measured
 in the same run on the same inputs and seeds.
+``dev``: the trainer's dev score (held-out train/valid pairs, ``data.dev_spearman``; with ``--extra-dir``
+also the extra sources' held-out pairs, as a run trained with ``--extra-pairs`` logs it), for checkpoints
+whose run did not log it on the same pairs; it chooses runs and is never recorded.
 The last stdout line is one JSON object with the metrics. ``--record`` stores the bundled model's result
 in its metrics file (similarity: all four test sets in full only).
 """
@@ -32,7 +36,7 @@ from tqdm import tqdm
 
 from core import checkpoints, metrics
 from core.roformer_sim import generate
-from core.roformer_sim.data import DATASETS, STS_DIR, is_positive, read_pairs, spearman, test_file
+from core.roformer_sim.data import DATASETS, STS_DIR, dev_spearman, is_positive, labelled_pairs, read_pairs, spearman, split_dev, test_file
 from core.roformer_sim.model import Sim, load
 
 if TYPE_CHECKING:
@@ -114,11 +118,12 @@ def human_fluent_share(inputs: list[tuple[str, str]], judge: FluencyJudge) -> fl
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=["similarity", "generate"])
+    parser.add_argument("task", choices=["similarity", "generate", "dev"])
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled model)")
     parser.add_argument("--compare-checkpoint", default=None,
                         help="generate: also measure this checkpoint ('bundled' = the present bundle) in the same run")
-    parser.add_argument("--sts-dir", type=Path, default=STS_DIR, help="folder with <NAME>/<NAME>.test.data")
+    parser.add_argument("--sts-dir", type=Path, default=STS_DIR, help="Su's chinese_sts folder (test files; dev: train/valid files)")
+    parser.add_argument("--extra-dir", type=Path, default=None, help="dev: the chinese_sts_extra folder, to score its held-out pairs too")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ",".join(DATASETS))
     parser.add_argument("--limit", type=int, default=None, help="pairs per test set (similarity: all; generate: 100)")
     parser.add_argument("--n", type=int, default=20, help="generate: candidates sampled per input")
@@ -127,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     metrics.add_record_option(parser)
     args = parser.parse_args(argv)
+    if args.record and args.task == "dev":
+        parser.error("dev scores choose runs and are not recorded (drop --record)")
     metrics.check_recordable(args, "roformer_sim")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -137,7 +144,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.record:
         check_record(args, datasets)
     sim = load(checkpoints.locate("roformer_sim", args.checkpoint), checkpoints.device())
-    if args.task == "similarity":
+    if args.task == "dev":
+        result = {"dev_spearman": dev_spearman(sim, split_dev(labelled_pairs(args.sts_dir, args.extra_dir))[1])}
+    elif args.task == "similarity":
         result = evaluate_similarity(sim, args.sts_dir, datasets, args.limit)
     else:
         from core.roformer_sim.fluency import FluencyJudge  # needs kenlm (test extra); similarity runs without it
