@@ -61,7 +61,11 @@ PUNCTUATION = set("\n。！？!?；;，, …~～")
 def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str, float]]:
     """``sentence1<TAB>sentence2<TAB>label`` lines (Su's *.data files, the extra *.tsv.xz files; NLI labels
     as ``NLI_LABELS``); malformed lines are skipped."""
-    text = lzma.open(path, "rt", encoding="utf-8").read() if path.suffix == ".xz" else path.read_text(encoding="utf-8")
+    if path.suffix == ".xz":
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = path.read_text(encoding="utf-8")
     pairs = []
     for line in text.splitlines():
         parts = line.strip().split("\t")
