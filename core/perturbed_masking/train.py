@@ -2,7 +2,7 @@
 
     python -m core.perturbed_masking.train --out runs/perturbed_masking/final
     python -m core.perturbed_masking.train --init assets/perturbed_masking --steps 6000 --lr 3e-4 --seed 3   # continue the bundle
-    python -m core.perturbed_masking.train --init assets/perturbed_masking --extra-prose --steps 6000 --lr 3e-4 --seed 4
+    python -m core.perturbed_masking.train --init assets/perturbed_masking --extra-prose --steps 4200 --lr 3e-4 --seed 4
     python -m core.perturbed_masking.train --preset gpu          # a larger masked LM, ~8 minutes on one GPU
     torchrun --nproc_per_node 2 -m core.perturbed_masking.train  # the same run on 2 processes (DDP)
 
