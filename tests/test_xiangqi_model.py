@@ -337,7 +337,8 @@ def test_engine_labels_are_the_engines_moves_and_train(tmp_path):
 def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
     teacher, student = Player(tiny, VOCAB, "search", depth=1), Player(tiny, VOCAB, "greedy")
     rng = random.Random(0)
-    board, lessons = play_lesson_game(teacher, student, lambda b: random_move(b, rng), "black", rng, max_plies=12)
+    board, lessons = play_lesson_game(lambda b, d: teacher.choose(b, d).move, student, lambda b: random_move(b, rng), "black",
+                                      rng, max_plies=12)
     tokens, targets = encode_lesson(VOCAB, board.move_stack, lessons, "black")
     assert tokens[0] == VOCAB.index["[BLACK_WINS]"] and len(targets) == len(tokens) - 1 == board.ply
     replay = Board()
@@ -348,6 +349,24 @@ def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
             assert VOCAB.tokens[target] in replay.legal_moves
             assert VOCAB.tokens[target] == teacher.choose(replay, Decoder()).move
         replay.push(move)
+
+
+@pytest.mark.skipif(find_engine() is None, reason="fairy-stockfish is not installed")
+def test_engine_lessons_are_the_engines_moves_on_the_students_turns(tiny, tmp_path):
+    tiny.save_pretrained(tmp_path / "ckpt")
+    out = tmp_path / "lessons.pt"
+    lessons.main(["--checkpoint", str(tmp_path / "ckpt"), "--out", str(out), "--games", "2", "--max-plies", "10",
+                  "--teacher", "engine", "--engine-depth", "1"])
+    games, _, targets = lessons.load_lessons([out])
+    with FairyStockfish(1) as engine:
+        for index, (tokens, game_targets) in enumerate(zip(games, targets)):
+            moves = [VOCAB.tokens[t] for t in tokens[1:]]
+            student_parity = index % 2  # red (even plies) in game 0, black in game 1
+            for ply, target in enumerate(game_targets):
+                if ply % 2 != student_parity:
+                    assert target == NO_TARGET
+                else:
+                    assert VOCAB.tokens[target] == engine.best_move(moves[:ply])
 
 
 def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):

@@ -3,8 +3,9 @@
 The policy imitates masters, whose opponents seldom leave a piece hanging and never let one of
 theirs be taken for free, so it never learned to punish or to avoid such blunders: against a
 one-ply material grabber it loses pieces. Here the model plays games against blundering
-opponents (a random mover, or its own policy sampled at temperature 1); at each of its turns the
-search mode (policy + capture search, :class:`Player` ``mode="search"``) names the move to learn.
+opponents (a random mover, or its own policy sampled at temperature 1); at each of its turns a
+teacher names the move to learn: the search mode (policy + capture search, :class:`Player`
+``mode="search"``), or fairy-stockfish at a fixed depth (``--teacher engine``), far stronger and faster.
 Half the time the game then goes on with the policy's own choice instead of that move, so the
 lessons also cover the positions its own mistakes lead to (DAgger, Ross et al. 2011).
 ``train --lessons`` mixes these labelled positions into the master games.
@@ -19,6 +20,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -27,19 +29,22 @@ from core import checkpoints
 from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import game_boards
 from core.xiangqi.model import load
-from core.xiangqi.opponents import random_move
+from core.xiangqi.opponents import FairyStockfish, random_move
 from core.xiangqi.player import Decoder, Player
 from core.xiangqi.vocab import NO_TARGET, MoveVocab
 
 
-def play_lesson_game(teacher: Player, student: Player, opponent, student_colour: str, rng: random.Random,
+Teacher = Callable[[Board, Decoder], str]  # the move to learn in a position (the decoder is the student's cache)
+
+
+def play_lesson_game(teacher: Teacher, student: Player, opponent, student_colour: str, rng: random.Random,
                      max_plies: int = 200, follow_teacher: float = 0.5) -> tuple[Board, list[str | None]]:
     """One game from the start; returns its board and, per move, the teacher's move where the student was to move."""
     board, decoder = Board(max_plies=max_plies), Decoder()
     moves_to_learn: list[str | None] = []
     while board.outcome() is None:
         if board.turn == student_colour:
-            lesson = teacher.choose(board, decoder).move
+            lesson = teacher(board, decoder)
             move = lesson if rng.random() < follow_teacher else student.choose(board, decoder).move
         else:
             lesson, move = None, opponent(board)
@@ -71,7 +76,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="lesson file to write (resumed if it exists)")
     p.add_argument("--games", type=int, default=100, help="stop after this many games in the file")
     p.add_argument("--minutes", type=float, default=0, help="also stop after this many wall-clock minutes (0: no limit)")
+    p.add_argument("--teacher", choices=["search", "engine"], default="search",
+                   help="who names the move to learn: the search mode, or fairy-stockfish at --engine-depth")
     p.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3])
+    p.add_argument("--engine-depth", type=int, default=4)
     p.add_argument("--max-plies", type=int, default=200)
     p.add_argument("--seed", type=int, default=0, help="game i is played with seed (seed, i): files with other seeds hold other games")
     p.add_argument("--threads", type=int, default=1)
@@ -82,8 +90,17 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     model, vocab = load(checkpoints.locate("xiangqi", args.checkpoint), checkpoints.device())
-    teacher = Player(model, vocab, "search", depth=args.search_depth)
     student = Player(model, vocab, "greedy")
+    if args.teacher == "engine":
+        with FairyStockfish(args.engine_depth) as engine:
+            play_lessons(args, model, vocab, lambda board, decoder: engine.move(board), student)
+    else:
+        search = Player(model, vocab, "search", depth=args.search_depth)
+        play_lessons(args, model, vocab, lambda board, decoder: search.choose(board, decoder).move, student)
+
+
+def play_lessons(args, model, vocab: MoveVocab, teacher: Teacher, student: Player) -> None:
+    """Plays lesson games into ``args.out`` (resumed) until ``args.games`` or ``args.minutes``."""
     saved = torch.load(args.out) if args.out.is_file() else {"games": [], "boards": [], "targets": []}
     started = time.monotonic()
     while len(saved["games"]) < args.games and (not args.minutes or time.monotonic() - started < 60 * args.minutes):
