@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from collections.abc import Callable
@@ -118,7 +119,9 @@ def play_lessons(args, model, vocab: MoveVocab, teacher: Teacher, student: Playe
         saved["boards"].append(game_boards(board))
         saved["targets"].append(targets)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(saved, args.out)
+        partial = args.out.with_name(args.out.name + ".tmp")
+        torch.save(saved, partial)
+        os.replace(partial, args.out)  # a run stopped mid-save keeps the last whole file
         print(json.dumps({"game": index, "plies": board.ply, "end": board.outcome().reason, "lessons": sum(t != NO_TARGET for t in targets),
                           "minutes": round((time.monotonic() - started) / 60, 1)}), flush=True)
     print(json.dumps({"games": len(saved["games"]), "lessons": sum(t != NO_TARGET for g in saved["targets"] for t in g),
