@@ -21,19 +21,22 @@ EXAMPLES = [
 ]
 TREE_WORDS = ["Perturbed Masking words", "jieba words", "my spaces"]
 RULE_CHOICES = [("impact ≥ threshold (Su)", "absolute"), ("impact ÷ stronger neighbour's ≥ threshold", "relative"),
-                ("relative + prediction contrast ≥ threshold", "combined")]
+                ("relative + prediction contrast ≥ threshold", "combined"),
+                ("read-out of every layer, fitted on segmented text ≥ threshold", "fitted")]
 
-INTRO = """### Words and trees from a masked language model, with no labelled data
+INTRO = """### Words and trees from a masked language model
 Perturbed Masking (Wu et al., ACL 2020; [Su Jianlin, 无监督分词和句法分析](https://kexue.fm/archives/7476)) masks a
 character, then masks a second one, and measures how far the first one's hidden vector moves:
-f(xᵢ, xⱼ) = ‖H(x∖{xᵢ})ᵢ − H(x∖{xᵢ, xⱼ})ᵢ‖. Neighbours that move each other a lot are joined into one word: Su's rule
-compares the impact with a threshold, the relative rule compares it with the larger impact of the two neighbouring gaps,
-and the combined rule (the bundled model's default) adds how much more the two characters help the LM predict each other
-than their neighbours do. The word-level impact matrix gives a constituency tree (Su's top-down split) and a dependency
-tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your own segmentation.
-The bundled masked LM is small (4 layers; 19,000 steps, about 4.5 hours on a 2-core CPU, over 21 M characters of raw text): its words
-fall short of jieba's and its trees do not beat a left-branching chain (see the model card); `bert-base-chinese`
-(model selector, when online) is the published setting. """ + metrics.headline(MODEL)
+f(xᵢ, xⱼ) = ‖H(x∖{xᵢ})ᵢ − H(x∖{xᵢ, xⱼ})ᵢ‖. Neighbours that move each other a lot are joined into one word. Three rules
+need no labelled data: Su's compares the impact with a threshold, the relative rule compares it with the larger impact of
+the two neighbouring gaps, and the combined rule adds how much more the two characters help the LM predict each other than
+their neighbours do. The fourth (the bundled model's default) is a **fitted read-out**: 60 weights over that evidence, on
+every layer and for the two gaps on either side, fitted on 700 segmented People's Daily sentences; the LM itself never
+sees a word boundary. Numbers and Latin words always stay whole. The word-level impact matrix gives a constituency tree
+(Su's top-down split) and a dependency tree (Eisner). Type words separated by spaces and pick "my spaces" to parse your
+own segmentation. The bundled masked LM is small (4 layers; 19,000 steps, about 4.5 hours on a 2-core CPU, over 21 M
+characters of raw text): its words fall short of jieba's and its trees do not beat a left-branching chain (see the model
+card); `bert-base-chinese` (model selector, when online) is the published setting. """ + metrics.headline(MODEL)
 
 
 def encoder_for(source: str) -> impact.Encoder:
@@ -71,20 +74,25 @@ def tree_words(state: dict, mode: str, ours: list[str]) -> list[str]:
     return typed
 
 
-def segmentation_view(state: dict, layer: int, threshold: float, rule: str):
-    analysis = segment.Segmentation(state["text"], state["gaps"], state["gains"])
+def stored_analysis(state: dict, source: str) -> segment.Segmentation:
+    """The cached evidence of the analysed text, with the model's fitted read-out."""
+    return segment.Segmentation(state["text"], state["gaps"], state["gains"], encoder_for(source).defaults.readout)
+
+
+def segmentation_view(state: dict, source: str, layer: int, threshold: float, rule: str):
+    analysis = stored_analysis(state, source)
     ours = analysis.words(layer, threshold, rule)
     words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
     bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else ""
     return ours, words_html, bars
 
 
-def threshold_range(state: dict | None, layer: int, threshold: float, rule: str) -> float:
+def threshold_range(state: dict | None, source: str, layer: int, threshold: float, rule: str) -> float:
     """Slider maximum: a little above the largest score of this text (and the threshold); before any text, a
     range in the scale of the threshold (the rules' scores differ by an order of magnitude)."""
     if not state:
         return round(2.5 * threshold, 1)
-    scores = segment.Segmentation(state["text"], state["gaps"], state["gains"]).scores(layer, rule)
+    scores = stored_analysis(state, source).scores(layer, rule)
     return round(float(np.ceil(max(np.nanmax(scores, initial=0.0), threshold) * 12)) / 10, 1)
 
 
@@ -98,7 +106,7 @@ def render(state: dict, source: str, layer: float, threshold: float, rule: str, 
     start = time.perf_counter()
     encoder = encoder_for(source)
     layer = check_layer(encoder, layer)
-    ours, words_html, bars = segmentation_view(state, layer, threshold, rule)
+    ours, words_html, bars = segmentation_view(state, source, layer, threshold, rule)
     words = tree_words(state, mode, ours)
     matrix = impact.word_matrix(encoder, words, progress)[layer]
     tree = trees.split_tree(words, matrix)
@@ -128,7 +136,7 @@ def analyse(text, source, layer, threshold, rule, mode, progress=gr.Progress()):
         return state, render(state, source, layer, threshold, rule, mode, report)
 
     (state, (_, *views)), ms = timed(run)
-    slider = gr.update(maximum=threshold_range(state, int(layer), threshold, rule))
+    slider = gr.update(maximum=threshold_range(state, source, int(layer), threshold, rule))
     return state, slider, info_line(state, encoder, int(layer), ms, "model + trees"), *views
 
 
@@ -137,7 +145,7 @@ def resegment(state, source, layer, threshold, rule):
     if not state:
         return gr.skip(), gr.skip()
     layer = check_layer(encoder_for(source), layer)
-    _, words_html, bars = segmentation_view(state, layer, threshold, rule)
+    _, words_html, bars = segmentation_view(state, source, layer, threshold, rule)
     return words_html, bars
 
 
@@ -152,9 +160,12 @@ def switch_rule(state, source, layer, rule, mode):
     """Rule switched: its tuned threshold (the rules' scores live on different scales) and the views, in one step
     so that a quick second switch can never be overtaken by the first one's redraw."""
     encoder = encoder_for(source)
+    if rule == "fitted" and encoder.defaults.readout is None:
+        raise ValueError(f"Model `{source}` has no fitted read-out (only checkpoints tuned with `python -m "
+                         "core.perturbed_masking.evaluate tune --write` have one): choose another rule.")
     threshold = encoder.defaults.thresholds[rule]
     layer = check_layer(encoder, layer)
-    slider = gr.update(value=threshold, maximum=threshold_range(state, layer, threshold, rule))
+    slider = gr.update(value=threshold, maximum=threshold_range(state, source, layer, threshold, rule))
     return (slider, *(render(state, source, layer, threshold, rule, mode) if state else (gr.skip(),) * 7))
 
 
@@ -165,7 +176,7 @@ def model_defaults(source):
     return (
         gr.update(maximum=encoder.num_layers, value=defaults.layer),
         gr.update(value=defaults.rule),
-        gr.update(value=defaults.threshold, maximum=threshold_range(None, defaults.layer, defaults.threshold, defaults.rule)),
+        gr.update(value=defaults.threshold, maximum=threshold_range(None, source, defaults.layer, defaults.threshold, defaults.rule)),
         None,
         f"Model `{source}` is ready: press **Segment and parse**.",
         checkpoints.model_card(MODEL, source),
@@ -192,10 +203,12 @@ def build() -> None:
         with gr.Column(scale=1):
             source = model_selector(MODEL, elem_id="perturbed_masking-model")
             layer = gr.Slider(0, layers, value=defaults.layer, step=1, label="Layer (0 = embeddings)", elem_id="perturbed_masking-layer",
-                              info="Impacts of every layer come from one pass: switching layers is instant.")
+                              info="For the trees and the unsupervised rules (the fitted read-out reads every layer). "
+                                   "Impacts of every layer come from one pass: switching layers is instant.")
             rule = gr.Radio(RULE_CHOICES, value=defaults.rule, label="Join neighbours when", elem_id="perturbed_masking-rule",
-                            info="The relative rule compares each gap with the gaps beside it; the combined rule adds the LM's predictions.")
-            threshold = gr.Slider(0, threshold_range(None, defaults.layer, defaults.threshold, defaults.rule), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
+                            info="The relative rule compares each gap with the gaps beside it; the combined rule adds the LM's predictions; "
+                                 "the fitted read-out weighs all of it (every layer) with weights fitted on segmented text.")
+            threshold = gr.Slider(0, threshold_range(None, checkpoints.BUNDLED, defaults.layer, defaults.threshold, defaults.rule), value=defaults.threshold, step=0.01, label="Threshold (higher = finer words)",
                                   elem_id="perturbed_masking-threshold")
             mode = gr.Radio(TREE_WORDS, value=TREE_WORDS[0], label="Words for the trees", elem_id="perturbed_masking-tree-words")
     info = gr.Markdown(elem_id="perturbed_masking-info")

@@ -90,6 +90,17 @@ def test_a_ranker_picks_the_evaluating_beam_it_likes_best():
     assert m.Solution(problem, candidates[2:3], (0.9,)).best is None
 
 
+def test_ranker_cues_read_what_the_problem_asks():
+    problem = normalize.encode_problem("平均每个班有12人，3.5个班一共有多少人？")
+    assert ranker.question_of(problem.text) == "3.5个班一共有多少人"  # a decimal point ends no clause
+    candidates = tuple(m.read_candidate(text, -0.1, -0.5, problem) for text in ("N0*N1", "N1/N0", "N1-N0"))
+    rows = ranker.beam_features(candidates, problem)
+    cue = lambda name: [row[ranker.FEATURES.index(name)] for row in rows]
+    assert cue("count_asked_whole") == [1.0, 0.0, 0.0] and cue("count_asked_fraction") == [0.0, 1.0, 1.0]
+    assert cue("total_adds_or_multiplies") == [1.0, 0.0, 0.0] and cue("average_divides") == [0.0, 1.0, 0.0]
+    assert cue("negative_answer") == [0.0, 0.0, 1.0] and cue("times_asked_divides") == [0.0, 0.0, 0.0]
+
+
 def test_ranker_fit_learns_which_feature_marks_the_right_beam_and_round_trips(tmp_path):
     rng = torch.Generator().manual_seed(0)
     rows = torch.rand(400, len(ranker.FEATURES), generator=rng)

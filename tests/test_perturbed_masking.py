@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoModelForMaskedLM, BertConfig, BertForPreTraining, RoFormerForMaskedLM
 
-from core.perturbed_masking import data, evaluate, impact, model, segment, train, trees
+from core.perturbed_masking import data, evaluate, impact, model, readout, segment, train, trees
 from core.perturbed_masking.text import normalize, split_long
 
 CHARS = list("大肠杆菌是人和许多动物道中最主要且数量的一种细计算机鼠标有什么比较特殊用途呢我爱北京天安门0123456789abc，。！？")
@@ -201,6 +201,45 @@ def test_segmentation_properties(text, data):
     assert all(len(w) == 1 for w in coarse if any(c in "，。" for c in w))  # punctuation stands alone
 
 
+def test_numbers_latin_words_and_doubled_marks_always_join():
+    text = "共有１２.５%和GDP——对3.a……"
+    everything_cut = segment.words_from_decisions(text, segment.join_decisions(text, [-1.0] * (len(text) - 1), 0.0))
+    assert everything_cut == ["共", "有", "１２.５%", "和", "GDP", "——", "对", "3", ".", "a", "……"]
+
+
+def word_evidence(words: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Gaps of 3 layers and gains in which layer 2 and the gain are larger inside words (noisy), with a cut."""
+    inside = readout.inside_word(words)
+    gaps = rng.uniform(0.5, 1.5, (3, len(inside)))
+    gaps[2] += 2.0 * inside
+    gains = rng.normal(0, 0.3, len(inside)) + inside
+    gaps[:, 1], gains[1] = np.nan, np.nan
+    return gaps, gains
+
+
+def test_readout_learns_which_gaps_lie_inside_words():
+    rng = np.random.default_rng(0)
+    sentences = [["大肠", "杆菌", "是", "人和", "动物"], ["我们", "在", "野生", "动物园", "玩"]] * 20
+    fitted = readout.fit([(*word_evidence(words, rng), words) for words in sentences])
+    assert len(fitted.weights) == (2 * 3 + 2) * (2 * readout.WINDOW + 1)
+    words = ["北京", "大学", "的", "学生"]
+    gaps, gains = word_evidence(words, rng)
+    scores = fitted.scores(gaps, gains)
+    assert np.isnan(scores[1]) and not np.isnan(np.delete(scores, 1)).any()  # a cut stays a cut
+    inside = readout.inside_word(words).astype(bool)
+    kept = ~np.isnan(scores)
+    assert (scores[kept & inside] > 0.5).all() and (scores[kept & ~inside] < 0.5).all()
+    assert readout.Readout.from_json(json.loads(json.dumps(fitted.to_json()))) == fitted
+    analysis = segment.Segmentation("北京大学的学生", gaps, gains, fitted)
+    np.testing.assert_array_equal(analysis.scores(0, "fitted"), analysis.scores(2, "fitted"))  # reads every layer
+    with pytest.raises(ValueError, match="fitted on 40 features per gap"):
+        fitted.scores(gaps[:2], gains)
+    with pytest.raises(ValueError, match="no fitted read-out"):
+        segment.Segmentation("北京大学的学生", gaps, gains).words(0, 0.5, "fitted")
+    with pytest.raises(ValueError, match="not this text"):
+        readout.fit([(gaps, gains, ["北京大学"])])
+
+
 def test_join_decisions_length_checked():
     with pytest.raises(ValueError):
         segment.join_decisions("我爱你", [1.0], 0.5)
@@ -356,17 +395,25 @@ def test_parse_evaluation_on_conllu(tmp_path, encoder):
 
 
 def test_segment_evaluation_and_tuning(tmp_path, encoder):
-    gold = [["大肠杆菌", "是", "人", "和", "许多", "动物"], ["我", "爱", "北京", "天安门"]]
+    gold = [["大肠杆菌", "是", "人", "和", "许多", "动物"], ["我", "爱", "北京", "天安门"], ["我们", "在", "野生", "动物园", "玩"]]
     result = evaluate.evaluate_segmentation(encoder, gold, layer=1, threshold=0.0, rule="absolute")
-    assert set(result) >= {"precision", "recall", "f1", "jieba_f1", "sentences"} and result["sentences"] == 2
-    tuned = evaluate.tune(encoder, gold, thresholds=10)
-    assert tuned["dev_f1"] == pytest.approx(max(f1 for by_layer in tuned["f1_by_layer"].values() for f1 in by_layer.values()), abs=1e-4)
-    assert tuned["dev_f1"] == pytest.approx(tuned["f1_by_layer"][tuned["rule"]][tuned["layer"]], abs=1e-4)
-    assert 0 <= tuned["layer"] <= encoder.num_layers and set(tuned["thresholds"]) == set(segment.JOIN_RULES)
+    assert set(result) >= {"precision", "recall", "f1", "jieba_f1", "sentences"} and result["sentences"] == 3
+    unsupervised = evaluate.tune(encoder, gold, thresholds=10)
+    assert unsupervised["readout"] is None and "fitted" not in unsupervised["thresholds"] and unsupervised["sentences"] == 3
+    assert unsupervised["dev_f1"] == pytest.approx(max(f1 for by_layer in unsupervised["f1_by_layer"].values() for f1 in by_layer.values()), abs=1e-4)
+    tuned = evaluate.tune(encoder, gold, fit_lines=1, thresholds=10)  # read-out fitted on sentence 1, choices on 2 and 3
+    assert (tuned["fitted_on"], tuned["sentences"]) == (1, 2) and set(tuned["thresholds"]) == set(segment.JOIN_RULES)
+    assert tuned["dev_f1"] == pytest.approx(max(tuned["f1_by_rule"].values()), abs=1e-4)
+    assert 0 <= tuned["layer"] <= encoder.num_layers
+    fitted = readout.Readout.from_json(tuned["readout"])
     counts = segment.SpanCounts()  # the written threshold reproduces the tuned F1
-    for words in gold:
-        counts.add(segment.analyse(encoder, "".join(words)).words(tuned["layer"], tuned["thresholds"][tuned["rule"]], tuned["rule"]), words)
+    for words in gold[1:]:
+        analysis = segment.analyse(encoder, "".join(words))
+        analysis.readout = fitted
+        counts.add(analysis.words(tuned["layer"], tuned["thresholds"][tuned["rule"]], tuned["rule"]), words)
     assert counts.scores()["f1"] == pytest.approx(tuned["dev_f1"])
+    with pytest.raises(ValueError, match="fit_lines must leave sentences"):
+        evaluate.tune(encoder, gold, fit_lines=3)
 
 
 def test_tuned_defaults_file_is_read(tmp_path):
@@ -375,7 +422,11 @@ def test_tuned_defaults_file_is_read(tmp_path):
     tuned = {"layer": 1, "rule": "relative", "thresholds": {"absolute": 3.5, "relative": 0.9}}
     (directory / impact.DEFAULTS_FILE).write_text(json.dumps(tuned))
     layers, defaults = impact.checkpoint_defaults(directory)
-    assert (layers, defaults.layer, defaults.rule, defaults.threshold) == (2, 1, "relative", 0.9)
+    assert (layers, defaults.layer, defaults.rule, defaults.threshold) == (2, 1, "relative", 0.9) and defaults.readout is None
+    fitted = readout.Readout((0.0,) * 40, (1.0,) * 40, (0.5,) * 40, -1.0)
+    (directory / impact.DEFAULTS_FILE).write_text(json.dumps({**tuned, "rule": "fitted", "readout": fitted.to_json()}))
+    assert impact.checkpoint_defaults(directory)[1].readout == fitted
+    (directory / impact.DEFAULTS_FILE).write_text(json.dumps(tuned))
     encoder = model.load(directory, torch.device("cpu"))
     text = "我爱北京天安门"
     assert segment.segment(encoder, text) == segment.analyse(encoder, text).words(1, 0.9, "relative")

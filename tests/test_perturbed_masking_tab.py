@@ -79,6 +79,22 @@ def test_typed_words_and_limits(tiny_source):
         tab.analyse("我们在玩", tiny_source, 1, 0.01, "nearest", tab.TREE_WORDS[0], progress=no_progress)
 
 
+def test_fitted_rule_needs_a_tuned_read_out(tiny_source, tmp_path):
+    state, *_ = tab.analyse(tab.EXAMPLES[1], tiny_source, 2, 0.001, "absolute", tab.TREE_WORDS[0], progress=no_progress)
+    with pytest.raises(ValueError, match="has no fitted read-out"):
+        tab.switch_rule(state, tiny_source, 2, "fitted", tab.TREE_WORDS[0])
+    tuned = roformer_dir(tmp_path)  # the same tiny model, with a read-out fitted on one segmented sentence
+    gold = [["计算机", "的", "鼠标", "有", "什么", "比较", "特殊", "的", "用途", "呢"], ["我", "爱", "北京", "天安门"]]
+    result = evaluate.tune(model.load(tuned, torch.device("cpu")), gold, fit_lines=1, thresholds=10)
+    (tuned / impact.DEFAULTS_FILE).write_text(json.dumps({"layer": 2, "rule": "fitted", "thresholds": result["thresholds"],
+                                                          "readout": result["readout"]}))
+    source = str(tuned)
+    state, slider, _, words_html, bars, *_ = tab.analyse(tab.EXAMPLES[1], source, 2, 0.5, "fitted", tab.TREE_WORDS[0], progress=no_progress)
+    assert "fitted probability of one word" in bars and slider["maximum"] >= 0.5
+    update, *views = tab.switch_rule(state, source, 2, "fitted", tab.TREE_WORDS[0])
+    assert update["value"] == result["thresholds"]["fitted"] and views[1] == tab.resegment(state, source, 2, update["value"], "fitted")[0]
+
+
 @pytest.mark.parametrize("text", ["我", "今天", "我爱你", "。"])
 @pytest.mark.parametrize("mode", [tab.TREE_WORDS[0], tab.TREE_WORDS[1]])
 def test_short_input_gives_words_and_a_trivial_tree(tiny_source, text, mode):

@@ -4,8 +4,9 @@ After Shen et al. 2021, "Generate & Rank", with a logistic regression over a doz
 a second network: what the beam search knows (sequence and per-token log-probability, position), what the answer
 is (it evaluates; a plausible primary-school value; a whole number), how the beams agree (the summed probability
 and the count of the beams that give the same value) and how the equation uses the problem (the share of the
-problem's numbers it uses, all of them or not, its length). The solver's fixed rule, the best beam with a plausible
-value, ignores most of that.
+problem's numbers it uses, all of them or not, its length), and a few cues of what the problem asks for (a count asks
+for a whole number, "平均" for a division, "一共" for a sum, …: :data:`CUES`). The solver's fixed rule, the best beam
+with a plausible value, ignores most of that.
 
     python -m core.math_solver.ranker --threads 2        # fit on the dev set's beams, write assets/math_solver/ranker.json
 
@@ -33,9 +34,36 @@ from core import checkpoints, training
 from core.math_solver import normalize
 
 RANKER_FILE = "ranker.json"
+# Words of the problem paired with what they suggest of the equation (written with placeholders) or its value: a
+# feature is 1 when the problem has the words and the beam has the property. Each one raised the ranker's 2-fold
+# cross-validated dev accuracy (5 seeds) a little, all eight together from 44.9% to 45.7% (model card).
+COUNTED = "个人名辆只本棵条块张次天台位支箱盒间套件头匹朵瓶包袋根颗级组页场道"
+CUES = {
+    "count_asked_whole": ("question", rf"(多少|几)[{COUNTED}]", lambda written, value: value.denominator == 1),
+    "count_asked_fraction": ("question", rf"(多少|几)[{COUNTED}]", lambda written, value: value.denominator != 1),
+    "share_asked_at_most_one": ("question", r"百分之|%|几成", lambda written, value: 0 < value <= 1),
+    "times_asked_divides": ("question", r"倍", lambda written, value: "/" in written),
+    "total_adds_or_multiplies": ("problem", r"一共|总共|共|合计|和是", lambda written, value: "+" in written or "*" in written),
+    "remainder_subtracts": ("problem", r"剩|还有|少|差|比.*多", lambda written, value: "-" in written),
+    "average_divides": ("problem", r"平均|每", lambda written, value: "/" in written),
+    "negative_answer": ("problem", r"", lambda written, value: value < 0),
+}
 FEATURES = ("log_prob", "mean_log_prob", "first_beam", "beam_position", "evaluates", "plausible", "answer_mass",
-            "agreeing_beams", "number_coverage", "uses_every_number", "length", "whole_number", "beam_share")
+            "agreeing_beams", "number_coverage", "uses_every_number", "length", "whole_number", "beam_share", *CUES)
 L2 = 1e-3  # weight decay of the fit: a dozen weights from thousands of beams need little
+
+
+def question_of(text: str) -> str:
+    """The problem's last clause: where it says what it asks for."""
+    clauses = [c for c in re.split(r"[，,。？?！!；;]|\.(?!\d)", text) if c.strip()]
+    return clauses[-1] if clauses else text
+
+
+def cue_features(written: str, value, problem: normalize.Problem) -> list[float]:
+    """One value per :data:`CUES` entry for one beam (all 0 when it does not evaluate)."""
+    places = {"problem": problem.text, "question": question_of(problem.text)}
+    return [float(value is not None and re.search(pattern, places[place]) is not None and holds(written, value))
+            for place, pattern, holds in CUES.values()]
 
 
 def beam_features(candidates, problem: normalize.Problem) -> list[list[float]]:
@@ -58,6 +86,7 @@ def beam_features(candidates, problem: normalize.Problem) -> list[list[float]]:
             mass[candidate.value] / total if evaluates else 0.0, float(count[candidate.value]) if evaluates else 0.0,
             len(used) / max(1, numbers), float(len(used) == numbers), len(candidate.written) / 20,
             float(evaluates and candidate.value.denominator == 1), probability / total,
+            *cue_features(candidate.written, candidate.value, problem),
         ])
     return rows
 

@@ -2,7 +2,7 @@
 
     python -m core.perturbed_masking.evaluate segment --gold ../shared/data/sighan2005_icwb2/pku_test_gold.utf8
     python -m core.perturbed_masking.evaluate parse --conllu ../shared/data/ud_chinese_gsdsimp/zh_gsdsimp-ud-dev.conllu
-    python -m core.perturbed_masking.evaluate tune --write     # choose rule, layer and threshold on the People's Daily dev slice
+    python -m core.perturbed_masking.evaluate tune --write     # fit the read-out, choose rule, layer and thresholds on the People's Daily dev slice
     python -m core.perturbed_masking.evaluate mlm              # held-out MLM accuracy, as the trainer reports it
 
 ``segment`` scores word precision/recall/F1 by character spans, with jieba on the same
@@ -10,7 +10,8 @@ sentences. ``parse`` decodes dependency trees over the gold words (punctuation e
 the trees and the score) and scores UAS next to the left- and right-chain baselines; with
 ``--root gold`` every tree, the chains included, is given the gold root word (the paper's protocol).
 ``tune`` never sees the evaluation sets: it uses the People's Daily lines held out from MLM
-training and writes the chosen defaults into the checkpoint's ``segmentation.json``. ``mlm``
+training (the fitted rule's read-out is fitted on the first ``--fit-lines`` of them, every choice is
+made on the rest) and writes the chosen defaults into the checkpoint's ``segmentation.json``. ``mlm``
 re-measures the trainer's final number (accuracy on a fixed masking of those held-out lines) on a
 checkpoint written by ``core.perturbed_masking.train``. ``--record`` (after ``segment``, ``parse``
 or ``mlm``) stores the bundled model's result in its metrics file.
@@ -27,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from core import checkpoints, metrics
-from core.perturbed_masking import impact, model, segment, trees
+from core.perturbed_masking import impact, model, readout, segment, trees
 from core.perturbed_masking.data import (DATA_DIR, DEV_LINES, MASK_RATE, SEQ_CHARS, ConlluSentence, encode, pack_chunks, people_daily_lines,
                                          people_daily_path, people_daily_sentences, read_conllu, read_gold_segmentation,
                                          split_people_daily)
@@ -42,42 +43,67 @@ def load_encoder(source: str | None) -> impact.Encoder:
     return checkpoints.load(MODEL, model.load, source)
 
 
-def evaluate_segmentation(encoder, sentences, layer, threshold, rule) -> dict:
+def evaluate_segmentation(encoder, sentences, layer, threshold, rule, other_rules: dict[str, float] | None = None) -> dict:
+    """Word P/R/F1 of one rule, with jieba's F1 and (cheap: the same analyses) the F1 of ``other_rules`` at their thresholds."""
     ours, baseline = segment.SpanCounts(), segment.SpanCounts()
+    others = {other: segment.SpanCounts() for other in other_rules or {}}
     for words in tqdm(sentences, desc="segment", mininterval=10):
         text = "".join(words)
-        ours.add(segment.analyse(encoder, text).words(layer, threshold, rule), words)
+        analysis = segment.analyse(encoder, text)
+        ours.add(analysis.words(layer, threshold, rule), words)
+        for other, counts in others.items():
+            counts.add(analysis.words(layer, other_rules[other], other), words)
         baseline.add(segment.jieba_words(text), words)
-    return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "rule": rule, "threshold": threshold}
+    return {**ours.scores(), "jieba_f1": baseline.scores()["f1"], "sentences": len(sentences), "layer": layer, "rule": rule,
+            "threshold": threshold, "other_rules_f1": {other: counts.scores()["f1"] for other, counts in others.items()}}
 
 
-def tune(encoder, sentences, thresholds: int = 80) -> dict:
-    """Best (rule, layer, threshold) by word F1 on segmented dev sentences; thresholds from score quantiles.
+def best_threshold(analysed, layer: int, rule: str, thresholds: int) -> tuple[float, float]:
+    """(word F1, threshold) of the best of ``thresholds`` score quantiles for one rule and layer."""
+    scores = np.concatenate([a.scores(layer, rule) for a, _ in analysed])
+    best = (-1.0, 0.0)
+    for threshold in np.unique(np.nanquantile(scores, np.linspace(0.02, 0.98, thresholds))):
+        counts = segment.SpanCounts()
+        for analysis, words in analysed:
+            counts.add(analysis.words(layer, float(threshold), rule), words)
+        if counts.scores()["f1"] > best[0]:
+            best = (counts.scores()["f1"], float(threshold))
+    return best
 
-    Also the best threshold of every rule at the chosen layer, so that switching rules in the tab
-    starts from a tuned value.
+
+def tune(encoder, sentences, fit_lines: int = 0, thresholds: int = 80) -> dict:
+    """Fit the read-out on the first ``fit_lines`` segmented dev sentences (none: no fitted rule), then choose the
+    layer, the rule and every rule's threshold by word F1 on the others.
+
+    The layer (also the trees') is the best one for the unsupervised rules; the fitted rule reads every layer. The
+    thresholds are score quantiles, so that switching rules in the tab starts from a tuned value.
     """
+    if not 0 <= fit_lines < len(sentences):
+        raise ValueError(f"fit_lines must leave sentences to choose on: got {fit_lines} of {len(sentences)}")
     analysed = [(segment.analyse(encoder, "".join(w)), w) for w in tqdm(sentences, desc="tune", mininterval=10)]
-    best = {}  # (rule, layer) → (f1, threshold)
-    for rule in segment.JOIN_RULES:
-        for layer in range(encoder.num_layers + 1):
-            scores = np.concatenate([a.scores(layer, rule) for a, _ in analysed])
-            for threshold in np.unique(np.nanquantile(scores, np.linspace(0.02, 0.98, thresholds))):
-                counts = segment.SpanCounts()
-                for analysis, words in analysed:
-                    counts.add(analysis.words(layer, float(threshold), rule), words)
-                f1 = counts.scores()["f1"]
-                if f1 > best.get((rule, layer), (-1.0, 0.0))[0]:
-                    best[rule, layer] = (f1, float(threshold))
-    rule, layer = max(best, key=lambda key: best[key][0])
+    fit_on, choose_on = analysed[:fit_lines], analysed[fit_lines:]
+    fitted = readout.fit([(a.gaps, a.gains, words) for a, words in fit_on]) if fit_on else None
+    for analysis, _ in choose_on:
+        analysis.readout = fitted
+    unsupervised = [rule for rule in segment.JOIN_RULES if rule != "fitted"]
+    best = {(rule, layer): best_threshold(choose_on, layer, rule, thresholds)  # (rule, layer) → (f1, threshold)
+            for rule in unsupervised for layer in range(encoder.num_layers + 1)}
+    layer = max(range(encoder.num_layers + 1), key=lambda l: max(best[r, l][0] for r in unsupervised))
+    by_rule = {rule: best[rule, layer] for rule in unsupervised}
+    if fitted is not None:
+        by_rule["fitted"] = best_threshold(choose_on, layer, "fitted", thresholds)
+    rule = max(by_rule, key=lambda r: by_rule[r][0])
     return {
         "rule": rule,
         "layer": layer,
-        "threshold": best[rule, layer][1],  # not rounded: it is one of the scores, and rounding could flip that gap
-        "thresholds": {r: best[r, layer][1] for r in segment.JOIN_RULES},
-        "dev_f1": best[rule, layer][0],
-        "f1_by_layer": {r: {l: round(best[r, l][0], 4) for l in range(encoder.num_layers + 1)} for r in segment.JOIN_RULES},
-        "sentences": len(sentences),
+        "threshold": by_rule[rule][1],  # not rounded: it is one of the scores, and rounding could flip that gap
+        "thresholds": {r: by_rule[r][1] for r in by_rule},
+        "dev_f1": by_rule[rule][0],
+        "f1_by_rule": {r: round(f1, 4) for r, (f1, _) in by_rule.items()},
+        "f1_by_layer": {r: {l: round(best[r, l][0], 4) for l in range(encoder.num_layers + 1)} for r in unsupervised},
+        "readout": fitted.to_json() if fitted else None,
+        "fitted_on": len(fit_on),
+        "sentences": len(choose_on),
     }
 
 
@@ -144,6 +170,10 @@ def evaluate_mlm(directory: Path) -> dict:
             "seq_chars": settings["seq_chars"], "mask_rate": settings["mask_rate"]}
 
 
+def uses_tuned_defaults(args: argparse.Namespace) -> bool:
+    return args.layer is None and args.rule is None and args.threshold is None
+
+
 def check_record(args: argparse.Namespace) -> None:
     """Before the run: refuse ``--record`` for a run its entry would mislabel."""
     if args.command == "segment" and (args.gold.resolve() != PKU_TEST.resolve() or args.limit is not None):
@@ -156,13 +186,15 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
     """One entry per command and setting; the segmentation with the tuned defaults is the tab's headline."""
     command = metrics.command_line("core.perturbed_masking.evaluate", argv)
     if args.command == "segment":
-        tuned = args.layer is None and args.rule is None and args.threshold is None
-        setting = f"{result['rule']} rule, layer {result['layer']}, threshold {result['threshold']:.4g}"
+        tuned = uses_tuned_defaults(args)
+        reads = "every layer" if result["rule"] == "fitted" else f"layer {result['layer']}"
+        setting = f"{result['rule']} rule, {reads}, threshold {result['threshold']:.4g}"
+        others = "".join(f"; {other} rule {f1:.3f}" for other, f1 in result["other_rules_f1"].items())
         metrics.record(
             MODEL, "pku_test_f1" if tuned else f"pku_test_f1_{result['rule']}_layer{result['layer']}_threshold{result['threshold']:.4g}",
             label=f"SIGHAN 2005 PKU test word F1, all {result['sentences']:,} lines, {setting}"
                   + (" (the tuned defaults)" if tuned else "") + "; jieba on the same lines",
-            value=f"{result['f1']:.3f} (P {result['precision']:.3f}, R {result['recall']:.3f}; jieba {result['jieba_f1']:.3f})",
+            value=f"{result['f1']:.3f} (P {result['precision']:.3f}, R {result['recall']:.3f}; jieba {result['jieba_f1']:.3f}{others})",
             raw=result, command=command, anchor="FMM with the PKU dictionary 0.874", headline=tuned)
     elif args.command == "parse":
         scope = f"first{args.limit}" if args.limit else "all"
@@ -196,9 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     par.add_argument("--layer", type=int, default=None)
     par.add_argument("--root", choices=["predicted", "gold"], default="predicted",
                      help="gold: give every tree, chains included, the gold root word (the paper's default protocol)")
-    tun = commands.add_parser("tune", help="choose rule + layer + threshold on the held-out People's Daily lines")
+    tun = commands.add_parser("tune", help="fit the read-out, then choose rule + layer + thresholds, on the held-out People's Daily lines")
     tun.add_argument("--dev-lines", type=int, default=DEV_LINES, help="size of the held-out slice (as in core.perturbed_masking.train)")
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
+    tun.add_argument("--fit-lines", type=int, default=700,
+                     help="the read-out of the fitted rule is fitted on the first N lines, every choice made on the rest (0: no fitted rule)")
     tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
     mlm = commands.add_parser("mlm", help="held-out MLM accuracy of a checkpoint written by core.perturbed_masking.train")
     for command in (seg, par, mlm):
@@ -216,17 +250,27 @@ def main(argv: list[str] | None = None) -> None:
         layer = encoder.defaults.layer if args.layer is None else args.layer
         rule = encoder.defaults.rule if args.rule is None else args.rule
         threshold = encoder.defaults.thresholds[rule] if args.threshold is None else args.threshold
-        result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold, rule)
+        tuned = uses_tuned_defaults(args)
+        # With the tuned defaults, every other rule at its tuned threshold too (the unsupervised ones next to the fitted one).
+        others = {r: t for r, t in encoder.defaults.thresholds.items()
+                  if tuned and r != rule and (r != "fitted" or encoder.defaults.readout is not None)}
+        result = evaluate_segmentation(encoder, read_gold_segmentation(args.gold, args.limit), layer, threshold, rule, others)
     elif args.command == "parse":
         layer = encoder.defaults.layer if args.layer is None else args.layer
         sentences = read_conllu(args.conllu, args.limit)
         result = {**evaluate_parsing(encoder, sentences, layer, args.root == "gold"), "read": len(sentences)}
     else:
         _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
-        result = tune(encoder, dev[: args.limit])
+        result = tune(encoder, dev[: args.limit], args.fit_lines)
         if args.write:
             directory = checkpoints.locate(MODEL, args.checkpoint)
-            defaults = {"layer": result["layer"], "rule": result["rule"], "thresholds": result["thresholds"], "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), first {result['sentences']}", "dev_f1": round(result["dev_f1"], 4)}
+            fitted = f"; the fitted rule's read-out fitted on lines 1–{result['fitted_on']}" if result["fitted_on"] else ""
+            defaults = {"layer": result["layer"], "rule": result["rule"], "thresholds": result["thresholds"],
+                        "chosen_on": f"People's Daily 1998-01, last {args.dev_lines} lines (held out from MLM training), "
+                                     f"lines {result['fitted_on'] + 1}–{result['fitted_on'] + result['sentences']}{fitted}",
+                        "dev_f1": round(result["dev_f1"], 4), "f1_by_rule": result["f1_by_rule"]}
+            if result["readout"]:
+                defaults["readout"] = result["readout"]
             (directory / impact.DEFAULTS_FILE).write_text(json.dumps(defaults, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if recording:
         record(args, result, argv)

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from core import svg
+from core.perturbed_masking import segment
 from core.perturbed_masking.impact import word_spans
 from core.perturbed_masking.trees import Tree
 
@@ -15,15 +16,17 @@ CHAR_PX = 18  # width of one Chinese character in the SVG pictures
 GAP_PX = 14
 
 SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ stronger neighbour's",
-                "combined": "relative + prediction contrast"}
+                "combined": "relative + prediction contrast", "fitted": "fitted probability of one word"}
 
 
 def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str) -> str:
-    """Bar per gap between characters k and k+1 (its join score under ``rule``); bars above the line stay joined."""
+    """Bar per gap between characters k and k+1 (its join score under ``rule``), coloured by the decision: bars above
+    the line join, except at punctuation; digits and Latin letters join whatever their bars (``segment.script_run``)."""
     values = np.nan_to_num(scores, nan=0.0)
+    joined = segment.join_decisions(text, np.nan_to_num(scores, nan=-np.inf), threshold)
     return svg.bar_chart(
         [f"{text[k]}{text[k + 1]}" for k in range(len(values))], values,
-        [svg.BLUE if v >= threshold else svg.RED for v in values],
+        [svg.BLUE if join else svg.RED for join in joined],
         title="Adjacent characters: blue = same word, red = boundary", y_label=SCORE_LABELS[rule],
         threshold=threshold, threshold_label=f"threshold {threshold:.3g}")
 

@@ -29,12 +29,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from core.perturbed_masking.readout import Readout
 from core.perturbed_masking.text import normalize
 
 # Used when a checkpoint has no tuned ``segmentation.json`` of its own: Su's setting for
 # bert-base-chinese (absolute impact ≥ 8 on the last layer, Euclidean), and for the relative and
-# combined rules 1.0 (join where a gap's impact is at least its stronger neighbour's).
-FALLBACK_THRESHOLDS = {"absolute": 8.0, "relative": 1.0, "combined": 1.0}
+# combined rules 1.0 (join where a gap's impact is at least its stronger neighbour's); the fitted rule's
+# scores are probabilities.
+FALLBACK_THRESHOLDS = {"absolute": 8.0, "relative": 1.0, "combined": 1.0, "fitted": 0.5}
 DEFAULTS_FILE = "segmentation.json"
 CACHE_SIZE = 256
 
@@ -49,6 +51,7 @@ class SegmentationDefaults:
     layer: int
     rule: str = "absolute"
     thresholds: dict[str, float] = field(default_factory=lambda: dict(FALLBACK_THRESHOLDS))
+    readout: Readout | None = None  # the fitted rule's weights, when the checkpoint has them
 
     @property
     def threshold(self) -> float:
@@ -98,7 +101,8 @@ def checkpoint_defaults(directory: Path) -> tuple[int, SegmentationDefaults]:
     defaults_path = directory / DEFAULTS_FILE
     tuned = json.loads(defaults_path.read_text()) if defaults_path.is_file() else {}
     thresholds = {**FALLBACK_THRESHOLDS, **tuned.get("thresholds", {})}
-    return layers, SegmentationDefaults(int(tuned.get("layer", layers)), tuned.get("rule", "absolute"), thresholds)
+    readout = Readout.from_json(tuned["readout"]) if "readout" in tuned else None
+    return layers, SegmentationDefaults(int(tuned.get("layer", layers)), tuned.get("rule", "absolute"), thresholds, readout)
 
 
 def mask_rows(ids: Sequence[int], spans: Sequence[Span], rows: Sequence[tuple[int, ...]], mask_id: int, cls_id: int, sep_id: int) -> torch.Tensor:

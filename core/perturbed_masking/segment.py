@@ -4,20 +4,24 @@ Characters k and k+1 stay in one word when the join score of their gap is at lea
 threshold (a larger threshold gives finer words). The score is the gap's mean two-way impact
 (Su's rule, "absolute"), that impact divided by the larger impact of the two neighbouring gaps
 ("relative"), or the relative score plus how much more the two characters help the masked LM
-predict each other than the characters of the neighbouring gaps do ("combined"). Punctuation
-always stands alone. Text longer than the model's limit is cut at punctuation first and each
-piece is read on its own.
+predict each other than the characters of the neighbouring gaps do ("combined"), or the
+probability of a linear read-out of all of that evidence fitted on segmented sentences
+("fitted", ``readout.py``). Punctuation always stands alone; numbers, runs of Latin letters and
+a dash or ellipsis written twice always join (``script_run``). Text longer than the model's limit
+is cut at punctuation first and each piece is read on its own.
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from core.perturbed_masking.impact import Encoder, Progress, adjacent_impacts, word_spans
+from core.perturbed_masking.readout import Readout, stronger_neighbour
 from core.perturbed_masking.text import is_punctuation, split_long
 
 # Longest piece read at once: the length the bundled model was trained on, and context
@@ -29,19 +33,13 @@ PIECE_CHARS = 62
 # impacts (one global threshold on the raw impact has to serve sentences whose impacts differ in
 # scale). "combined" adds the same contrast for the LM's own predictions of the two characters.
 # On the People's Daily dev slice each rule beats the one before it for the bundled LM (model card).
-JOIN_RULES = ("absolute", "relative", "combined")
+JOIN_RULES = ("absolute", "relative", "combined", "fitted")
+MARKS_WRITTEN_TWICE = "—…"  # ——, …… are one punctuation mark each
 
 # Nats of prediction contrast per unit of relative score in the combined rule: 0.1 and 0.2 both
 # gave +0.02 F1 over the relative rule on two halves of the People's Daily dev slice, each
 # threshold tuned on the other half (model card).
 PREDICTION_WEIGHT = 0.15
-
-
-def stronger_neighbour(values: np.ndarray) -> np.ndarray:
-    """The larger of the two neighbouring gaps' values; a lone gap (text edge or cut, NaN) is its own neighbour."""
-    padded = np.concatenate([[np.nan], values, [np.nan]])
-    neighbours = np.fmax(padded[:-2], padded[2:])  # fmax skips a NaN side
-    return np.where(np.isnan(neighbours), values, neighbours)
 
 
 def join_scores(gaps: Sequence[float], rule: str, gains: Sequence[float] | None = None) -> np.ndarray:
@@ -51,6 +49,8 @@ def join_scores(gaps: Sequence[float], rule: str, gains: Sequence[float] | None 
     combined rule reads them).
     """
     gaps = np.asarray(gaps, dtype=np.float64)
+    if rule == "fitted":
+        raise ValueError("the fitted rule reads every layer: use Segmentation.scores")
     if rule == "absolute":
         return gaps
     if rule not in JOIN_RULES:
@@ -64,12 +64,31 @@ def join_scores(gaps: Sequence[float], rule: str, gains: Sequence[float] | None 
     return relative + PREDICTION_WEIGHT * (gains - stronger_neighbour(gains))
 
 
+def script_run(text: str, k: int) -> bool:
+    """True when characters k and k+1 belong to one number (digits, a decimal point between digits, a percent sign
+    after one), one run of Latin letters or one mark written twice: whatever the scores, since the LM reads each
+    digit and letter on its own and punctuation never joins by score."""
+    def char(i: int) -> str:
+        return unicodedata.normalize("NFKC", text[i]) if 0 <= i < len(text) else ""
+
+    if text[k] == text[k + 1] and text[k] in MARKS_WRITTEN_TWICE:
+        return True
+    first, second = char(k), char(k + 1)
+    if first.isascii() and second.isascii():
+        if first.isdigit():
+            return second.isdigit() or second == "%" or (second == "." and char(k + 2).isdigit())
+        if first == ".":
+            return second.isdigit() and char(k - 1).isdigit()
+        return first.isalpha() and second.isalpha()
+    return False
+
+
 def join_decisions(text: str, adjacent: Sequence[float], threshold: float) -> list[bool]:
     """For each gap k (between chars k and k+1): True = same word."""
     if len(adjacent) != max(len(text) - 1, 0):
         raise ValueError(f"{len(adjacent)} gap scores for a text of {len(text)} characters")
     return [
-        bool(score >= threshold) and not is_punctuation(text[k]) and not is_punctuation(text[k + 1])
+        script_run(text, k) or (bool(score >= threshold) and not is_punctuation(text[k]) and not is_punctuation(text[k + 1]))
         for k, score in enumerate(adjacent)
     ]
 
@@ -87,16 +106,26 @@ def words_from_decisions(text: str, joined: Sequence[bool]) -> list[str]:
 
 @dataclass
 class Segmentation:
-    """Words of a text plus the evidence: per-gap impacts of every layer and prediction gains (NaN where the text was cut)."""
+    """Words of a text plus the evidence: per-gap impacts of every layer and prediction gains (NaN where the text
+    was cut), and the checkpoint's fitted read-out when it has one."""
 
     text: str
     gaps: np.ndarray  # (layers + 1, len(text) − 1)
-    gains: np.ndarray | None = None  # (len(text) − 1,), for the combined rule
+    gains: np.ndarray | None = None  # (len(text) − 1,), for the combined and fitted rules
+    readout: Readout | None = None  # for the fitted rule
 
     def scores(self, layer: int, rule: str) -> np.ndarray:
+        """Join score of each gap; ``layer`` is ignored by the fitted rule, which reads every layer."""
         if not 0 <= layer < self.gaps.shape[0]:
             raise ValueError(f"layer must be between 0 and {self.gaps.shape[0] - 1}, got {layer}")
-        return join_scores(self.gaps[layer], rule, self.gains)
+        if rule != "fitted":
+            return join_scores(self.gaps[layer], rule, self.gains)
+        if self.readout is None:
+            raise ValueError("this model has no fitted read-out (run `python -m core.perturbed_masking.evaluate tune "
+                             "--write` on it): choose another rule")
+        if self.gains is None:
+            raise ValueError("the fitted rule needs the prediction gain of every gap")
+        return self.readout.scores(self.gaps, self.gains)
 
     def words(self, layer: int, threshold: float, rule: str = "absolute") -> list[str]:
         scores = np.nan_to_num(self.scores(layer, rule), nan=-np.inf)
@@ -117,7 +146,8 @@ def analyse(encoder: Encoder, text: str, progress: Progress | None = None) -> Se
         if index < len(pieces) - 1:  # pieces never join
             gaps.append(np.full((encoder.num_layers + 1, 1), np.nan))
             gains.append(np.full(1, np.nan))
-    return Segmentation(text, np.concatenate(gaps, axis=1).astype(np.float32), np.concatenate(gains).astype(np.float32))
+    return Segmentation(text, np.concatenate(gaps, axis=1).astype(np.float32), np.concatenate(gains).astype(np.float32),
+                        encoder.defaults.readout)
 
 
 def jieba_words(text: str) -> list[str]:

@@ -27,8 +27,11 @@ def exercise(page) -> None:
     expect(threshold).not_to_have_value(before, timeout=30_000)  # the other rule's tuned threshold
     words = ours.locator(".pm-word").all_inner_texts()
     assert "".join(words) == SENTENCE, words
+    su_threshold = threshold.input_value()
     page.locator("#perturbed_masking-rule").get_by_text("relative + prediction contrast ≥ threshold").click()
-    expect(threshold).to_have_value(before, timeout=30_000)  # back to the tuned default for the screenshot
+    expect(threshold).not_to_have_value(su_threshold, timeout=30_000)  # the combined rule's own threshold
+    page.locator("#perturbed_masking-rule").get_by_text("read-out of every layer, fitted on segmented text ≥ threshold").click()
+    expect(threshold).to_have_value(before, timeout=30_000)  # back to the tuned default (fitted) for the screenshot
     expect(page.locator("#tab-perturbed_masking").get_by_text("processing")).to_have_count(0, timeout=60_000)  # redraw done
     assert ours.locator(".pm-word").all_inner_texts() == default_words  # no late redraw of the other rule
 
