@@ -28,8 +28,8 @@ INTRO = f"""### Math word problems → equation → exact answer
 A small T5 reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
 whitelist parser — model output is never run as code. The answer comes from the beam a learned **ranker** prefers (it weighs
-the beams' probabilities, how they agree, whether the value is one a primary-school problem can have and whether the
-equation uses the problem's numbers; without a ranker, the best beam with such a value), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
+the beams' probabilities, how they agree, whether the value is one a primary-school problem can have, whether the
+equation uses the problem's numbers, and a few cues of what the question asks for, e.g. a count wants a whole number; without a ranker, the best beam with such a value), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
 with the **working**: each operation of the equation and its exact result. The model's probability of the answer (summed over
 the beams that give it) says when to check: below {confidence.UNSURE_BELOW:.0%} the answer is marked **unsure: check this one**.
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).

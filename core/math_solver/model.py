@@ -260,7 +260,7 @@ class Solver:
         solutions = []
         for problem, found in zip(problems, self.generate([p.source for p in problems], beams)):
             candidates = tuple(read_candidate(text, score, log_prob, problem) for text, score, log_prob in found)
-            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)))
+            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)).tolist())
                              if self.ranker else None)
             solutions.append(Solution(problem, candidates, probabilities))
         return solutions

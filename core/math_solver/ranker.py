@@ -25,12 +25,13 @@ import random
 import re
 import sys
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from core import checkpoints, training
+from core import checkpoints, logistic, training
+from core.logistic import Logistic
 from core.math_solver import normalize
 
 RANKER_FILE = "ranker.json"
@@ -91,19 +92,11 @@ def beam_features(candidates, problem: normalize.Problem) -> list[list[float]]:
     return rows
 
 
-@dataclass
-class Ranker:
+@dataclass(frozen=True)
+class Ranker(Logistic):
     """Standardised features → logistic regression: the probability that a beam gives the right answer."""
 
-    mean: list[float]
-    scale: list[float]
-    weights: list[float]
-    bias: float
-    about: dict  # how it was fitted and what it scored (the JSON file's record)
-
-    def probabilities(self, rows: list[list[float]]) -> list[float]:
-        x = (torch.tensor(rows, dtype=torch.float64) - torch.tensor(self.mean)) / torch.tensor(self.scale)
-        return torch.sigmoid(x @ torch.tensor(self.weights, dtype=torch.float64) + self.bias).tolist()
+    about: dict = field(default_factory=dict)  # how it was fitted and what it scored (the JSON file's record)
 
     def save(self, path: Path | str) -> None:
         Path(path).write_text(json.dumps({"features": FEATURES, **asdict(self)}, ensure_ascii=False, indent=1) + "\n",
@@ -114,28 +107,12 @@ class Ranker:
         saved = json.loads(Path(path).read_text(encoding="utf-8"))
         if tuple(saved.pop("features")) != FEATURES:
             raise ValueError(f"{path}: the ranker was fitted on other features than {FEATURES}")
-        return cls(**saved)
+        return cls(tuple(saved["mean"]), tuple(saved["scale"]), tuple(saved["weights"]), float(saved["bias"]), saved["about"])
 
 
 def fit(rows: list[list[float]], labels: list[float], about: dict | None = None) -> Ranker:
-    """Logistic regression (L-BFGS, L2 :data:`L2`) of ``labels`` (1: the beam's answer is right) on ``rows``."""
-    if not rows or len(rows) != len(labels):
-        raise ValueError(f"need as many labels as feature rows, got {len(rows)} rows and {len(labels)} labels")
-    x, y = torch.tensor(rows, dtype=torch.float64), torch.tensor(labels, dtype=torch.float64)
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-    x = (x - mean) / scale
-    weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weights, bias], max_iter=500, line_search_fn="strong_wolfe")
-
-    def loss():
-        optimizer.zero_grad()
-        value = torch.nn.functional.binary_cross_entropy_with_logits(x @ weights + bias, y) + L2 * weights.square().sum()
-        value.backward()
-        return value
-
-    optimizer.step(loss)
-    return Ranker(mean.tolist(), scale.tolist(), weights.detach().tolist(), bias.item(), about or {})
+    """Logistic regression (L2 :data:`L2`) of ``labels`` (1: the beam's answer is right) on ``rows``."""
+    return Ranker(**asdict(logistic.fit(rows, labels, L2)), about=about or {})
 
 
 def choose(evaluates: list[bool], probabilities: list[float]) -> int | None:

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
+
+from core import logistic
+from core.logistic import Logistic
 
 # Gaps on each side whose evidence joins a gap's own, and the L2 weight of the fit (on standardised
 # features): window 2 beat windows 0 and 1, and 1e-4 beat 1e-3 and 1e-2, on People's Daily dev lines
@@ -55,28 +57,19 @@ def windowed(features: np.ndarray, window: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Readout:
+class Readout(Logistic):
     """Standardisation and logistic-regression weights over the windowed gap features."""
 
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
-    bias: float
     window: int = WINDOW
 
-    def standardised(self, gaps: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    def scores(self, gaps: np.ndarray, gains: np.ndarray) -> np.ndarray:
+        """Probability that each gap lies inside a word; NaN where the text was cut."""
         features = windowed(gap_features(gaps, gains), self.window)
         if features.shape[1] != len(self.weights):
             raise ValueError(f"the read-out was fitted on {len(self.weights)} features per gap, this model gives "
                              f"{features.shape[1]}: it belongs to a model with another number of layers")
         # A missing neighbour (text edge, cut) counts as an average gap.
-        return np.nan_to_num((features - np.asarray(self.mean)) / np.asarray(self.scale), nan=0.0)
-
-    def scores(self, gaps: np.ndarray, gains: np.ndarray) -> np.ndarray:
-        """Probability that each gap lies inside a word; NaN where the text was cut."""
-        logits = self.standardised(gaps, gains) @ np.asarray(self.weights) + self.bias
-        probabilities = 1.0 / (1.0 + np.exp(-logits))
-        return np.where(np.isnan(np.asarray(gaps, dtype=np.float64)[0]), np.nan, probabilities)
+        return np.where(np.isnan(np.asarray(gaps, dtype=np.float64)[0]), np.nan, self.probabilities(features))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -107,22 +100,7 @@ def fit(examples: Sequence[tuple[np.ndarray, np.ndarray, Sequence[str]]], window
         kept = ~np.isnan(np.asarray(gaps, dtype=np.float64)[0])
         features.append(sentence_features[kept])
         labels.append(sentence_labels[kept])
-    x = np.concatenate(features) if features else np.zeros((0, 0))
-    if len(x) < 2:
-        raise ValueError("the read-out needs at least two gaps to fit on")
-    mean, spread = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-    scale = np.where(spread > 1e-6, spread, 1.0)  # a constant feature (the embeddings' impact is always 0) stays 0
-    inputs = torch.tensor(np.nan_to_num((x - mean) / scale, nan=0.0), dtype=torch.float64)
-    targets = torch.tensor(np.concatenate(labels), dtype=torch.float64)
-    weights = torch.zeros(inputs.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weights, bias], max_iter=500, line_search_fn="strong_wolfe")
-
-    def loss() -> torch.Tensor:
-        optimizer.zero_grad()
-        value = torch.nn.functional.binary_cross_entropy_with_logits(inputs @ weights + bias, targets) + l2 * weights.square().sum()
-        value.backward()
-        return value
-
-    optimizer.step(loss)
-    return Readout(tuple(mean.tolist()), tuple(scale.tolist()), tuple(weights.detach().tolist()), float(bias.item()), window)
+    if not features:
+        raise ValueError("the read-out needs segmented sentences to fit on")
+    fitted = logistic.fit(np.concatenate(features), np.concatenate(labels), l2)
+    return Readout(**asdict(fitted), window=window)
