@@ -6,6 +6,7 @@ Screenshots go to ``tests/artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -72,6 +73,18 @@ def assert_no_errors(page, where: str) -> None:
     assert toasts.count() == 0, f"error toast after {where}: {toasts.first.inner_text()}"
 
 
+def dismiss_toasts(page) -> None:
+    """Warnings that earlier tabs' bad-input checks raised stay up for a while: close them for this tab's screenshot."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    closes = page.locator('[data-testid="toast-close"]')
+    for _ in range(10):
+        if closes.count() == 0:
+            return
+        with contextlib.suppress(PlaywrightError):
+            closes.first.click(timeout=2_000)
+
+
 def test_every_tab_opens_and_renders_chinese(page):
     if not cjk_font_installed():
         pytest.skip("no CJK font: apt-get install fonts-wqy-microhei (Chinese would render as boxes)")
@@ -86,4 +99,5 @@ def test_every_tab_opens_and_renders_chinese(page):
         if actions is not None:
             actions.exercise(page)
         assert_no_errors(page, f"opening {title}")
+        dismiss_toasts(page)
         page.screenshot(path=str(ARTIFACTS / f"tab-{module_name}.png"), full_page=True)
