@@ -117,8 +117,10 @@ def test_perturbed_masking_segment_parse_and_mlm_record(recorded, shared_data, t
     assert list(entries) == ["pku_test_f1", "ud_dev_uas_layer4_gold_root_first2", "heldout_mlm_accuracy"]
     segment = entries["pku_test_f1"]
     assert segment["headline"] and segment["anchor"] == "FMM with the PKU dictionary 0.874"
-    assert segment["label"].startswith("SIGHAN 2005 PKU test word F1, all 2 lines, combined rule, layer 3")
-    assert f"jieba {segment['raw']['jieba_f1']:.3f})" in segment["value"]
+    assert segment["label"].startswith("SIGHAN 2005 PKU test word F1, all 2 lines, fitted rule, every layer")
+    others = segment["raw"]["other_rules_f1"]  # the tuned defaults' run also scores every other rule
+    assert set(others) == {"absolute", "relative", "combined"}
+    assert f"jieba {segment['raw']['jieba_f1']:.3f}; absolute rule {others['absolute']:.3f}" in segment["value"]
     parse = entries["ud_dev_uas_layer4_gold_root_first2"]
     assert parse["label"].startswith("UD Chinese GSDSimp dev UAS without punctuation, first 2 sentences (")
     assert parse["value"] == (f"{parse['raw']['uas']:.3f} (left chain {parse['raw']['left_chain_uas']:.3f}, "
@@ -126,7 +128,8 @@ def test_perturbed_masking_segment_parse_and_mlm_record(recorded, shared_data, t
     assert entries["heldout_mlm_accuracy"]["raw"]["dev_lines"] == 1000 and not entries["heldout_mlm_accuracy"]["headline"]
     # a rule other than the tuned one is its own entry, not the headline
     evaluate.main(["segment", "--rule", "relative", "--layer", "4", "--threshold", "0.9838", "--record"])
-    assert not recorded("perturbed_masking")["pku_test_f1_relative_layer4_threshold0.9838"]["headline"]
+    relative = recorded("perturbed_masking")["pku_test_f1_relative_layer4_threshold0.9838"]
+    assert not relative["headline"] and "relative rule, layer 4" in relative["label"] and not relative["raw"]["other_rules_f1"]
 
 
 @pytest.mark.parametrize("argv, message", [
