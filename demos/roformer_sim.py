@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import checkpoints, metrics
-from core.roformer_sim import generate, search
+from core.roformer_sim import fluency, generate, search
 from core.roformer_sim.model import load
 from demos.common import guarded, model_card_accordion, model_selector, model_switch, timed
 
@@ -19,8 +19,9 @@ INTRO = f"""### Similar sentences and how similar two sentences are
 RoFormer-Sim (SimBERTv2) is one network with two jobs: a UniLM seq2seq that **writes** sentences similar to the input, and a
 sentence vector (the [CLS] state through a linear pooler) whose cosine **scores** similarity
 ([Su Jianlin, SimBERTv2来了](https://kexue.fm/archives/8454), [-FT](https://kexue.fm/archives/8541)).
-Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input;
-every candidate shows its score. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase".
+Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input,
+fluent ones first (judged by a separate character n-gram LM, not by the model; untick to see the plain cosine order);
+every candidate shows both scores. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase".
 The bundled model is tiny (4.2M parameters, trained on this repo's 2-core CPU on ~186k labelled sentence pairs, NLI included):
 its similarity scores beat character overlap, its paraphrases of questions are mostly fluent, but outside questions many
 are not Chinese (see the model card). {metrics.headline("roformer_sim")}
@@ -60,13 +61,26 @@ def parse_positions(text: str) -> list[int]:
         raise ValueError(f"mask positions must be token numbers separated by commas, e.g. 2,3 (got {text!r})") from None
 
 
-def paraphrases(text, n, k, top_p, seed, mask_positions, source):
+def fluency_judge() -> fluency.FluencyJudge:
+    """The character n-gram LM that judges candidates (loaded once; the same for every paraphrase model)."""
+    return checkpoints.cached("roformer_sim_fluency", fluency.FluencyJudge)
+
+
+def paraphrases(text, n, k, top_p, seed, mask_positions, fluent_first, source):
     sim = sim_for(source)
-    ranked, ms = timed(generate.paraphrase, sim, text, int(n), int(k), float(top_p), seed, parse_positions(mask_positions))
-    rows = [[i + 1, sentence, round(score, 4)] for i, (sentence, score) in enumerate(ranked)]
+
+    def run():  # every distinct candidate, so that fluent ones further down the cosine order can come up
+        ranked = generate.paraphrase(sim, text, int(n), max(int(n), int(k)), float(top_p), seed, parse_positions(mask_positions))
+        return fluency.judged_candidates(ranked, fluency_judge(), bool(fluent_first))[: int(k)]
+
+    shown_rows, ms = timed(run)
+    rows = [[i + 1, sentence, round(cosine, 4), round(score, 2), "✓" if fluent else ""]
+            for i, (sentence, cosine, score, fluent) in enumerate(shown_rows)]
     shown = html.escape(text.strip())
-    note = f"{shown} → {len(ranked)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · **{ms:.0f} ms**"
-    if not ranked:
+    fluent_count = sum(row[3] for row in shown_rows)
+    note = (f"{shown} → {len(shown_rows)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · "
+            f"{fluent_count} judged fluent · **{ms:.0f} ms**")
+    if not shown_rows:
         note = f"{shown} → all {int(n)} samples repeated the input: raise top-p or n. · **{ms:.0f} ms**"
     return rows, note
 
@@ -143,14 +157,18 @@ def build() -> None:
                 seed = gr.Number(value=0, precision=0, label="seed", elem_id="roformer_sim-seed")
                 mask_positions = gr.Textbox(label="mask positions (optional)", placeholder="e.g. 2,3",
                                             elem_id="roformer_sim-mask")
+            fluent_first = gr.Checkbox(value=True, label="Fluent candidates first", elem_id="roformer_sim-fluent-first",
+                                       info="Fluency is judged by a character 4-gram LM trained on other prose (KenLM), not by "
+                                            "the model: fluent = it scores at least as well as 9 in 10 real sentences.")
             run = gr.Button("Generate paraphrases", variant="primary", elem_id="roformer_sim-generate")
         with gr.Column(scale=3):
             latency = gr.Markdown("Type a sentence and press generate, or click an example.", elem_id="roformer_sim-latency")
-            table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input"], datatype=["number", "str", "number"],
+            table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (log₁₀ p per char)", "fluent"],
+                                 datatype=["number", "str", "number", "number", "str"],
                                  interactive=False, wrap=True, elem_id="roformer_sim-candidates")
-    inputs = [text, n, k, top_p, seed, mask_positions, source]
+    inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, source]
     gr.Examples(
-        examples=[[t, 20, 10, 0.95, 0, "", checkpoints.BUNDLED] for t in PARAPHRASE_EXAMPLES],
+        examples=[[t, 20, 10, 0.95, 0, "", True, checkpoints.BUNDLED] for t in PARAPHRASE_EXAMPLES],
         inputs=inputs,
         outputs=[table, latency],
         fn=guarded(paraphrases),

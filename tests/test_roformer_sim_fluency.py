@@ -34,6 +34,21 @@ def judge():
     return fluency.FluencyJudge()
 
 
+def test_fluent_candidates_first_keeps_cosine_order_within_each_group():
+    class LengthJudge:  # short candidates read as fluent
+        threshold = -3.0
+
+        def score(self, text: str) -> float:
+            return -float(len(text))
+
+    ranked = [("今天天气很好啊", 0.9), ("天气好", 0.8), ("今天天天天天天", 0.7), ("好", 0.6)]
+    first = fluency.judged_candidates(ranked, LengthJudge(), fluent_first=True)
+    assert [row[0] for row in first] == ["天气好", "好", "今天天气很好啊", "今天天天天天天"]
+    assert [row[3] for row in first] == [True, True, False, False] and first[0][1:3] == (0.8, -3.0)
+    plain = fluency.judged_candidates(ranked, LengthJudge(), fluent_first=False)
+    assert [row[0] for row in plain] == [text for text, _ in ranked]
+
+
 def test_bundled_judge_fits_and_records_its_calibration(judge):
     files = list(fluency.ASSET_DIR.iterdir())
     assert {p.name for p in files} == {fluency.MODEL_FILE, fluency.CALIBRATION_FILE}

@@ -107,6 +107,19 @@ class FluencyJudge:
         return self.score(text) >= self.threshold
 
 
+def judged_candidates(ranked: Sequence[tuple[str, float]], judge: FluencyJudge,
+                      fluent_first: bool) -> list[tuple[str, float, float, bool]]:
+    """(sentence, cosine, fluency score, fluent) for each (sentence, cosine) of ``ranked``, best cosine first; with
+    ``fluent_first`` the candidates the judge finds fluent come first, each group still in cosine order.
+
+    For showing candidates only: ``evaluate generate`` ranks by cosine alone, so that the judge stays a judge."""
+    rows = []
+    for text, cosine in ranked:
+        score = judge.score(text)
+        rows.append((text, cosine, score, score >= judge.threshold))
+    return sorted(rows, key=lambda row: not row[3]) if fluent_first else rows
+
+
 # ---------------------------------------------------------------- building
 
 
