@@ -164,6 +164,8 @@ def input_strategy(component, param: str, preprocess: bool, files: list[Path], s
         return slider_strategy(component)
     if isinstance(component, gr.Number):
         return number_strategy(component)
+    if isinstance(component, gr.Checkbox):
+        return st.booleans()
     if isinstance(component, gr.Textbox):
         return texts
     if isinstance(component, gr.ImageEditor):  # the sketchpad
