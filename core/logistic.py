@@ -29,6 +29,12 @@ class Logistic:
         return 1.0 / (1.0 + np.exp(-(standardised @ np.asarray(self.weights) + self.bias)))
 
 
+def fields(saved: dict) -> dict:
+    """The :class:`Logistic` fields of a saved (JSON) record, as the dataclass holds them."""
+    return {"mean": tuple(saved["mean"]), "scale": tuple(saved["scale"]), "weights": tuple(saved["weights"]),
+            "bias": float(saved["bias"])}
+
+
 def fit(rows, labels, l2: float) -> Logistic:
     """Minimise the mean cross-entropy of ``labels`` (0/1) plus ``l2`` × the squared weights (not the bias)."""
     x, y = np.asarray(rows, dtype=np.float64), np.asarray(labels, dtype=np.float64)

@@ -160,10 +160,7 @@ def switch_rule(state, source, layer, rule, mode):
     """Rule switched: its tuned threshold (the rules' scores live on different scales) and the views, in one step
     so that a quick second switch can never be overtaken by the first one's redraw."""
     encoder = encoder_for(source)
-    if rule == "fitted" and encoder.defaults.readout is None:
-        raise ValueError(f"Model `{source}` has no fitted read-out (only checkpoints tuned with `python -m "
-                         "core.perturbed_masking.evaluate tune --write` have one): choose another rule.")
-    threshold = encoder.defaults.thresholds[rule]
+    threshold = encoder.defaults.threshold_of(rule)
     layer = check_layer(encoder, layer)
     slider = gr.update(value=threshold, maximum=threshold_range(state, source, layer, threshold, rule))
     return (slider, *(render(state, source, layer, threshold, rule, mode) if state else (gr.skip(),) * 7))

@@ -423,6 +423,8 @@ def test_tuned_defaults_file_is_read(tmp_path):
     (directory / impact.DEFAULTS_FILE).write_text(json.dumps(tuned))
     layers, defaults = impact.checkpoint_defaults(directory)
     assert (layers, defaults.layer, defaults.rule, defaults.threshold) == (2, 1, "relative", 0.9) and defaults.readout is None
+    with pytest.raises(ValueError, match="has no fitted read-out"):
+        defaults.threshold_of("fitted")
     fitted = readout.Readout((0.0,) * 40, (1.0,) * 40, (0.5,) * 40, -1.0)
     (directory / impact.DEFAULTS_FILE).write_text(json.dumps({**tuned, "rule": "fitted", "readout": fitted.to_json()}))
     assert impact.checkpoint_defaults(directory)[1].readout == fitted

@@ -71,9 +71,10 @@ def best_threshold(analysed, layer: int, rule: str, thresholds: int) -> tuple[fl
     return best
 
 
-def tune(encoder, sentences, fit_lines: int = 0, thresholds: int = 80) -> dict:
-    """Fit the read-out on the first ``fit_lines`` segmented dev sentences (none: no fitted rule), then choose the
-    layer, the rule and every rule's threshold by word F1 on the others.
+def tune(encoder, sentences, fit_lines: int = 0, thresholds: int = 80, window: int = readout.WINDOW,
+         l2: float = readout.L2) -> dict:
+    """Fit the read-out (``window``, ``l2``) on the first ``fit_lines`` segmented dev sentences (none: no fitted
+    rule), then choose the layer, the rule and every rule's threshold by word F1 on the others.
 
     The layer (also the trees') is the best one for the unsupervised rules; the fitted rule reads every layer. The
     thresholds are score quantiles, so that switching rules in the tab starts from a tuned value.
@@ -82,7 +83,7 @@ def tune(encoder, sentences, fit_lines: int = 0, thresholds: int = 80) -> dict:
         raise ValueError(f"fit_lines must leave sentences to choose on: got {fit_lines} of {len(sentences)}")
     analysed = [(segment.analyse(encoder, "".join(w)), w) for w in tqdm(sentences, desc="tune", mininterval=10)]
     fit_on, choose_on = analysed[:fit_lines], analysed[fit_lines:]
-    fitted = readout.fit([(a.gaps, a.gains, words) for a, words in fit_on]) if fit_on else None
+    fitted = readout.fit([(a.gaps, a.gains, words) for a, words in fit_on], window, l2) if fit_on else None
     for analysis, _ in choose_on:
         analysis.readout = fitted
     unsupervised = [rule for rule in segment.JOIN_RULES if rule != "fitted"]
@@ -233,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     tun.add_argument("--limit", type=int, default=None, help="first N lines of the slice only")
     tun.add_argument("--fit-lines", type=int, default=700,
                      help="the read-out of the fitted rule is fitted on the first N lines, every choice made on the rest (0: no fitted rule)")
+    tun.add_argument("--window", type=int, default=readout.WINDOW, help="gaps on each side whose evidence the read-out reads")
+    tun.add_argument("--l2", type=float, default=readout.L2, help="L2 weight of the read-out's fit")
     tun.add_argument("--write", action="store_true", help=f"write {impact.DEFAULTS_FILE} into the checkpoint directory")
     mlm = commands.add_parser("mlm", help="held-out MLM accuracy of a checkpoint written by core.perturbed_masking.train")
     for command in (seg, par, mlm):
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "segment":
         layer = encoder.defaults.layer if args.layer is None else args.layer
         rule = encoder.defaults.rule if args.rule is None else args.rule
-        threshold = encoder.defaults.thresholds[rule] if args.threshold is None else args.threshold
+        threshold = encoder.defaults.threshold_of(rule) if args.threshold is None else args.threshold
         tuned = uses_tuned_defaults(args)
         # With the tuned defaults, every other rule at its tuned threshold too (the unsupervised ones next to the fitted one).
         others = {r: t for r, t in encoder.defaults.thresholds.items()
@@ -261,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
         result = {**evaluate_parsing(encoder, sentences, layer, args.root == "gold"), "read": len(sentences)}
     else:
         _, dev = split_people_daily(people_daily_sentences(people_daily_path()), args.dev_lines)
-        result = tune(encoder, dev[: args.limit], args.fit_lines)
+        result = tune(encoder, dev[: args.limit], args.fit_lines, window=args.window, l2=args.l2)
         if args.write:
             directory = checkpoints.locate(MODEL, args.checkpoint)
             fitted = f"; the fitted rule's read-out fitted on lines 1–{result['fitted_on']}" if result["fitted_on"] else ""

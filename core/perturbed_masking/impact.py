@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from core.perturbed_masking.readout import Readout
+from core.perturbed_masking.readout import NO_READOUT, Readout
 from core.perturbed_masking.text import normalize
 
 # Used when a checkpoint has no tuned ``segmentation.json`` of its own: Su's setting for
@@ -55,7 +55,13 @@ class SegmentationDefaults:
 
     @property
     def threshold(self) -> float:
-        return self.thresholds[self.rule]
+        return self.threshold_of(self.rule)
+
+    def threshold_of(self, rule: str) -> float:
+        """The tuned threshold of ``rule``; the fitted rule only when this checkpoint has a read-out."""
+        if rule == "fitted" and self.readout is None:
+            raise ValueError(NO_READOUT)
+        return self.thresholds[rule]
 
 
 @dataclass(frozen=True)

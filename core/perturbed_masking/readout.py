@@ -25,6 +25,8 @@ from core.logistic import Logistic
 # 701–1000 with the read-out fitted on lines 1–700 (model card).
 WINDOW = 2
 L2 = 1e-4
+NO_READOUT = ("this model has no fitted read-out (run `python -m core.perturbed_masking.evaluate tune --write` on it): "
+           "choose another rule")
 
 
 def stronger_neighbour(values: np.ndarray) -> np.ndarray:
@@ -76,7 +78,7 @@ class Readout(Logistic):
 
     @classmethod
     def from_json(cls, data: dict) -> "Readout":
-        return cls(tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]), float(data["bias"]), int(data["window"]))
+        return cls(**logistic.fields(data), window=int(data["window"]))
 
 
 def inside_word(words: Sequence[str]) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from core.perturbed_masking.impact import Encoder, Progress, adjacent_impacts, word_spans
-from core.perturbed_masking.readout import Readout, stronger_neighbour
+from core.perturbed_masking.readout import NO_READOUT, Readout, stronger_neighbour
 from core.perturbed_masking.text import is_punctuation, split_long
 
 # Longest piece read at once: the length the bundled model was trained on, and context
@@ -121,8 +121,7 @@ class Segmentation:
         if rule != "fitted":
             return join_scores(self.gaps[layer], rule, self.gains)
         if self.readout is None:
-            raise ValueError("this model has no fitted read-out (run `python -m core.perturbed_masking.evaluate tune "
-                             "--write` on it): choose another rule")
+            raise ValueError(NO_READOUT)
         if self.gains is None:
             raise ValueError("the fitted rule needs the prediction gain of every gap")
         return self.readout.scores(self.gaps, self.gains)
@@ -163,7 +162,7 @@ def segment(encoder: Encoder, text: str, layer: int | None = None, threshold: fl
     defaults = encoder.defaults
     layer = defaults.layer if layer is None else layer
     rule = defaults.rule if rule is None else rule
-    threshold = defaults.thresholds[rule] if threshold is None else threshold
+    threshold = defaults.threshold_of(rule) if threshold is None else threshold
     return analyse(encoder, text).words(layer, threshold, rule)
 
 
