@@ -21,8 +21,8 @@ from core import logistic
 from core.logistic import Logistic
 
 # Gaps on each side whose evidence joins a gap's own, and the L2 weight of the fit (on standardised
-# features): window 2 beat windows 0 and 1, and 1e-4 beat 1e-3 and 1e-2, on People's Daily dev lines
-# 701–1000 with the read-out fitted on lines 1–700 (model card).
+# features): window 2 beat windows 0 and 1, and 1e-4 beat 1e-3, on People's Daily dev lines 701–1000
+# with the read-out fitted on lines 1–700 (`evaluate tune --window/--l2`, model card).
 WINDOW = 2
 L2 = 1e-4
 NO_READOUT = ("this model has no fitted read-out (run `python -m core.perturbed_masking.evaluate tune --write` on it): "
