@@ -120,10 +120,74 @@ def test_training_set_filters_and_counts(tmp_path):
         "equation value differs from the answer": 1,
         "equation does not evaluate (unexpected character '千' at position 2)": 1,
         "also in the test set": 1,
-        "problem: the problem contains no numbers: a word problem needs the numbers to compute with": 1,
+        "problem: the problem contains no numbers": 1,
     }
     with pytest.raises(ValueError, match="unknown data format"):
         data.read_problems(ape, "csv")
+    # the format names how items are read, not the layout: the full Math23K file is JSON Lines
+    assert [item["id"] for item in data.read_problems(ape, "math23k")] == ["1", "2", "3"]
+    assert [item["id"] for item in data.read_problems(m23, "ape210k")] == ["4", "5", "6"]
+
+
+@pytest.mark.parametrize(
+    "equation, arithmetic",
+    [
+        ("x = 120.0 * 1000.0 * 50.0 / 10000.0", "120.0*1000.0*50.0/10000.0"),
+        ("x / 24.0 + 8.0 * ( 1.0 / 18.0 + 1.0 / 24.0 ) = 1.0", "(1.0-8.0*(1.0/18.0+1.0/24.0))*24.0"),
+        ("800=x*(1-20%)", "800/(1-20%)"),
+        ("( 140.0 - 90.0 ) * x = 480.0 + 90.0", "(480.0+90.0)/(140.0-90.0)"),
+        ("100-x=30", "100-30"),
+        ("60/x=5", "60/5"),
+        ("2-(x+1)*3=-7", "(2-(-7))/3-1"),
+        ("-x=3", "-3"),
+    ],
+)
+def test_isolating_the_unknown_undoes_each_operation(equation, arithmetic):
+    assert normalize.isolate_unknown(equation) == arithmetic
+    x = f"({expression.evaluate(arithmetic)})"
+    left, right = (normalize.clean_formula(side.replace("x", x)) for side in equation.replace(" ", "").split("="))
+    assert expression.evaluate(left) == expression.evaluate(right)  # the value found satisfies the equation
+
+
+@pytest.mark.parametrize(
+    "equation, message",
+    [
+        ("5.0 * x + 3.0 * y = 50.0 ; 11.0 * x + 5.0 * y = 90.0", "a system of equations"),
+        ("35.0 * x = 40.0 * ( x - 0.5 )", "occurs more than once"),
+        ("( 1.0 + x ) ^ 2.0 = 1.21", "under a power"),
+        ("x + 1 = 2 = 3", "not one equation"),
+        ("3 + 4 = 7", "no unknown"),
+    ],
+)
+def test_equations_that_need_algebra_are_refused(equation, message):
+    with pytest.raises(ValueError, match=message):
+        normalize.isolate_unknown(equation)
+
+
+def test_hmwp_and_cm17k_items_train_on_the_isolated_unknown(tmp_path):
+    math23k = tmp_path / "math23k.json"
+    math23k.write_text(json.dumps([{"id": 1, "original_text": "两个班共有90人，平均每班多少人？", "equation": "x=90/2", "ans": "45"}],
+                                  ensure_ascii=False), encoding="utf-8")
+    hmwp = tmp_path / "hmwp.json"
+    hmwp.write_text(json.dumps([
+        {"id": 1, "original_text": "一 件 衣服 打 八折 后 卖 80 元 ， 原价 多少 元 ？", "equation": "x * 0.8 = 80.0", "ans": [100]},
+        {"id": 2, "original_text": "2 个 班 共有 90 人 ， 平均 每班 多少 人 ？", "equation": "x * 2.0 = 90.0", "ans": [45]},  # Math23K's, renumbered
+        {"id": 3, "original_text": "鸡 兔 同笼 ， 共 10 头 ， 28 脚 ， 各 多少 只 ？", "equation": "x + y = 10.0 ; 2.0 * x + 4.0 * y = 28.0",
+         "ans": [6, 4]},
+    ], ensure_ascii=False), encoding="utf-8")
+    cm17k = tmp_path / "cm17k.json"
+    cm17k.write_text(json.dumps([{"id": 9, "type": 1, "original_text": "甲车 每 小时 行 35  千 米 ， 行 了 2  小时",
+                                  "raw_text": "甲车每小时行35千米，行了2小时，行了多少千米？", "equation": "x / 2.0 = 35.0", "ans": [70]}],
+                                ensure_ascii=False), encoding="utf-8")
+    assert [item["format"] for item in data.read_problems(hmwp) + data.read_problems(cm17k)] == ["hmwp"] * 3 + ["cm17k"]
+    assert data.read_problems(hmwp)[2]["ans"] == "6;4"  # a system's answers: not a score the model can earn
+    examples, dropped = data.build_training_set([math23k, hmwp, cm17k], exclude_texts=set())
+    assert [(e.origin, e.source, e.target) for e in examples] == [
+        (data.source_name(math23k), "两个班共有N0人，平均每班多少人？", "N0/2"),
+        (data.source_name(hmwp), "一件衣服打八折后卖N0元，原价多少元？", "N0/0.8"),
+        (data.source_name(cm17k), "甲车每小时行N0千米，行了N1小时，行了多少千米？", "N0*N1"),
+    ]
+    assert dropped == {"same words as a test or earlier problem": 1, "equation in x: a system of equations": 1}
 
 
 @pytest.mark.parametrize(

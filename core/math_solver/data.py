@@ -1,9 +1,12 @@
-"""Reading Ape210K / Math23K files and turning them into (source, target) training pairs.
+"""Reading Ape210K / Math23K / HMWP / CM17K files and turning them into (source, target) training pairs.
 
 Ape210K files and the full Math23K file are JSON Lines, the MWPToolkit Math23K files one JSON
 array (any of them may be ``.xz``-compressed); all have the keys ``original_text``, ``equation``
-and ``ans``. An item is kept for training only if its equation evaluates exactly to its answer;
-every dropped item is counted under the reason it was dropped.
+and ``ans``. HMWP and CM17K (JSON arrays) write an equation in ``x``, or a system of two, and a list of
+answers; they are read into the same keys: the text unsegmented (CM17K's ``raw_text``, HMWP's words
+joined), the answer of a one-unknown problem as text. An item is kept for training only if its
+equation (for HMWP / CM17K: the arithmetic that isolates ``x``, ``normalize.isolate_unknown``)
+evaluates exactly to its answer; every dropped item is counted under the reason it was dropped.
 """
 
 from __future__ import annotations
@@ -26,30 +29,56 @@ MATH23K_FILES = (DATA_DIR / "math23k" / "testset.json", DATA_DIR / "math23k" / "
 MATH23K_FULL = DATA_DIR / "math23k" / "math23k_train_full.jsonl.xz"
 DEFAULT_TRAIN = (APE_VALID, MATH23K_FULL)
 DEV_SIZE = 1000
-FORMATS = ("ape210k", "math23k")
+FORMATS = ("ape210k", "math23k", "hmwp", "cm17k")
+EQUATION_FORMATS = ("hmwp", "cm17k")  # equations in x: taught only where no similar problem was seen before
+_NUMERALS = set("零一二两三四五六七八九十百千万亿半")
 MAX_TARGET_TOKENS = 64
 
 
 def read_problems(path: Path | str, data_format: str | None = None) -> list[dict]:
-    """Items of a JSON Lines (``ape210k``) or JSON array (``math23k``) file, plain or ``.xz``; the
-    format is guessed from the content unless given."""
+    """Items of an ``ape210k``, ``math23k``, ``hmwp`` or ``cm17k`` file (one JSON array or JSON Lines, plain or
+    ``.xz``); the format is guessed from the content unless given. Every item has ``original_text``,
+    ``equation``, ``ans`` and ``format``."""
     path = Path(path)
     opener = lzma.open if path.suffix == ".xz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
         text = handle.read()
-    if data_format is None:
-        data_format = "math23k" if text.lstrip().startswith("[") else "ape210k"
-    if data_format == "math23k":
-        items = json.loads(text)
-    elif data_format == "ape210k":
-        items = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        raise ValueError(f"unknown data format {data_format!r}: use {' or '.join(FORMATS)}")
+    if data_format is not None and data_format not in FORMATS:
+        raise ValueError(f"unknown data format {data_format!r}: use one of {', '.join(FORMATS)}")
+    is_array = text.lstrip().startswith("[")  # any format may come as one array or as JSON Lines
+    items = json.loads(text) if is_array else [json.loads(line) for line in text.splitlines() if line.strip()]
+    data_format = data_format or _guess_format(items, is_array)
     for item in items:
-        missing = {"original_text", "equation", "ans"} - set(item)
+        missing = {"original_text", "equation", "ans", *(("raw_text",) if data_format == "cm17k" else ())} - set(item)
         if missing:
-            raise ValueError(f"{path}: item {item.get('id', '?')} lacks {sorted(missing)}")
-    return items
+            raise ValueError(f"{path}: item {item.get('id', '?')} lacks {sorted(missing)} (is it {data_format}?)")
+    if data_format in EQUATION_FORMATS:
+        items = [_from_equation_format(item, data_format) for item in items]
+    return [{**item, "format": data_format} for item in items]
+
+
+def _guess_format(items: list[dict], is_array: bool) -> str:
+    first = items[0] if items else {}
+    if "raw_text" in first:
+        return "cm17k"
+    if isinstance(first.get("ans"), list):
+        return "hmwp"
+    return "math23k" if is_array else "ape210k"
+
+
+def _from_equation_format(item: dict, data_format: str) -> dict:
+    """An HMWP / CM17K item in the common keys; a system's answers are joined by ``;``, which no answer
+    parses as, so it is neither trained on nor scored."""
+    answers = item["ans"]
+    return {**item,
+            "original_text": item["raw_text"] if data_format == "cm17k" else "".join(item["original_text"].split()),
+            "ans": str(answers[0]) if len(answers) == 1 else ";".join(map(str, answers))}
+
+
+def fingerprint(text: str) -> str:
+    """The Chinese characters of a problem less its numerals: HMWP and CM17K rewrite 两 as 2 and
+    re-segment, so the same problem can differ from its Math23K copy in everything else."""
+    return "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff" and ch not in _NUMERALS)
 
 
 @dataclass(frozen=True)
@@ -78,18 +107,24 @@ def make_example(item: dict, origin: str = "") -> Example:
     try:
         problem = normalize.encode_problem(item["original_text"])
     except ValueError as exc:
-        raise ValueError(f"problem: {exc}") from exc
+        raise ValueError(f"problem: {str(exc).split(':')[0]}") from exc  # one count per reason, not per length
+    equation = item["equation"]
+    if item.get("format") in EQUATION_FORMATS:
+        try:
+            equation = normalize.isolate_unknown(equation)
+        except ValueError as exc:
+            raise ValueError(f"equation in x: {str(exc).split(' at position')[0]}") from exc
     try:
         gold = normalize.parse_answer(item["ans"])
     except ValueError as exc:
         raise ValueError("answer does not parse") from exc
     try:
-        value = expression.evaluate(normalize.clean_formula(item["equation"]))
+        value = expression.evaluate(normalize.clean_formula(equation))
     except ValueError as exc:
         raise ValueError(f"equation does not evaluate ({exc.args[0].split(':')[0].split(' in ')[0]})") from exc
     if not normalize.answers_match(value, gold, item["ans"]):
         raise ValueError("equation value differs from the answer")
-    target = normalize.encode_equation(item["equation"], problem)
+    target = normalize.encode_equation(equation, problem)
     if len(expression.tokenize(target)) > MAX_TARGET_TOKENS:
         raise ValueError(f"equation longer than {MAX_TARGET_TOKENS} tokens")
     return Example(problem.source, target, problem.original, origin, is_new_math23k(item))
@@ -98,9 +133,12 @@ def make_example(item: dict, origin: str = "") -> Example:
 def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list[Example], Counter]:
     """Clean, deduplicated examples from ``paths``, never any problem whose text is in ``exclude_texts``.
 
+    An HMWP / CM17K problem is also dropped when its :func:`fingerprint` is that of a test problem or of
+    a problem of an earlier file (list them last: the dev set is drawn from Math23K and must not leak).
     Returns the examples and a Counter of how many items were dropped for which reason.
     """
     examples, dropped, seen = [], Counter(), set(exclude_texts)
+    seen_prints = {fingerprint(text) for text in exclude_texts}
     for path in paths:
         for item in read_problems(path):
             text = item["original_text"].strip()
@@ -111,6 +149,10 @@ def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list
                 dropped["duplicate problem text"] += 1
                 continue
             seen.add(text)
+            if item["format"] in EQUATION_FORMATS and fingerprint(text) in seen_prints:
+                dropped["same words as a test or earlier problem"] += 1
+                continue
+            seen_prints.add(fingerprint(text))
             try:
                 examples.append(make_example(item, source_name(path)))
             except ValueError as exc:

@@ -4,8 +4,9 @@
     python -m core.math_solver.evaluate --test ../shared/data/ape210k/test.ape.json \
         ../shared/data/math23k/math23k_train_full.jsonl.xz --limit 500      # accuracy per file and overall
 
-Files: Ape210K JSON Lines, Math23K JSON arrays or JSON Lines, plain or ``.xz`` (the format is guessed from
-the content; ``--format`` names it, once for all files or once per file).
+Files: Ape210K JSON Lines, Math23K JSON arrays or JSON Lines, HMWP and CM17K JSON arrays, plain or ``.xz``
+(the format is guessed from the content; ``--format`` names it, once for all files or once per file). A
+problem with two unknowns (an HMWP / CM17K system) has no single answer to score and counts as unscored.
 The last line of stdout is one JSON object: ``accuracy`` (the solver's answer, from the beam its ranker
 prefers, equals the gold answer exactly, or to 1e-4 relative when the gold answer is a rounded decimal),
 ``n`` (problems scored), ``valid_expression_rate`` (share of problems for which at least one beam

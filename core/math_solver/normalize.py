@@ -111,6 +111,49 @@ def clean_formula(text: str) -> str:
     return text.replace(":", "/")
 
 
+UNKNOWN = "N99"  # the x of an equation, parsed as a placeholder no problem has
+
+
+def _count_unknown(node) -> int:
+    if node[0] == "ph":
+        return node[1] == UNKNOWN
+    if node[0] == "num":
+        return 0
+    return sum(_count_unknown(child) for child in node[1 if node[0] in ("neg", "pct") else 2 :])
+
+
+def isolate_unknown(equation: str) -> str:
+    """The arithmetic that an equation in one unknown ``x`` asks for, found by undoing its operations.
+
+    ``x/24+8*(1/18+1/24)=1`` → ``(1-8*(1/18+1/24))*24``; ``x=3*4`` → ``3*4``. That is how a primary-school
+    teacher writes the working, and what the model learns to write. ``ValueError`` for a system of
+    equations, an unknown that occurs more than once (that needs algebra, not a reversal) or under a power.
+    """
+    text = equation.strip().translate(_FULL_WIDTH).replace(" ", "").replace("X", "x")
+    if ";" in text:
+        raise ValueError("a system of equations")
+    if text.count("=") != 1:
+        raise ValueError("not one equation")
+    left, right = (expression.parse(clean_formula(side).replace("x", UNKNOWN)) for side in text.split("="))
+    if _count_unknown(left) + _count_unknown(right) != 1:
+        raise ValueError("the unknown occurs more than once" if _count_unknown(left) + _count_unknown(right) else "no unknown")
+    side, other = (left, right) if _count_unknown(left) else (right, left)
+    while side != ("ph", UNKNOWN):
+        if side[0] == "neg":
+            side, other = side[1], ("neg", other)
+            continue
+        if side[0] != "bin" or side[1] == "^":
+            raise ValueError("the unknown is under a power or a percent sign")
+        _, op, a, b = side
+        if _count_unknown(a):  # a op b = other
+            side, other = a, ("bin", {"+": "-", "-": "+", "*": "/", "/": "*"}[op], other, b)
+        elif op in "+*":  # a + side = other, a * side = other
+            side, other = b, ("bin", "-" if op == "+" else "/", other, a)
+        else:  # a - side = other, a / side = other
+            side, other = b, ("bin", op, a, other)
+    return expression.to_infix(other)
+
+
 def parse_answer(text: str) -> Fraction:
     """Exact value of a dataset answer such as ``45``, ``(11/20)``, ``13((1)/(3))``, ``60%``."""
     return expression.evaluate(clean_formula(text))

@@ -44,7 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
     p.add_argument("--train", nargs="+", type=Path, default=list(data.DEFAULT_TRAIN),
-                   help="Ape210K / Math23K files to train on (JSON lines or arrays, plain or .xz)")
+                   help="Ape210K / Math23K / HMWP / CM17K files to train on (JSON lines or arrays, plain or .xz; "
+                        "HMWP / CM17K last, so that their copies of earlier problems are dropped)")
     p.add_argument("--test", type=Path, default=data.APE_TEST,
                    help="test file whose problems are removed from training (by text)")
     p.add_argument("--out", type=Path, default=Path("runs/math_solver/model"), help="checkpoint directory written at the end")
