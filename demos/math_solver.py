@@ -36,7 +36,7 @@ After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学�
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
 
-**The bundled model is weak**: a 4M-parameter T5 trained here (CPU, then 6.5 minutes on a GPU) on Ape210K valid and
+**The bundled model is weak**: a 4M-parameter T5 trained here (about 5 CPU-hours and 6.5 minutes on a GPU) on Ape210K valid and
 Math23K (about 25k problems, see the model card). {bundle_metrics.headline("math_solver")} Check its equation before trusting the answer."""
 
 
