@@ -135,8 +135,9 @@ def isolate_unknown(equation: str) -> str:
     if text.count("=") != 1:
         raise ValueError("not one equation")
     left, right = (expression.parse(clean_formula(side).replace("x", UNKNOWN)) for side in text.split("="))
-    if _count_unknown(left) + _count_unknown(right) != 1:
-        raise ValueError("the unknown occurs more than once" if _count_unknown(left) + _count_unknown(right) else "no unknown")
+    occurrences = _count_unknown(left) + _count_unknown(right)
+    if occurrences != 1:
+        raise ValueError("no unknown" if occurrences == 0 else "the unknown occurs more than once")
     side, other = (left, right) if _count_unknown(left) else (right, left)
     while side != ("ph", UNKNOWN):
         if side[0] == "neg":
