@@ -149,10 +149,11 @@ def build_training_set(paths: list[Path], exclude_texts: set[str]) -> tuple[list
                 dropped["duplicate problem text"] += 1
                 continue
             seen.add(text)
-            if item["format"] in EQUATION_FORMATS and fingerprint(text) in seen_prints:
+            words = fingerprint(text)
+            if item["format"] in EQUATION_FORMATS and words in seen_prints:
                 dropped["same words as a test or earlier problem"] += 1
                 continue
-            seen_prints.add(fingerprint(text))
+            seen_prints.add(words)
             try:
                 examples.append(make_example(item, source_name(path)))
             except ValueError as exc:
