@@ -24,9 +24,9 @@ from demos.common import guarded, guarded_keeping_outputs, model_card_accordion,
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
     "Policy: the model's first choice that does not repeat (greedy)": {"mode": "greedy"},
-    "Strong: policy + 3-ply capture search": {"mode": "search", "depth": 3},
+    "Strong: alpha-beta search, the GPT breaks ties (about 0.5 s a move)": {"mode": "search"},
 }
-DEFAULT_STRENGTH = "Strong: policy + 3-ply capture search"
+DEFAULT_STRENGTH = "Strong: alpha-beta search, the GPT breaks ties (about 0.5 s a move)"
 SIDES = {"Red (moves first)": RED, "Black": BLACK}
 
 CLICK_JS = """
@@ -45,8 +45,10 @@ INTRO = (
     "ahead). "
     "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
     "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
-    "games plus tactical lessons from its own games) and sees the board as well as the moves; the strong mode adds a "
-    "capture search to its policy (see the model card). " + metrics.headline("xiangqi")
+    "games plus tactical lessons from its own games) and sees the board as well as the moves. The strong mode is an "
+    "alpha-beta search of 40,000 positions a move, whose evaluation (a value for each piece on each square) was fitted to "
+    "the results of the master games; the GPT only chooses among the moves it values equally (its scores against "
+    "fairy-stockfish are in the strength menu; see the model card). " + metrics.headline("xiangqi")
 )
 
 

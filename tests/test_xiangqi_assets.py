@@ -32,7 +32,7 @@ def test_bundled_files_fit_the_size_limits_and_vocabulary_matches():
 
 def test_bundled_model_plays_only_legal_moves_against_random():
     model, vocab = bundled()
-    player, rng = Player(model, vocab, mode="search", depth=2), random.Random(0)
+    player, rng = Player(model, vocab, mode="search", nodes=3_000), random.Random(0)
     board, decoder = Board(max_plies=24), Decoder()
     while board.outcome() is None:
         if board.turn == "red":

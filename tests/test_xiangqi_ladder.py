@@ -29,7 +29,7 @@ def test_ladder_rows_are_recorded_and_read_back_by_the_tab(tmp_path, monkeypatch
     torch.manual_seed(0)
     tiny = MoveGPT(GPTConfig(len(VOCAB), block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
     rows = evaluate.ladder(tiny, VOCAB, ["greedy", "search"], [1, 2], n_games=2, max_plies=12,
-                           openings=[["h2e2", "h9g7"]], search_depth=1)
+                           openings=[["h2e2", "h9g7"]], search_nodes=300)
     assert [(r["mode"], r["depth"]) for r in rows] == [("greedy", 1), ("search", 1), ("greedy", 2), ("search", 2)]
     assert all(r["wins"] + r["draws"] + r["losses"] == r["games"] == 2 for r in rows)
     monkeypatch.setattr(metrics, "metrics_path", lambda model: tmp_path / "metrics.json")

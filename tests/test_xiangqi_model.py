@@ -15,7 +15,7 @@ from core.xiangqi.game import Game
 from core.xiangqi.lessons import encode_lesson, play_lesson_game
 from core.xiangqi.model import GPTConfig, MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, find_engine, greedy_move, random_move
-from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position, tactical_value
+from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position
 from core.xiangqi.vocab import (
     BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, NO_TARGET, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
     mirrored_board_tokens,
@@ -127,19 +127,6 @@ def test_legal_move_probabilities_is_a_softmax_over_legal_ids_only():
         legal_move_probabilities(logits, [])
     with pytest.raises(ValueError, match="temperature"):
         legal_move_probabilities(logits, [1], temperature=0)
-
-
-def test_tactical_value_sees_captures_recaptures_and_mate():
-    board = Board("3k5/9/9/9/9/9/9/3p5/9/3RK4 w")  # a pawn across the river is worth two
-    assert tactical_value(board, "d0d2", depth=1) == 2.0
-    defended = Board("3k5/9/9/9/3r5/9/9/3p5/9/3RK4 w")  # now the black rook on d5 recaptures
-    assert tactical_value(defended, "d0d2", depth=2) == 2.0 - 9.0
-    recapture = Board("3k5/9/9/9/3r5/9/9/3p5/1N7/3RK4 w")  # the knight on b1 takes back on d2
-    assert tactical_value(recapture, "d0d2", depth=2) == 2.0 - 9.0
-    assert tactical_value(recapture, "d0d2", depth=3) == 2.0
-    mate = Board("3k5/9/9/9/R3R4/9/9/9/9/5K3 w")
-    assert tactical_value(mate, "a5d5", depth=2) == 1000.0
-    assert mate.move_stack == []
 
 
 def test_search_never_chooses_a_perpetual_check(tiny):
@@ -335,7 +322,7 @@ def test_engine_labels_are_the_engines_moves_and_train(tmp_path):
 
 
 def test_lesson_games_label_the_students_turns_with_the_teachers_move(tiny):
-    teacher, student = Player(tiny, VOCAB, "search", depth=1), Player(tiny, VOCAB, "greedy")
+    teacher, student = Player(tiny, VOCAB, "search", nodes=300), Player(tiny, VOCAB, "greedy")
     rng = random.Random(0)
     board, lessons = play_lesson_game(lambda b, d: teacher.choose(b, d).move, student, lambda b: random_move(b, rng), "black",
                                       rng, max_plies=12)
@@ -374,7 +361,7 @@ def test_lessons_file_resumes_and_trains(tiny, tmp_path, capsys):
     out = tmp_path / "lessons.pt"
     for games in (1, 2):
         lessons.main(["--checkpoint", str(tmp_path / "ckpt"), "--out", str(out), "--games", str(games),
-                      "--max-plies", "8", "--search-depth", "1"])
+                      "--max-plies", "8", "--search-nodes", "300"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["games"] == 2 and summary["lessons"] == 8  # 4 student turns in each 8-ply game
     first, second = (lessons.load_lessons([out])[0][i] for i in (0, 1))

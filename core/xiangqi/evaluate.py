@@ -31,7 +31,7 @@ from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, is_validation, usable_records
 from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
-from core.xiangqi.player import MODES, Decoder, Player, legal_move_probabilities
+from core.xiangqi.player import MODES, POLICY_WEIGHT, SEARCH_NODES, Decoder, Player, legal_move_probabilities
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 
@@ -98,14 +98,15 @@ def match(model_player: Player, opponent, n_games: int, max_plies: int, openings
         plies.append(n_plies)
     return {"score": (wins + draws / 2) / n_games, "wins": wins, "draws": draws, "losses": losses,
             "games": n_games, "end_reasons": reasons, "mean_plies": statistics.mean(plies),
-            "median_move_ms": statistics.median(times) if times else None}
+            "median_move_ms": statistics.median(times) if times else None, "max_move_ms": max(times) if times else None}
 
 
-def book_openings(n_games: int, plies: int) -> list[list[str]]:
+def book_openings(n_games: int, plies: int, skip: int = 0) -> list[list[str]]:
     """``n_games`` different openings: the first ``plies`` moves of validation master games, in file order.
 
     Repeated openings are skipped: against a deterministic engine, they would replay the same game.
-    None when ``plies`` is 0.
+    ``skip`` passes over the first different openings (settings are tuned on openings the reported
+    matches do not use). None when ``plies`` is 0.
     """
     if not plies:
         return []
@@ -113,20 +114,20 @@ def book_openings(n_games: int, plies: int) -> list[list[str]]:
     validation = (moves for moves, _ in usable_records(DEFAULT_GAMES, Counter()) if is_validation(moves))
     openings: dict[tuple[str, ...], None] = {}
     for moves in validation:
-        if len(openings) == n_games:
+        if len(openings) == skip + n_games:
             break
         openings.setdefault(tuple(moves.split()[:plies]))
-    return [list(opening) for opening in openings]
+    return [list(opening) for opening in openings][skip:]
 
 
 def ladder(model: MoveGPT, vocab: MoveVocab, modes: list[str], depths: list[int], n_games: int, max_plies: int,
-           openings: list[list[str]], search_depth: int = 3) -> list[dict]:
+           openings: list[list[str]], search_nodes: int = SEARCH_NODES) -> list[dict]:
     """One :func:`match` row per (engine depth, mode): the score table of the modes against fairy-stockfish."""
     rows = []
     for depth in depths:
         with FairyStockfish(depth) as engine:
             for mode in modes:
-                player = Player(model, vocab, mode, depth=search_depth)
+                player = Player(model, vocab, mode, nodes=search_nodes)
                 result = match(player, engine.move, n_games, max_plies, openings, desc=f"{mode} vs depth {depth}")
                 rows.append({"mode": mode, "depth": depth, **result})
     return rows
@@ -183,11 +184,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ma.add_argument("--n-games", type=int, default=20)
     ma.add_argument("--mode", choices=MODES, default="greedy")
     ma.add_argument("--temperature", type=float, default=1.0, help="for --mode sample")
-    ma.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3], help="for --mode search")
+    ma.add_argument("--search-nodes", type=int, default=SEARCH_NODES, help="positions searched per move, for --mode search")
     ma.add_argument("--depth", type=int, default=1, help="fairy-stockfish search depth")
     ma.add_argument("--prefix", choices=["win", "unknown"], default="win", help="result token given to the model")
     ma.add_argument("--book-plies", type=int, default=0,
                     help="start game i from the i-th different opening of N plies among the validation games (variety vs deterministic engines)")
+    ma.add_argument("--policy-weight", type=float, default=POLICY_WEIGHT,
+                    help="for --mode search: pawns of material per nat of the policy's log-probability at the root")
+    ma.add_argument("--skip-openings", type=int, default=0,
+                    help="pass over the first N different openings (tune on openings the reported matches do not use)")
     ma.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
     ma.add_argument("--seed", type=int, default=0)
     la = sub.add_parser("ladder", help="each mode against fairy-stockfish at a range of depths (a score table)")
@@ -195,7 +200,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     la.add_argument("--depths", nargs="+", type=int, default=[1, 2, 3], help="fairy-stockfish search depths")
     la.add_argument("--n-games", type=int, default=8,
                     help="games per mode and depth, colours alternating (2 per mode at depths 1 and 2 took 54 CPU-seconds)")
-    la.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3], help="for the search mode")
+    la.add_argument("--search-nodes", type=int, default=SEARCH_NODES, help="positions searched per move, for the search mode")
     la.add_argument("--book-plies", type=int, default=4,
                     help="game i starts from the i-th different opening of N plies among the validation games")
     la.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
@@ -206,7 +211,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.command == "predict" and args.record and (args.split != "validation" or args.games.resolve() != DEFAULT_GAMES.resolve()):
         raise SystemExit(f"--record predict takes the validation games of {DEFAULT_GAMES} (drop --split and --games)")
     if args.command == "match" and args.record:
-        changed = [f"--{name.replace('_', '-')}" for name in ("temperature", "search_depth", "prefix", "max_plies")
+        changed = [f"--{name.replace('_', '-')}" for name in ("temperature", "search_nodes", "prefix", "max_plies", "skip_openings", "policy_weight")
                    if getattr(args, name) != ma.get_default(name)]
         if changed:
             raise SystemExit(f"--record match measures the tab's settings: drop {', '.join(changed)}")
@@ -228,14 +233,15 @@ def main(argv=None) -> None:
             record_predict(result, args.limit, metrics.command_line("core.xiangqi.evaluate", argv))
     elif args.command == "ladder":
         rows = ladder(model, vocab, args.modes, args.depths, args.n_games, args.max_plies,
-                      book_openings(args.n_games, args.book_plies), args.search_depth)
+                      book_openings(args.n_games, args.book_plies), args.search_nodes)
         if args.record:
             record_ladder(rows, args.book_plies, metrics.command_line("core.xiangqi.evaluate", argv))
         result = {"opponent": "fairy-stockfish", "n_games": args.n_games, "book_plies": args.book_plies, "table": rows}
     else:
         rng = random.Random(args.seed)
-        player = Player(model, vocab, args.mode, args.temperature, args.search_depth, args.prefix, seed=args.seed)
-        openings = book_openings(args.n_games, args.book_plies)
+        player = Player(model, vocab, args.mode, args.temperature, args.search_nodes, args.prefix,
+                        args.policy_weight, seed=args.seed)
+        openings = book_openings(args.n_games, args.book_plies, args.skip_openings)
         engine = FairyStockfish(args.depth) if args.opponent == "fairy-stockfish" else None
         opponent = {"random": lambda b: random_move(b, rng), "greedy": lambda b: greedy_move(b, rng),
                     "fairy-stockfish": lambda b: engine.move(b)}[args.opponent]

@@ -31,7 +31,7 @@ from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import game_boards
 from core.xiangqi.model import load
 from core.xiangqi.opponents import FairyStockfish, random_move
-from core.xiangqi.player import Decoder, Player
+from core.xiangqi.player import SEARCH_NODES, Decoder, Player
 from core.xiangqi.vocab import NO_TARGET, MoveVocab
 
 
@@ -79,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=0, help="also stop after this many wall-clock minutes (0: no limit)")
     p.add_argument("--teacher", choices=["search", "engine"], default="search",
                    help="who names the move to learn: the search mode, or fairy-stockfish at --engine-depth")
-    p.add_argument("--search-depth", type=int, default=3, choices=[1, 2, 3])
+    p.add_argument("--search-nodes", type=int, default=SEARCH_NODES, help="positions the search mode reads per move")
     p.add_argument("--engine-depth", type=int, default=4)
     p.add_argument("--max-plies", type=int, default=200)
     p.add_argument("--seed", type=int, default=0, help="game i is played with seed (seed, i): files with other seeds hold other games")
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
         with FairyStockfish(args.engine_depth) as engine:
             play_lessons(args, model, vocab, lambda board, decoder: engine.move(board), student)
     else:
-        search = Player(model, vocab, "search", depth=args.search_depth)
+        search = Player(model, vocab, "search", nodes=args.search_nodes)
         play_lessons(args, model, vocab, lambda board, decoder: search.choose(board, decoder).move, student)
 
 

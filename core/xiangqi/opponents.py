@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from core.xiangqi.board import START_FEN, Board, engine_to_iccs, iccs_to_engine
-from core.xiangqi.player import capture_gain
+from core.xiangqi.search import capture_gain
 
 FAIRY_STOCKFISH = Path("/usr/games/fairy-stockfish")
 

@@ -1,9 +1,9 @@
 """Choose moves with the GPT: a softmax over the legal moves only, so no move is ever illegal.
 
 Modes: ``greedy`` (the most likely legal move that neither loses by rule nor repeats a
-position), ``sample`` (drawn with a temperature) and ``search`` (the policy plus a shallow
-material search: a policy that imitates masters, even one that sees the board, leaves pieces
-to a plain material grabber, as Su observed of his model).
+position), ``sample`` (drawn with a temperature) and ``search`` (the policy at the root of an
+alpha-beta search that counts material, ``core.xiangqi.search``: a policy that imitates masters,
+even one that sees the board, leaves pieces to a plain material grabber, as Su observed of his model).
 Decoding is incremental: a :class:`Decoder` keeps the game's KV cache, so choosing a move costs
 one one-token forward, and a take-back only truncates the cache.
 """
@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import torch
 
-from core.xiangqi.board import RED, Board, apply_move
+from core.xiangqi.board import RED, Board
 from core.xiangqi.model import KVCache, MoveGPT
+from core.xiangqi.search import Search
 from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab, board_tokens
 
 MODES = ("greedy", "sample", "search")
-PIECE_VALUES = {"r": 9.0, "c": 4.5, "n": 4.0, "b": 2.0, "a": 2.0, "p": 1.0, "k": 0.0}
-MATE_VALUE = 1000.0
-POLICY_WEIGHT = 1.0  # pawns of material per nat of log-probability in search mode
+POLICY_WEIGHT = 0.0  # pawns per nat of the policy's log-probability at the search's root: the GPT only breaks ties (model card)
+SEARCH_NODES = 40_000  # positions searched per move in search mode: about 0.5 s on one 2020s CPU core
+DRAW_CONTEMPT = 50  # centipawns: search mode repeats a position only when it stands worse than that
 
 
 # --- pure scoring helpers ---------------------------------------------------------------------
@@ -36,54 +37,6 @@ def legal_move_probabilities(logits: torch.Tensor, legal_ids: list[int], tempera
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     return torch.softmax(logits[legal_ids].float() / temperature, dim=-1)
-
-
-def piece_value(piece: str, square: str) -> float:
-    """Material value of a piece; a pawn that has crossed the river is worth two."""
-    value = PIECE_VALUES[piece.lower()]
-    crossed = int(square[1]) >= 5 if piece.isupper() else int(square[1]) <= 4
-    return 2.0 if piece.lower() == "p" and crossed else value
-
-
-def capture_gain(pieces: dict[str, str], move: str) -> float:
-    target = move[2:]
-    return piece_value(pieces[target], target) if target in pieces else 0.0
-
-
-def exchange_value(board: Board, pieces: dict[str, str], depth: int) -> float:
-    """Material the side to move can win by captures alone within ``depth`` plies (0 = stand pat).
-
-    Every side may stop capturing, so the value is never below zero, except when the side to
-    move has no legal move at all, which loses the game.
-    """
-    if depth == 0:
-        return 0.0
-    replies = board.legal_moves
-    if not replies:
-        return -MATE_VALUE
-    best = 0.0
-    for reply in replies:
-        gain = capture_gain(pieces, reply)
-        if gain > 0:
-            board.push(reply)
-            best = max(best, gain - exchange_value(board, apply_move(pieces, reply), depth - 1))
-            board.pop()
-    return best
-
-
-def tactical_value(board: Board, move: str, depth: int) -> float:
-    """Material won by ``move`` minus what the opponent wins back by captures (mate counts).
-
-    Depth 1 counts the capture only; depth 2 adds the opponent's best capture in reply; depth 3
-    also lets us recapture. Each extra ply costs one pyffish call per capture considered.
-    """
-    pieces = board.pieces()
-    gain = capture_gain(pieces, move)
-    board.push(move)
-    try:
-        return gain - exchange_value(board, apply_move(pieces, move), depth - 1)
-    finally:
-        board.pop()
 
 
 def loses_by_rule(board: Board, move: str) -> bool:
@@ -191,18 +144,19 @@ class Player:
         vocab: MoveVocab,
         mode: str = "greedy",
         temperature: float = 1.0,
-        depth: int = 3,
+        nodes: int = SEARCH_NODES,
         prefix: str = "win",
+        policy_weight: float = POLICY_WEIGHT,
         seed: int | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if prefix not in ("win", "unknown"):
             raise ValueError(f"prefix must be 'win' or 'unknown', got {prefix!r}")
-        if depth not in (1, 2, 3):
-            raise ValueError(f"search depth must be 1, 2 or 3, got {depth}")
+        if nodes < 1:
+            raise ValueError(f"search nodes must be positive, got {nodes}")
         self.model, self.vocab, self.mode = model, vocab, mode
-        self.temperature, self.depth, self.prefix = temperature, depth, prefix
+        self.temperature, self.nodes, self.prefix, self.policy_weight = temperature, nodes, prefix, policy_weight
         self.rng = random.Random(seed)
 
     def prefix_token(self, board: Board) -> int:
@@ -230,10 +184,25 @@ class Player:
             tempered = self.policy(board, decoder, self.temperature)
             move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
         else:
-            scored = sorted(
-                ranked,
-                key=lambda mp: tactical_value(board, mp[0], self.depth) + POLICY_WEIGHT * math.log(max(mp[1], 1e-12)),
-                reverse=True,
-            )
-            move = next((m for m, _ in scored if not loses_by_rule(board, m)), scored[0][0])
+            move = self.search(board, ranked)
         return Choice(move, ranked[:top])
+
+    def search(self, board: Board, ranked: list[tuple[str, float]]) -> str:
+        """The best move of an alpha-beta search whose root moves carry the policy's log-probability as a bonus.
+
+        The bonus is relative to the favourite (0 for it), so the search's material decides first and the
+        policy among moves that win or lose the same. A move that repeats a position is scored as a draw, less
+        a small contempt, not searched; one that loses by rule (a forbidden perpetual check) is searched
+        out and the next best taken.
+        """
+        top_log_prob = math.log(max(ranked[0][1], 1e-12))
+        bonus = {m: 100 * self.policy_weight * (math.log(max(p, 1e-12)) - top_log_prob) for m, p in ranked}
+        repeats = {m: -DRAW_CONTEMPT for m in bonus if repeats_position(board, m)}
+        searched = {m: b for m, b in bonus.items() if m not in repeats}
+        while searched or repeats:
+            move, _, _ = Search(board.pieces(), board.turn == RED).best_move(searched, self.nodes, fixed=repeats)
+            if not loses_by_rule(board, move):
+                return move
+            searched.pop(move, None)
+            repeats.pop(move, None)
+        return ranked[0][0]  # every move loses by rule
