@@ -107,7 +107,8 @@ def _status_markdown(game: Game, note: str = "") -> str:
     if game.last_choice is not None:
         *_, chinese, iccs = game.move_list()[-1]
         considered = ", ".join(f"{move} {p:.0%}" for move, p in game.last_choice.candidates)
-        text += f" Model played **{chinese}** (`{iccs}`); its policy liked: {considered}."
+        searched = "" if game.last_choice.depth is None else f", searching {game.last_choice.depth} plies deep"
+        text += f" Model played **{chinese}** (`{iccs}`){searched}; its policy liked: {considered}."
     return text + (f"\n\n{note}" if note else "")
 
 

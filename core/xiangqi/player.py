@@ -133,6 +133,7 @@ class Decoder:
 class Choice:
     move: str
     candidates: list[tuple[str, float]]  # the policy's top legal moves with their probabilities
+    depth: int | None = None  # plies the search mode read in full (None in the other modes)
 
 
 class Player:
@@ -175,6 +176,7 @@ class Player:
 
     def choose(self, board: Board, decoder: Decoder, top: int = 5) -> Choice:
         ranked = self.policy(board, decoder)
+        depth = None
         if self.mode == "greedy":
             # The model's favourite that neither loses by rule (a forbidden perpetual check) nor goes back to an
             # earlier position: left alone, the policy shuffles pieces back and forth and draws won games.
@@ -184,25 +186,25 @@ class Player:
             tempered = self.policy(board, decoder, self.temperature)
             move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
         else:
-            move = self.search(board, ranked)
-        return Choice(move, ranked[:top])
+            move, depth = self.search(board, ranked)
+        return Choice(move, ranked[:top], depth)
 
-    def search(self, board: Board, ranked: list[tuple[str, float]]) -> str:
+    def search(self, board: Board, ranked: list[tuple[str, float]]) -> tuple[str, int]:
         """The best move of an alpha-beta search whose root moves carry the policy's log-probability as a bonus.
 
         The bonus is relative to the favourite (0 for it), so the search's material decides first and the
         policy among moves that win or lose the same. A move that repeats a position is scored as a draw, less
         a small contempt, not searched; one that loses by rule (a forbidden perpetual check) is searched
-        out and the next best taken.
+        out and the next best taken. Returns the move and the depth the search completed.
         """
         top_log_prob = math.log(max(ranked[0][1], 1e-12))
         bonus = {m: 100 * self.policy_weight * (math.log(max(p, 1e-12)) - top_log_prob) for m, p in ranked}
         repeats = {m: -DRAW_CONTEMPT for m in bonus if repeats_position(board, m)}
         searched = {m: b for m, b in bonus.items() if m not in repeats}
         while searched or repeats:
-            move, _, _ = Search(board.pieces(), board.turn == RED).best_move(searched, self.nodes, fixed=repeats)
+            move, _, depth = Search(board.pieces(), board.turn == RED).best_move(searched, self.nodes, fixed=repeats)
             if not loses_by_rule(board, move):
-                return move
+                return move, depth
             searched.pop(move, None)
             repeats.pop(move, None)
-        return ranked[0][0]  # every move loses by rule
+        return ranked[0][0], 0  # every move loses by rule
