@@ -51,3 +51,11 @@ def test_a_move_typed_in_chinese_is_played_and_the_bar_follows():
     assert 'class="xq-odds"' in bar and "Red wins" in bar
     refused = tab.on_play(game, "炮二平十", tab.DEFAULT_STRENGTH)
     assert refused == tab.gr.skip() and len(game.board.move_stack) == 2  # one warning, nothing changes
+
+
+def test_the_strong_mode_answers_with_a_legal_move_and_says_how_deep_it_searched():
+    game, board, bar, status, moves, fen = tab.on_play(None, "h2e2", tab.DEFAULT_STRENGTH)
+    assert len(game.board.move_stack) == 2 and game.last_choice.depth >= 3
+    assert re.search(r"searching \d plies deep; its policy liked", status)
+    game, *_ = tab.on_play(game, "h0g2", "Policy: the model's first choice that does not repeat (greedy)")
+    assert game.last_choice.depth is None and len(game.board.move_stack) == 4

@@ -32,6 +32,7 @@ from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, is_
 from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
 from core.xiangqi.player import MODES, POLICY_WEIGHT, SEARCH_NODES, Decoder, Player, legal_move_probabilities
+from core.xiangqi.search import MATERIAL
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 
@@ -191,6 +192,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="start game i from the i-th different opening of N plies among the validation games (variety vs deterministic engines)")
     ma.add_argument("--policy-weight", type=float, default=POLICY_WEIGHT,
                     help="for --mode search: pawns of material per nat of the policy's log-probability at the root")
+    ma.add_argument("--evaluation", choices=["fitted", "material"], default="fitted",
+                    help="for --mode search: the fitted piece-square table, or material alone")
     ma.add_argument("--skip-openings", type=int, default=0,
                     help="pass over the first N different openings (tune on openings the reported matches do not use)")
     ma.add_argument("--max-plies", type=int, default=300, help="longer games are draws")
@@ -211,8 +214,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.command == "predict" and args.record and (args.split != "validation" or args.games.resolve() != DEFAULT_GAMES.resolve()):
         raise SystemExit(f"--record predict takes the validation games of {DEFAULT_GAMES} (drop --split and --games)")
     if args.command == "match" and args.record:
-        changed = [f"--{name.replace('_', '-')}" for name in ("temperature", "search_nodes", "prefix", "max_plies", "skip_openings", "policy_weight")
-                   if getattr(args, name) != ma.get_default(name)]
+        tuning = ("temperature", "search_nodes", "prefix", "max_plies", "skip_openings", "policy_weight", "evaluation")
+        changed = [f"--{name.replace('_', '-')}" for name in tuning if getattr(args, name) != ma.get_default(name)]
         if changed:
             raise SystemExit(f"--record match measures the tab's settings: drop {', '.join(changed)}")
     return args
@@ -240,7 +243,7 @@ def main(argv=None) -> None:
     else:
         rng = random.Random(args.seed)
         player = Player(model, vocab, args.mode, args.temperature, args.search_nodes, args.prefix,
-                        args.policy_weight, seed=args.seed)
+                        args.policy_weight, seed=args.seed, values=MATERIAL if args.evaluation == "material" else None)
         openings = book_openings(args.n_games, args.book_plies, args.skip_openings)
         engine = FairyStockfish(args.depth) if args.opponent == "fairy-stockfish" else None
         opponent = {"random": lambda b: random_move(b, rng), "greedy": lambda b: greedy_move(b, rng),

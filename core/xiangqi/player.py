@@ -1,9 +1,10 @@
 """Choose moves with the GPT: a softmax over the legal moves only, so no move is ever illegal.
 
 Modes: ``greedy`` (the most likely legal move that neither loses by rule nor repeats a
-position), ``sample`` (drawn with a temperature) and ``search`` (the policy at the root of an
-alpha-beta search that counts material, ``core.xiangqi.search``: a policy that imitates masters,
-even one that sees the board, leaves pieces to a plain material grabber, as Su observed of his model).
+position), ``sample`` (drawn with a temperature) and ``search`` (an alpha-beta search with an
+evaluation fitted to master games' results, ``core.xiangqi.search``, whose root moves the policy
+orders: a policy that imitates masters, even one that sees the board, leaves pieces to a plain
+material grabber, as Su observed of his model).
 Decoding is incremental: a :class:`Decoder` keeps the game's KV cache, so choosing a move costs
 one one-token forward, and a take-back only truncates the cache.
 """
@@ -149,7 +150,9 @@ class Player:
         prefix: str = "win",
         policy_weight: float = POLICY_WEIGHT,
         seed: int | None = None,
+        values: dict[str, list[int]] | None = None,
     ):
+        """``values``: the search's piece-square values (default: the fitted table; ``search.MATERIAL`` counts material)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if prefix not in ("win", "unknown"):
@@ -159,6 +162,7 @@ class Player:
         self.model, self.vocab, self.mode = model, vocab, mode
         self.temperature, self.nodes, self.prefix, self.policy_weight = temperature, nodes, prefix, policy_weight
         self.rng = random.Random(seed)
+        self.values = values
 
     def prefix_token(self, board: Board) -> int:
         if self.prefix == "unknown":
@@ -202,7 +206,7 @@ class Player:
         repeats = {m: -DRAW_CONTEMPT for m in bonus if repeats_position(board, m)}
         searched = {m: b for m, b in bonus.items() if m not in repeats}
         while searched or repeats:
-            move, _, depth = Search(board.pieces(), board.turn == RED).best_move(searched, self.nodes, fixed=repeats)
+            move, _, depth = Search(board.pieces(), board.turn == RED, self.values).best_move(searched, self.nodes, fixed=repeats)
             if not loses_by_rule(board, move):
                 return move, depth
             searched.pop(move, None)

@@ -1,10 +1,12 @@
-"""Alpha-beta search for the strong mode: the GPT's policy at the root, material and captures below.
+"""Alpha-beta search for the strong mode: the GPT orders the root moves, a fitted evaluation judges.
 
 A policy that imitates masters leaves pieces to a plain material grabber, as Su observed of his
-model; a search that reads a few plies ahead does not. The GPT ranks the root moves (its
-log-probability, in pawns, is added to each move's searched value, so it decides between moves
-that win or lose nothing); below the root a negamax alpha-beta search with iterative deepening,
-a transposition table and a capture-only quiescence search reads the tactics, counting material.
+model; a search that reads a few plies ahead does not. Below the root, a negamax alpha-beta search
+(iterative deepening, a transposition table, a null move, a check extension, and a quiescence search
+of captures in which a side in check must answer it) scores positions with a value for each piece
+on each square, fitted to master games' results (``core.xiangqi.piece_square``). At the root each
+move may carry a bonus (the player gives the GPT's log-probability, at the weight the model card
+chose: none), and the first of equally valued moves is kept, so the GPT's order breaks ties.
 
 Moves are generated here in pure Python, not by pyffish, which costs 1.5 ms per call while a search
 visits thousands of positions. They are pseudo-legal: a move that leaves its king capturable (the
@@ -101,7 +103,7 @@ for _frm in range(90):
             PAWN_ATTACKERS[_red][_to].append(_frm)
 RED_PIECES = frozenset("RNBAKCP")
 # Signed centipawn value of each piece on each square, from Red's point of view: material alone, for move ordering
-# (and for a search given no fitted table).
+# (and for a search that counts material only, the model card's comparison).
 MATERIAL = {p: [round(100 * piece_value(p, square_name(sq))) * (1 if p in RED_PIECES else -1) for sq in range(90)]
             for p in "RNBAKCPrnbakcp"}
 _rng = random.Random(20261205)

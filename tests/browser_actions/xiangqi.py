@@ -26,6 +26,7 @@ def exercise(page) -> None:
     _click_move(page, "h2", "e2")  # 炮二平五, the central cannon
     moves.get_by_text("炮二平五").wait_for()
     status.get_by_text("Model played").wait_for()
+    expect(status).to_contain_text("plies deep")  # the default strength is the search, which says how far it read
     _type_move(page, "马二进三")  # h0g2, typed as players write it
     moves.get_by_text("马二进三").wait_for()
     expect(moves.locator("tr").nth(2).locator("td").nth(2)).not_to_have_text("")  # the model's second reply
