@@ -108,8 +108,7 @@ def centipawn_table(weights: torch.Tensor) -> dict:
 def load_table(path: Path = TABLE_PATH) -> dict[str, list[int]]:
     """Signed centipawns of each piece letter on each 0-89 square (Red positive), read from the fitted table.
 
-    The tempo term is left out: it came out at a few centipawns, and a search compares positions with the same
-    side to move.
+    The tempo term is left out: fitted on the master games, it came out at −3 centipawns.
     """
     table = json.loads(Path(path).read_text())
     values = {}
