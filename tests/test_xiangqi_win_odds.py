@@ -11,7 +11,8 @@ from core import checkpoints
 from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.model import GPTConfig, MoveGPT, load
 from core.xiangqi.opponents import greedy_move, random_move
-from core.xiangqi.player import Decoder, piece_value
+from core.xiangqi.player import Decoder
+from core.xiangqi.search import piece_value
 from core.xiangqi.vocab import RESULT_TOKENS, MoveVocab
 from core.xiangqi.win_odds import RESULTS, odds_from_log_likelihoods, result_log_likelihoods, win_odds
 
