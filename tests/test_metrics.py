@@ -187,7 +187,9 @@ def test_xiangqi_predict_and_match_record(recorded, monkeypatch):
 @pytest.mark.parametrize("argv, message", [
     (["predict", "--split", "train", "--record"], "validation games"),
     (["match", "--opponent", "random", "--prefix", "unknown", "--record"], "drop --prefix"),
-    (["match", "--opponent", "greedy", "--max-plies", "50", "--search-depth", "1", "--record"], "drop --search-depth, --max-plies"),
+    (["match", "--opponent", "greedy", "--max-plies", "50", "--search-nodes", "100", "--record"], "drop --search-nodes, --max-plies"),
+    (["match", "--opponent", "fairy-stockfish", "--mode", "search", "--evaluation", "material", "--skip-openings", "40",
+      "--policy-weight", "1", "--record"], "drop --skip-openings, --policy-weight, --evaluation"),
     (["--checkpoint", "runs/xq/model", "match", "--opponent", "random", "--record"], "drop --checkpoint"),
 ])
 def test_xiangqi_record_refusals(argv, message):
