@@ -4,8 +4,9 @@ The policy imitates masters, whose opponents seldom leave a piece hanging and ne
 theirs be taken for free, so it never learned to punish or to avoid such blunders: against a
 one-ply material grabber it loses pieces. Here the model plays games against blundering
 opponents (a random mover, or its own policy sampled at temperature 1); at each of its turns a
-teacher names the move to learn: the search mode (policy + capture search, :class:`Player`
-``mode="search"``), or fairy-stockfish at a fixed depth (``--teacher engine``), far stronger and faster.
+teacher names the move to learn: the search mode (the alpha-beta search of :class:`Player`
+``mode="search"``, about 0.5 s a move), or fairy-stockfish at a fixed depth (``--teacher engine``), faster.
+The bundle's lessons were named by the search mode of commit 43870c6, a policy plus a capture search.
 Half the time the game then goes on with the policy's own choice instead of that move, so the
 lessons also cover the positions its own mistakes lead to (DAgger, Ross et al. 2011).
 ``train --lessons`` mixes these labelled positions into the master games.
