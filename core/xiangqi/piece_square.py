@@ -14,6 +14,7 @@ the material scale of the root's policy bonus (``core.xiangqi.player``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ def feature(piece: str, square: int) -> int:
     return (KINDS.index(piece.upper()) * 10 + own_rank) * HALF_FILES + min(file, 8 - file)
 
 
+@functools.cache
 def token_features() -> tuple[torch.Tensor, torch.Tensor]:
     """For every board token: its feature and its sign (+1 Red's piece or Red to move, -1 Black's, 0 padding)."""
     ids, signs = [], []
@@ -54,9 +56,14 @@ def token_features() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(ids), torch.tensor(signs)
 
 
-def training_positions(games, boards, skip_plies: int, every: int) -> tuple[torch.Tensor, torch.Tensor]:
+def position_logits(weights: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """The model's logit of Red winning for each row of board tokens."""
+    ids, signs = token_features()
+    return (weights[ids[positions]] * signs[positions]).sum(1)
+
+
+def training_positions(games, boards, vocab: MoveVocab, skip_plies: int, every: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(board tokens, Red's score 1 / 0.5 / 0) of every ``every``-th position after the first ``skip_plies``."""
-    vocab = MoveVocab.build()
     score = {vocab.index[RESULT_TOKENS["1-0"]]: 1.0, vocab.index[RESULT_TOKENS["1/2-1/2"]]: 0.5,
              vocab.index[RESULT_TOKENS["0-1"]]: 0.0}
     positions, targets = [], []
@@ -72,7 +79,6 @@ def training_positions(games, boards, skip_plies: int, every: int) -> tuple[torc
 def fit(positions: torch.Tensor, targets: torch.Tensor, epochs: int, batch: int = 65_536, l2: float = 1e-6,
         seed: int = 0) -> torch.Tensor:
     """Logistic-regression weights (logit units) of the features and the tempo, started from material."""
-    ids, signs = token_features()
     weights = torch.zeros(N_FEATURES + 1)
     material = {"R": 9.0, "N": 4.0, "B": 2.0, "A": 2.0, "K": 0.0, "C": 4.5, "P": 1.0}
     for index, kind in enumerate(KINDS):
@@ -85,9 +91,7 @@ def fit(positions: torch.Tensor, targets: torch.Tensor, epochs: int, batch: int 
         total = 0.0
         for start in range(0, len(order), batch):
             rows = order[start : start + batch]
-            tokens = positions[rows]
-            logits = (weights[ids[tokens]] * signs[tokens]).sum(1)
-            loss = F.binary_cross_entropy_with_logits(logits, targets[rows]) + l2 * weights.pow(2).sum()
+            loss = F.binary_cross_entropy_with_logits(position_logits(weights, positions[rows]), targets[rows]) + l2 * weights.pow(2).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -131,14 +135,14 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, default=TABLE_PATH)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    games = cached_games(args.games, MoveVocab.build(), args.work_dir)
-    positions, targets = training_positions(games.train, games.train_boards, args.skip_plies, args.every)
+    vocab = MoveVocab.build()
+    games = cached_games(args.games, vocab, args.work_dir)
+    positions, targets = training_positions(games.train, games.train_boards, vocab, args.skip_plies, args.every)
     print(f"{len(positions):,} positions from {len(games.train):,} training games", flush=True)
     weights = fit(positions, targets, args.epochs)
-    held_out, held_targets = training_positions(games.validation, games.validation_boards, args.skip_plies, args.every)
-    ids, signs = token_features()
-    logits = (weights[ids[held_out]] * signs[held_out]).sum(1)
-    loss = F.binary_cross_entropy_with_logits(logits, held_targets).item()
+    held_out, held_targets = training_positions(games.validation, games.validation_boards, vocab, args.skip_plies,
+                                                args.every)
+    loss = F.binary_cross_entropy_with_logits(position_logits(weights, held_out), held_targets).item()
     table = centipawn_table(weights)
     table.update(validation_positions=len(held_out), validation_loss=round(loss, 4),
                  command=" ".join(["python -m core.xiangqi.piece_square", *(sys.argv[1:] if argv is None else argv)]))

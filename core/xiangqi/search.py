@@ -200,7 +200,6 @@ class Search:
         self.table: dict[int, tuple[int, int, int, tuple[int, int] | None]] = {}  # hash -> depth, value, bound, move
         self.nodes = 0
         self.node_limit = 0
-        self.depth_reached = 0
 
     # --- making moves ---
 
@@ -357,7 +356,7 @@ class Search:
         """
         if not root_moves and not fixed:
             raise ValueError("no root moves to search")
-        self.nodes, self.node_limit, self.depth_reached = 0, node_limit, 0
+        self.nodes, self.node_limit, depth_reached = 0, node_limit, 0
         fixed = fixed or {}
         order = sorted(root_moves, key=root_moves.get, reverse=True)
         start_name = max(fixed, key=fixed.get) if fixed else None
@@ -382,7 +381,7 @@ class Search:
                 if searched:
                     best_name, best_total = name_so_far, total_so_far
                 break
-            best_name, best_total, self.depth_reached = name_so_far, total_so_far, depth
+            best_name, best_total, depth_reached = name_so_far, total_so_far, depth
             if best_name in root_moves:
                 order = [best_name] + [name for name in order if name != best_name]
-        return best_name, best_total, self.depth_reached
+        return best_name, best_total, depth_reached
