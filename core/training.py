@@ -176,6 +176,15 @@ def step_progress(step: int, warmup: int, total: int) -> float:
     return (step - warmup) / max(1, total - warmup)
 
 
+def budget_or_step_progress(used_minutes: float, budget: float | None, step: int, warmup: int, total: float | None) -> float:
+    """Progress of the decay phase for a run bounded by a compute budget (``used_minutes`` of ``budget``) and a step
+    count (``total``), either of which may be unset: the further of the two, so the schedule ends at whichever
+    comes first."""
+    by_budget = used_minutes / budget if budget else 0.0
+    by_steps = step_progress(step, warmup, total) if total else 0.0
+    return max(by_budget, by_steps)
+
+
 def apply_preset(args, defaults: dict, preset: dict) -> None:
     """Fill every option left unset (None) from the preset, else from ``defaults``: explicit options win."""
     for key, value in {**defaults, **preset}.items():

@@ -159,8 +159,7 @@ def main(argv=None) -> None:
         training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
 
     def schedule_progress() -> float:
-        by_budget = training.budget_minutes(runtime, cpu_before) / args.cpu_minutes if args.cpu_minutes else 0.0
-        return max(by_budget, training.step_progress(step, args.warmup, total))
+        return training.budget_or_step_progress(training.budget_minutes(runtime, cpu_before), args.cpu_minutes, step, args.warmup, total)
 
     def save() -> None:
         progress.update(step=step, cpu_minutes=training.budget_minutes(runtime, cpu_before))

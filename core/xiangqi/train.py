@@ -257,9 +257,7 @@ def main(argv=None) -> None:
         return training.budget_minutes(runtime, cpu_before)
 
     def schedule_progress() -> float:
-        by_budget = used_minutes() / args.cpu_minutes if args.cpu_minutes else 0.0
-        by_steps = training.step_progress(step, args.warmup, args.max_steps) if args.max_steps else 0.0
-        return max(by_budget, by_steps)
+        return training.budget_or_step_progress(used_minutes(), args.cpu_minutes, step, args.warmup, args.max_steps)
 
     def out_of_budget() -> bool:  # every rank stops at the same step
         return runtime.any_true(bool(args.cpu_minutes) and used_minutes() >= args.cpu_minutes
