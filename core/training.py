@@ -7,7 +7,8 @@
   loss is not their ``forward``.
 - ``RunState``: the one resumable-state policy: atomic saves by rank 0, a state written by a
   different run configuration is refused, SIGTERM saves and stops every rank together.
-- ``length_bucketed_batches``, ``warmup_cosine``, ``optimizer_step``, ``log_line``.
+- ``length_bucketed_batches``, ``warmup_cosine`` (with ``budget_or_step_progress`` for runs bounded by a compute
+  budget), ``optimizer_step``, ``log_line``.
 
 Checkpoints are always written from the unwrapped model, so one process or N give one format.
 """

@@ -22,7 +22,6 @@ def test_warmup_cosine_rises_then_decays_to_the_floor():
     assert training.warmup_cosine(50, peak, warmup=10, progress=7.0, floor=0.0) == pytest.approx(0.0)
 
 
-
 def test_schedule_ends_at_the_budget_or_the_last_step_whichever_comes_first():
     # 30 of 60 minutes used and step 55 of 100 after 10 warm-up steps (45 of 90 decay steps): both halfway
     assert training.budget_or_step_progress(30.0, 60.0, 55, 10, 100) == pytest.approx(0.5)
@@ -30,6 +29,7 @@ def test_schedule_ends_at_the_budget_or_the_last_step_whichever_comes_first():
     assert training.budget_or_step_progress(45.0, None, 55, 10, 100) == pytest.approx(0.5)  # no budget: steps alone
     assert training.budget_or_step_progress(45.0, 60.0, 55, 10, None) == pytest.approx(0.75)  # no step limit
     assert training.budget_or_step_progress(45.0, None, 55, 10, None) == 0.0  # neither: the peak rate stays
+
 
 @given(st.lists(st.integers(1, 200), min_size=1, max_size=300), st.integers(1, 17), st.integers(0, 10**6))
 def test_length_bucketed_batches_cover_every_index_once(lengths, batch_size, seed):
