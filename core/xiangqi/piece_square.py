@@ -79,10 +79,11 @@ def training_positions(games, boards, vocab: MoveVocab, skip_plies: int, every: 
 def fit(positions: torch.Tensor, targets: torch.Tensor, epochs: int, batch: int = 65_536, l2: float = 1e-6,
         seed: int = 0) -> torch.Tensor:
     """Logistic-regression weights (logit units) of the features and the tempo, started from material."""
+    from core.xiangqi.search import PIECE_VALUES  # here, not at the top: the search reads this module's table
+
     weights = torch.zeros(N_FEATURES + 1)
-    material = {"R": 9.0, "N": 4.0, "B": 2.0, "A": 2.0, "K": 0.0, "C": 4.5, "P": 1.0}
     for index, kind in enumerate(KINDS):
-        weights[index * 10 * HALF_FILES : (index + 1) * 10 * HALF_FILES] = 0.3 * material[kind]
+        weights[index * 10 * HALF_FILES : (index + 1) * 10 * HALF_FILES] = 0.3 * PIECE_VALUES[kind.lower()]
     weights.requires_grad_(True)
     optimizer = torch.optim.Adam([weights], lr=0.01)
     generator = torch.Generator().manual_seed(seed)
