@@ -48,6 +48,23 @@ def test_contrastive_loss_pairs_each_row_with_its_mirror():
     assert train.contrastive_loss(swapped, 20).item() > 5
 
 
+def test_supervised_contrastive_loss_wants_each_premise_nearest_its_own_entailment():
+    premises = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    entailed = torch.tensor([[1.0, 0.05], [0.05, 1.0]])
+    contradicting = torch.tensor([[-1.0, 0.0], [0.0, -1.0]])
+    assert train.supervised_contrastive_loss(premises, entailed, contradicting, 20).item() < 0.01
+    # a contradiction nearer its premise than the entailment is the error the hard negative punishes
+    assert train.supervised_contrastive_loss(premises, entailed, entailed * 1.01 + 0.2, 20).item() > 0.5
+    assert train.supervised_contrastive_loss(premises, entailed.flip(0), contradicting, 20).item() > 10
+
+
+def test_nli_triplets_pair_each_entailment_with_a_contradiction_of_its_premise():
+    rows = [("他在跑步", "他在运动", 2.0), ("他在跑步", "他在睡觉", 0.0), ("他在跑步", "他很累", 1.0),
+            ("他在跑步", "他在动", 2.0), ("猫在睡觉", "猫醒着", 0.0), ("狗在叫", "狗很吵", 2.0)]
+    assert data.nli_triplets(rows) == [("他在跑步", "他在运动", "他在睡觉"), ("他在跑步", "他在动", "他在睡觉")]
+    assert data.nli_triplets([]) == []
+
+
 def test_unilm_rows_mirror_pairs_and_mark_targets(sim):
     rng = random.Random(0)
     batch = train.unilm_rows([("我喜欢北京", "今天天气很好"), ("广州和深圳", None)], sim.tokenizer, rng, max_chars=40)
@@ -182,6 +199,29 @@ def test_tiny_training_run_with_the_extra_pairs_scores_their_dev_pairs(hub_dir, 
     log = json.loads((out / "training_log.json").read_text())["log"]
     assert set(log[0]["labelled_pairs"]) == set(data.DATASETS) | set(data.EXTRA_FILES)
     assert set(log[-1]["dev_spearman"]) == set(data.DATASETS) | set(data.EXTRA_FILES) | {"avg", "avg4"}
+
+
+def write_nli(extra, premises=6):
+    """Extra files whose NLI file holds ``premises`` premises with an entailment, a contradiction and a neutral each."""
+    import lzma
+
+    write_extra(extra, distinct_rows=len(PAIRS))
+    with lzma.open(extra / "cmnli_dev.tsv.xz", "wt", encoding="utf-8") as f:
+        f.write("".join(f"{a}{i}\t{b}{label}\t{label}\n" for i, (a, b, _) in enumerate(PAIRS[:premises])
+                        for label in ("entailment", "contradiction", "neutral")))
+
+
+def test_tiny_training_run_with_nli_triplets_adds_the_supervised_simcse_loss(hub_dir, sts_dir, tmp_path):  # noqa: F811
+    write_raw_corpus(tmp_path)
+    write_nli(tmp_path / "chinese_sts_extra")
+    argv = ["--init", str(hub_dir), "--work", str(tmp_path / "work"), "--sts-dir", str(sts_dir), "--data-dir", str(tmp_path),
+            "--extra-pairs", "--stage1-steps", "1", "--stage2-steps", "1", "--pairs-per-batch", "4", "--cosent-pairs", "8",
+            "--stage2-gen-pairs", "2", "--dev-pairs", "2", "--warmup", "1", "--log-every", "1"]
+    train.main(argv + ["--out", str(tmp_path / "out"), "--nli-triplets", "3"])
+    log = json.loads((tmp_path / "out" / "training_log.json").read_text())["log"]
+    assert 4 <= log[0]["nli_triplets"] <= 6  # one per premise; the 2 NLI dev pairs may break up two of them
+    with pytest.raises(ValueError, match="--nli-triplets 40 needs at least as many NLI triplets"):
+        train.main(argv + ["--out", str(tmp_path / "more"), "--work", str(tmp_path / "more"), "--nli-triplets", "40"])
 
 
 def test_evaluate_dev_scores_the_trainers_dev_pairs_and_is_never_recorded(hub_dir, tmp_path, capsys):  # noqa: F811

@@ -111,6 +111,24 @@ def labelled_pairs(sts_dir: Path, extra_dir: Path | None = None) -> dict[str, li
     return out
 
 
+def nli_triplets(rows: list[tuple[str, str, float]]) -> list[tuple[str, str, str]]:
+    """(premise, entailed hypothesis, contradicting hypothesis) for supervised SimCSE (Gao et al. 2021).
+
+    Each entailment of a premise is paired with one of the same premise's contradictions (in turn, in
+    the order of ``rows``); premises lacking either kind give nothing. Neutral hypotheses are not used.
+    """
+    by_premise: dict[str, dict[float, list[str]]] = {}
+    for premise, hypothesis, label in rows:
+        by_premise.setdefault(premise, {}).setdefault(label, []).append(hypothesis)
+    entailment, contradiction = NLI_LABELS["entailment"], NLI_LABELS["contradiction"]
+    triplets = []
+    for premise, hypotheses in by_premise.items():
+        negatives = hypotheses.get(contradiction, [])
+        for i, positive in enumerate(hypotheses.get(entailment, []) if negatives else []):
+            triplets.append((premise, positive, negatives[i % len(negatives)]))
+    return triplets
+
+
 def split_dev(pairs: dict[str, list], n_dev: int = DEV_PAIRS, seed: int = DEV_SEED) -> tuple[dict[str, list], dict[str, list]]:
     """(train, dev): ``n_dev`` pairs of each dataset held out, chosen by a seeded shuffle."""
     train, dev = {}, {}

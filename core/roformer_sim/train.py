@@ -15,7 +15,10 @@ Stage 2 (blog 8541, replacing its [u, v, |u-v|] head by CoSENT, blog 8847): supe
 the labelled train/valid pairs (with ``--extra-pairs`` also QBQTC's graded relevance and NLI as
 contradiction < neutral < entailment), one dataset per batch (CoSENT ranks labels within a batch, and the
 scales differ: 0/1 vs STS-B 0-5; datasets drawn in proportion to the square root of their size), with
-a small generation batch each step so the generator survives. Each stage has its own warm-up and
+a small generation batch each step so the generator survives. With ``--nli-triplets`` every step of
+both stages also ranks, for each NLI premise, its entailed hypothesis above every other hypothesis of
+the batch, its own contradiction included (supervised SimCSE, Gao et al. 2021: entailment as the
+positive, contradiction as the hard negative); these sentences never feed the generator. Each stage has its own warm-up and
 cosine decay to 10% of its peak. Batch sizes are per process; under torchrun each process draws its
 own batches.
 
@@ -54,7 +57,7 @@ PRESETS = {
             "lr1": 5e-4, "lr2": 2e-4, "warmup": 300, "dev_every": 1000},
 }
 # What a resumed run must share with the run that saved the state.
-RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
+RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "nli_triplets", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
             "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed")
 
 
@@ -70,6 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--extra-pairs", action="store_true",
                    help="also train on the extra pairs of <data-dir>/chinese_sts_extra (AFQMC, OPPO, SimCLUE, QBQTC, NLI), "
                         "with their own dev pairs held out")
+    p.add_argument("--nli-triplets", type=int, default=0,
+                   help="NLI (premise, entailment, contradiction) triplets per step in a supervised-SimCSE loss, both stages "
+                        "(needs --extra-pairs)")
     p.add_argument("--stage1-steps", type=int, help="default 300")
     p.add_argument("--stage2-steps", type=int, help="default 400; may grow when resuming")
     p.add_argument("--pairs-per-batch", type=int, help="stage 1 pairs per step and process, 2 UniLM rows each (default 32)")
@@ -172,23 +178,38 @@ def cosent_loss(cosines: torch.Tensor, labels: torch.Tensor, scale: float) -> to
     return torch.logsumexp(torch.cat([diff.new_zeros(1), diff[wrong_order]]), dim=0)
 
 
+def supervised_contrastive_loss(premises: torch.Tensor, entailed: torch.Tensor, contradicting: torch.Tensor,
+                                scale: float) -> torch.Tensor:
+    """Supervised SimCSE: premise i's softmax over every hypothesis of the batch (all entailments, then all
+    contradictions) should pick entailment i; its own contradiction is the hardest negative."""
+    anchors = F.normalize(premises.float(), dim=-1)
+    hypotheses = F.normalize(torch.cat([entailed, contradicting]).float(), dim=-1)
+    return F.cross_entropy(scale * anchors @ hypotheses.T, torch.arange(len(anchors), device=anchors.device))
+
+
 def step_losses(model: RoFormerSim, batch: Batch | None, labelled: tuple[torch.Tensor, ...] | None,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                triplets: tuple[torch.Tensor, torch.Tensor] | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(generation loss, similarity loss) of one step, every pass in one call (what DDP synchronises).
 
     Stage 1 gives a UniLM ``batch`` and no ``labelled`` pairs: the similarity loss is the in-batch
     contrastive loss on its [CLS] vectors. Stage 2 gives ``labelled`` = (ids and padding of the first
-    sentences, of the second ones, labels) for CoSENT, and a small UniLM batch or None.
+    sentences, of the second ones, labels) for CoSENT, and a small UniLM batch or None. ``triplets``
+    (ids and padding of the premises, then their entailments, then their contradictions) add the
+    supervised-SimCSE loss in either stage.
     """
     gen = h = None
     if batch is not None:
         h = model.unilm(batch.ids, batch.segments, batch.padding)
         gen = generation_loss(model, batch, h)
     if labelled is None:
-        return gen, contrastive_loss(model.pooler(h[:, 0]), scale)
-    ids_a, padding_a, ids_b, padding_b, labels = labelled
-    cosines = F.cosine_similarity(model.sentence_vectors(ids_a, padding_a).float(), model.sentence_vectors(ids_b, padding_b).float(), dim=-1)
-    similarity = cosent_loss(cosines, labels, scale)
+        similarity = contrastive_loss(model.pooler(h[:, 0]), scale)
+    else:
+        ids_a, padding_a, ids_b, padding_b, labels = labelled
+        cosines = F.cosine_similarity(model.sentence_vectors(ids_a, padding_a).float(),
+                                      model.sentence_vectors(ids_b, padding_b).float(), dim=-1)
+        similarity = cosent_loss(cosines, labels, scale)
+    if triplets is not None:
+        similarity = similarity + supervised_contrastive_loss(*model.sentence_vectors(*triplets).chunk(3), scale)
     return (gen if gen is not None else similarity.new_zeros(())), similarity
 
 
@@ -228,8 +249,12 @@ def main(argv: list[str] | None = None) -> None:
     positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if data.is_positive(name, y)]
     sentences = sorted({t for rows in train_pairs.values() for a, b, _ in rows for t in (a, b)})
     raw = data.raw_sentences(Path(args.data_dir), args.max_chars) + sentences
+    nli = data.nli_triplets(train_pairs.get("NLI", [])) if args.nli_triplets else []
+    if args.nli_triplets and len(nli) < args.nli_triplets:
+        raise ValueError(f"--nli-triplets {args.nli_triplets} needs at least as many NLI triplets; found {len(nli)} "
+                         "(the NLI pairs are read with --extra-pairs)")
     training.log_line(runtime, log_file, event="data", positive_pairs=len(positives), noised_sentence_pool=len(raw),
-                      labelled_pairs={k: len(v) for k, v in train_pairs.items()})
+                      labelled_pairs={k: len(v) for k, v in train_pairs.items()}, nli_triplets=len(nli))
 
     # Stage 2 without a generation batch leaves the MLM head's transform out of the graph.
     model = training.wrap(training.Objective(net, step_losses), runtime, find_unused_parameters=not args.stage2_gen_pairs)
@@ -270,9 +295,13 @@ def main(argv: list[str] | None = None) -> None:
             batch = None
             if args.stage2_gen_pairs:
                 batch = unilm_rows(rng.sample(positives, args.stage2_gen_pairs), sim.tokenizer, rng, args.max_chars).to(runtime.device)
+        triplets = None
+        if args.nli_triplets:  # drawn last, so the other batches are those of the same run without triplets
+            drawn = rng.sample(nli, args.nli_triplets)
+            triplets = to_device([t[part] for part in range(3) for t in drawn])
         training.set_lr(optimizer, lr)
         with runtime.autocast():
-            gen, similarity = model(batch, labelled, args.scale)
+            gen, similarity = model(batch, labelled, triplets, args.scale)
         training.optimizer_step(model, optimizer, gen + similarity)
         step += 1
         bar.update(1)
