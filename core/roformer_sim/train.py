@@ -18,8 +18,8 @@ scales differ: 0/1 vs STS-B 0-5; datasets drawn in proportion to the square root
 a small generation batch each step so the generator survives. With ``--nli-triplets`` every step of
 both stages also ranks, for each NLI premise, its entailed hypothesis above every other hypothesis of
 the batch, its own contradiction included (supervised SimCSE, Gao et al. 2021: entailment as the
-positive, contradiction as the hard negative); these sentences never feed the generator. Each stage has its own warm-up and
-cosine decay to 10% of its peak. Batch sizes are per process; under torchrun each process draws its
+positive, contradiction as the hard negative); these sentences never feed the generator. Each stage
+has its own warm-up and cosine decay to 10% of its peak. Batch sizes are per process; under torchrun each process draws its
 own batches.
 
 Only ``*.train*.data`` and ``*.valid.data`` files are read; a small stratified part of them is held out
