@@ -211,6 +211,7 @@ def write_nli(extra, premises=6):
                         for label in ("entailment", "contradiction", "neutral")))
 
 
+@pytest.mark.filterwarnings("ignore:An input array is constant")  # 2 dev pairs of one source may share a label
 def test_tiny_training_run_with_nli_triplets_adds_the_supervised_simcse_loss(hub_dir, sts_dir, tmp_path):  # noqa: F811
     write_raw_corpus(tmp_path)
     write_nli(tmp_path / "chinese_sts_extra")
