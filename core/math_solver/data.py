@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,3 +191,49 @@ def dev_problems(paths=DEFAULT_TRAIN, dev_size: int = DEV_SIZE, test: Path = APE
                 seen.add(text)
                 items.append(item)
     return items
+
+
+def unlabeled_sources(paths: list[Path], exclude_texts: set[str]) -> tuple[list[str], Counter]:
+    """Placeholder texts of every problem in ``paths`` (any format, whether or not its equation can be taught), each
+    once, never one whose text or :func:`fingerprint` is that of an excluded problem: the dev and test problems.
+    For self-supervised pretraining; returns the texts and a Counter of the dropped items by reason."""
+    sources, dropped = [], Counter()
+    seen, seen_prints = set(exclude_texts), {fingerprint(text) for text in exclude_texts}
+    for path in paths:
+        for item in read_problems(path):
+            text = item["original_text"].strip()
+            if text in seen or fingerprint(text) in seen_prints:
+                dropped["excluded or seen"] += 1
+                continue
+            seen.add(text)
+            seen_prints.add(fingerprint(text))
+            try:
+                sources.append(normalize.encode_problem(text).source)
+            except ValueError as exc:
+                dropped[f"problem: {str(exc).split(':')[0]}"] += 1
+    return sources, dropped
+
+
+def span_corrupt(ids: list[int], sentinels: list[int], rng: random.Random, noise: float = 0.15,
+                 mean_span: float = 3.0) -> tuple[list[int], list[int]]:
+    """T5's span corruption (Raffel et al. 2020, sec. 3.1.4) of a token sequence without its eos.
+
+    About ``noise`` of the tokens, in spans of ``mean_span`` on average, are cut out of the input, each span
+    replaced by the next sentinel; the target lists the sentinels, each followed by the tokens it hid.
+    Returns (input ids, target ids), neither with eos."""
+    length = len(ids)
+    if length < 2:
+        raise ValueError(f"span corruption needs at least 2 tokens, got {length}")
+    noisy = min(max(1, round(length * noise)), length - 1)
+    spans = min(max(1, round(noisy / mean_span)), len(sentinels), noisy, length - noisy)
+
+    def split(total: int) -> list[int]:  # ``spans`` positive parts summing to ``total``
+        cuts = sorted(rng.sample(range(1, total), spans - 1))
+        return [b - a for a, b in zip([0, *cuts], [*cuts, total])]
+
+    source, target, position = [], [], 0
+    for sentinel, kept, hidden in zip(sentinels, split(length - noisy), split(noisy)):
+        source += ids[position : position + kept] + [sentinel]
+        target += [sentinel] + ids[position + kept : position + kept + hidden]
+        position += kept + hidden
+    return source, target

@@ -34,6 +34,7 @@ from core.math_solver import expression, normalize, ranker
 VOCAB_FILE = "vocab.txt"
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: T5's pad (= decoder start) and eos
 EQUATION_TOKENS = tuple(f"N{i}" for i in range(normalize.MAX_PLACEHOLDERS)) + tuple("0123456789.+-*/^()%")
+SENTINEL_TOKENS = tuple(f"<extra_id_{i}>" for i in range(16))  # span corruption's masks (``train --denoise``)
 MAX_SOURCE_TOKENS = 192
 MAX_TARGET_TOKENS = 64
 
@@ -65,6 +66,13 @@ class CharTokenizer:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def with_sentinels(self) -> "CharTokenizer":
+        """This vocabulary with :data:`SENTINEL_TOKENS` appended (never produced by :meth:`encode`)."""
+        return CharTokenizer(self.tokens + [t for t in SENTINEL_TOKENS if t not in self.ids])
+
+    def sentinel_ids(self) -> list[int]:
+        return [self.ids[t] for t in SENTINEL_TOKENS if t in self.ids]
 
     def encode(self, text: str, max_tokens: int) -> list[int]:
         ids = [self.ids.get(piece, self.unk_token_id) for piece in self._PIECE.findall(text)]

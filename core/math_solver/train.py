@@ -3,13 +3,18 @@
     python -m core.math_solver.train                       # small T5 from scratch, CPU is fine
     python -m core.math_solver.train --init assets/math_solver --cpu-minutes 60   # continue the bundle
     python -m core.math_solver.train --preset gpu --cpu-minutes 8   # a larger T5 for 8 wall minutes on one GPU
+    python -m core.math_solver.train --denoise --texts ../shared/data/math_extra/hmwp/trainset.json.xz \
+        --cpu-minutes 20 --out runs/math_solver/denoiser  # self-supervised pretraining, then train --init it
     torchrun --nproc_per_node 2 -m core.math_solver.train  # the same run on 2 processes (DDP)
 
 Training data: Ape210K valid and the full Math23K by default (the Ape210K train set, 200k
 problems, is not available here; pass it with ``--train`` when you have it), deduplicated against
 the Ape210K test set by problem text, which is never trained on. ``--dev-size`` Math23K problems
 that no earlier bundle trained on are held out as the development set (``data.split_dev``); every
-choice is made on it. The run is resumable: the state is saved to ``--state-dir`` every few minutes
+choice is made on it. With ``--denoise`` the model learns no equations: it is pretrained by T5's
+span corruption (``data.span_corrupt``) on the problem texts of the training split and of ``--texts``
+(any format; dev and test problems excluded), and its checkpoint is an ``--init`` for equation training.
+The run is resumable: the state is saved to ``--state-dir`` every few minutes
 and on SIGTERM, and the same command continues from it.
 """
 
@@ -63,6 +68,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--decoder-layers", type=int, help="decoder layers (default 2)")
     p.add_argument("--heads", type=int, help="attention heads (default 4)")
     p.add_argument("--d-ff", type=int, help="feed-forward width (default 512)")
+    p.add_argument("--denoise", action="store_true",
+                   help="self-supervised pretraining by span corruption of the problem texts instead of equation training")
+    p.add_argument("--texts", nargs="+", type=Path, default=[],
+                   help="with --denoise: more problem files (any format) whose texts are denoised too")
     p.add_argument("--dev-size", type=int, default=data.DEV_SIZE, help="new Math23K problems held out as the development set")
     p.add_argument("--dev-every", type=int, help="log the greedy dev accuracy every this many steps (0: only at the end)")
     p.add_argument("--cpu-minutes", type=float,
@@ -77,6 +86,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     defaults = {"epochs": 30, "batch_size": 16, "lr": 3e-4, "warmup": 100, "dropout": 0.0, "d_model": 256, "layers": 3,
                 "decoder_layers": 2, "heads": 4, "d_ff": 512, "dev_every": 0, "cpu_minutes": None}
     training.apply_preset(args, defaults, PRESETS[args.preset])
+    if args.texts and not args.denoise:
+        p.error("--texts are read only with --denoise (equations are learnt from --train)")
+    if args.denoise and (args.keep_best or args.dev_every):
+        p.error("--denoise measures no dev accuracy: drop --keep-best and --dev-every")
     return args
 
 
@@ -110,18 +123,44 @@ def scratch_config(args, vocab_size: int):
     return config
 
 
-def initial_model(args, examples: list[data.Example]):
-    """(model, tokenizer): a fresh T5 with a vocabulary from the training problems, or --init."""
+def initial_model(args, texts: list[str]):
+    """(model, tokenizer): a fresh T5 with a vocabulary from the training ``texts`` (and the span-corruption
+    sentinels with --denoise), or --init."""
     if args.init:
         directory = checkpoints.locate("math_solver", args.init)
-        return solver_model.load_model(directory), solver_model.load_tokenizer(directory)
-    tokenizer = solver_model.CharTokenizer.build([e.source for e in examples])
-    return solver_model.T5ForConditionalGeneration(scratch_config(args, len(tokenizer))), tokenizer
+        model, tokenizer = solver_model.load_model(directory), solver_model.load_tokenizer(directory)
+    else:
+        tokenizer = solver_model.CharTokenizer.build(texts)
+        tokenizer = tokenizer.with_sentinels() if args.denoise else tokenizer
+        model = solver_model.T5ForConditionalGeneration(scratch_config(args, len(tokenizer)))
+    if args.denoise and not (isinstance(tokenizer, solver_model.CharTokenizer) and tokenizer.sentinel_ids()):
+        raise ValueError(f"--denoise needs a vocabulary with span-corruption sentinels; {args.init} has none")
+    return model, tokenizer
+
+
+def denoising_pairs(sources: list[list[int]], sentinels: list[int], eos: int, rng: random.Random):
+    """(inputs, labels) of :func:`data.span_corrupt` for encoded texts that end in eos."""
+    pairs = [data.span_corrupt(ids[:-1], sentinels, rng) for ids in sources]
+    return [source + [eos] for source, _ in pairs], [target + [eos] for _, target in pairs]
+
+
+@torch.no_grad()
+def denoising_loss(net, tokenizer, sources: list[list[int]], batch_size: int = 64) -> float:
+    """Mean span-corruption loss on held-out texts, the same masks every time (seed 0)."""
+    net.eval()
+    rng, total = random.Random(0), 0.0
+    for start in range(0, len(sources), batch_size):
+        inputs, labels = denoising_pairs(sources[start : start + batch_size], tokenizer.sentinel_ids(), tokenizer.eos_token_id, rng)
+        input_ids = pad(inputs, tokenizer.pad_token_id)
+        loss = net(input_ids=input_ids, attention_mask=(input_ids != tokenizer.pad_token_id).long(), labels=pad(labels, -100)).loss
+        total += loss.item() * len(inputs)
+    net.train()
+    return round(total / len(sources), 4)
 
 
 def run_config(args) -> dict:
     """What a resumed run must share with the run that saved the state (budgets may grow)."""
-    keep = ("train", "test", "init", "batch_size", "lr", "warmup", "dropout", "d_model", "layers", "decoder_layers",
+    keep = ("train", "test", "init", "denoise", "texts", "batch_size", "lr", "warmup", "dropout", "d_model", "layers", "decoder_layers",
             "heads", "d_ff", "dev_size", "seed")
     return {key: [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
             for key, value in vars(args).items() if key in keep}
@@ -138,13 +177,30 @@ def main(argv=None) -> None:
     random.Random(args.seed).shuffle(train)
     stats = {"train": len(train), "dev": len(dev), "dropped": dict(dropped.most_common()),
              "train_per_source": {k: sum(e.origin == k for e in train) for k in sorted({e.origin for e in train})}}
+    texts = [e.source for e in train]
+    if args.denoise:
+        seen = test_texts | {e.text for e in train + dev}
+        more, more_dropped = data.unlabeled_sources(args.texts, seen)
+        texts += more
+        stats.update(denoise_texts=len(texts), texts_dropped=dict(more_dropped.most_common()))
     training.log_line(runtime, log_file, event="data", **stats)
 
-    net, tokenizer = initial_model(args, train)
+    score_key = "dev_denoising_loss" if args.denoise else "dev_accuracy_greedy"
+    net, tokenizer = initial_model(args, texts)
     model = training.wrap(net.train(), runtime)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    sources = [tokenizer.encode(e.source, solver_model.MAX_SOURCE_TOKENS) for e in train]
-    targets = [tokenizer.encode(e.target, solver_model.MAX_TARGET_TOKENS) for e in train]
+    sources = [tokenizer.encode(text, solver_model.MAX_SOURCE_TOKENS) for text in texts]
+    if args.denoise:
+        sources = [ids for ids in sources if len(ids) > 2]  # span corruption needs two tokens besides eos
+        dev_sources = [tokenizer.encode(e.source, solver_model.MAX_SOURCE_TOKENS) for e in dev]
+    else:
+        targets = [tokenizer.encode(e.target, solver_model.MAX_TARGET_TOKENS) for e in train]
+
+    def batch_pairs(batch: list[int], step: int) -> tuple[list[list[int]], list[list[int]]]:
+        if not args.denoise:
+            return [sources[i] for i in batch], [targets[i] for i in batch]
+        rng = random.Random(args.seed * 1_000_003 + step)  # the same masks when a run resumes
+        return denoising_pairs([sources[i] for i in batch], tokenizer.sentinel_ids(), tokenizer.eos_token_id, rng)
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         rng = random.Random(args.seed * 1000 + epoch)  # the same on every rank, then sharded
@@ -165,11 +221,11 @@ def main(argv=None) -> None:
         progress.update(step=step, cpu_minutes=training.budget_minutes(runtime, cpu_before))
         state.save(model, optimizer, progress, runtime)
 
-    def write_model(directory: Path, scores: dict) -> None:
+    def write_model(directory: Path, scores: dict | float) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         (copy.deepcopy(net).half() if args.save_fp16 else net).save_pretrained(directory)
         tokenizer.save_pretrained(directory)
-        stats.update(steps=step, cpu_minutes=round(training.budget_minutes(runtime, cpu_before), 1), dev_accuracy_greedy=scores,
+        stats.update(steps=step, cpu_minutes=round(training.budget_minutes(runtime, cpu_before), 1), **{score_key: scores},
                      command="python -m core.math_solver.train " + " ".join(sys.argv[1:] if argv is None else argv))
         (directory / "training_stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=1), encoding="utf-8")
 
@@ -192,8 +248,9 @@ def main(argv=None) -> None:
         for batch in epoch_batches(epoch)[offset:]:
             lr = training.warmup_cosine(step, args.lr, args.warmup, schedule_progress())
             training.set_lr(optimizer, lr)
-            labels = pad([targets[i] for i in batch], -100).to(runtime.device)
-            input_ids = pad([sources[i] for i in batch], tokenizer.pad_token_id).to(runtime.device)
+            inputs, labels = batch_pairs(batch, step)
+            labels = pad(labels, -100).to(runtime.device)
+            input_ids = pad(inputs, tokenizer.pad_token_id).to(runtime.device)
             with runtime.autocast():
                 loss = model(input_ids=input_ids, attention_mask=(input_ids != tokenizer.pad_token_id).long(), labels=labels).loss
             training.optimizer_step(model, optimizer, loss)
@@ -218,10 +275,13 @@ def main(argv=None) -> None:
 
     stats.update(replicas_identical=training.replicas_identical(model, runtime), processes=runtime.world_size)
     if runtime.is_main:
-        scores = dev_accuracy(solver_model.Solver(net, tokenizer, runtime.device), dev)
+        if args.denoise:
+            scores = denoising_loss(net, tokenizer, dev_sources)
+        else:
+            scores = dev_accuracy(solver_model.Solver(net, tokenizer, runtime.device), dev)
         if not args.keep_best or scores["all"] > progress["best_dev"]:
             write_model(args.out, scores)
-        training.log_line(runtime, log_file, event="done", out=str(args.out), final_dev_accuracy_greedy=scores,
+        training.log_line(runtime, log_file, event="done", out=str(args.out), **{"final_" + score_key: scores},
                           best_dev=progress["best_dev"], **stats)
     runtime.barrier()
     training.teardown(runtime)
