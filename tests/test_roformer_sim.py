@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import int8
 from core.roformer_sim import generate
 from core.roformer_sim.model import (
     BUNDLED_WEIGHTS,
@@ -130,6 +131,16 @@ def test_bundled_layout_round_trip(sim, tmp_path):
     again = load(tmp_path)
     texts = ["我喜欢北京", "广州和深圳哪个好？"]
     assert np.allclose(generate.encode(sim, texts), generate.encode(again, texts), atol=1e-6)
+
+
+def test_int8_copy_of_the_bundled_layout_encodes_alike(sim, tmp_path, monkeypatch):
+    monkeypatch.setattr(int8, "MIN_QUANTIZED", 64)  # the tiny model's matrices are below the real threshold
+    save_pretrained(sim, tmp_path / "fp16")
+    before, after = int8.convert(tmp_path / "fp16", tmp_path / "int8")
+    assert after < 0.75 * before  # its vectors (layer norms, biases) stay fp16
+    texts = ["我喜欢北京", "广州和深圳哪个好？"]
+    fp16, quantized = (generate.encode(load(tmp_path / name), texts) for name in ("fp16", "int8"))
+    assert (fp16 * quantized).sum(axis=1).min() > 0.99  # unit vectors: cosine
 
 
 def test_unilm_mask_semantics():

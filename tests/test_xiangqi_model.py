@@ -218,6 +218,20 @@ def test_checkpoint_round_trip(tiny, tmp_path):
     assert vocab.tokens == VOCAB.tokens
 
 
+def test_int8_checkpoint_is_smaller_and_plays_the_same_moves(tmp_path):
+    torch.manual_seed(1)
+    model = MoveGPT(GPTConfig(len(VOCAB), block_size=16, n_layer=2, n_head=2, n_embd=64)).eval()
+    model.save_pretrained(tmp_path / "fp16")
+    model.save_pretrained(tmp_path / "int8", int8=True)
+    size = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("fp16", "int8")}
+    assert size["int8"] < 0.6 * size["fp16"]
+    moves = "h2e2 h9g7 h0g2".split()
+    tokens, boards = with_boards(torch.tensor([[1] + [VOCAB.index[m] for m in moves]]), moves)
+    fp16, int8 = (load(tmp_path / name)[0](tokens, boards) for name in ("fp16", "int8"))
+    assert (fp16 - int8).abs().max() < 0.05 * fp16.abs().max()
+    assert torch.equal(fp16.argmax(-1), int8.argmax(-1))
+
+
 def test_training_batches_mirror_hide_results_and_pad():
     games = [VOCAB.encode_game("h2e2 h9g7".split(), "1-0"), VOCAB.encode_game(["b2e2"], "0-1")]
     boards = [game_boards(Board.from_moves("h2e2 h9g7")), game_boards(Board.from_moves("b2e2"))]
@@ -281,6 +295,15 @@ def test_train_and_evaluate_end_to_end(tmp_path, capsys):
                 "--max-steps", "1", "--init", str(out), "--lr", "0"])
     after = load(tmp_path / "ckpt2")[0].state_dict()
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+
+
+def test_int8_preset_fits_a_bundled_file(tmp_path):
+    args = train.parse_args(["--preset", "gpu-int8"])
+    assert args.int8_weights and not train.parse_args(["--preset", "gpu-int8", "--no-int8-weights"]).int8_weights
+    assert not train.parse_args(["--cpu-minutes", "1"]).int8_weights  # the CPU bundle stays fp16
+    config = GPTConfig(len(VOCAB), n_layer=args.layers, n_head=args.heads, n_embd=args.embd)
+    MoveGPT(config).save_pretrained(tmp_path, int8=True)
+    assert (tmp_path / "model.safetensors").stat().st_size <= 9.5e6
 
 
 def test_batches_take_teacher_targets_and_mirror_them():

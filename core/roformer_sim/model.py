@@ -28,6 +28,8 @@ from torch import nn
 from transformers import BertTokenizer, DynamicCache, RoFormerConfig, RoFormerModel
 from transformers.models.roformer.modeling_roformer import RoFormerOnlyMLMHead
 
+from core import int8
+
 SOURCE, TARGET = 0, 1  # token_type_ids of the two UniLM segments
 HUB_WEIGHTS = "pytorch_model.bin"
 BUNDLED_WEIGHTS = "model.safetensors"
@@ -158,9 +160,7 @@ def file_name(param: str) -> str:
 def read_weights(directory: Path) -> dict[str, torch.Tensor]:
     """The raw tensors of a checkpoint directory, whichever of the two file formats it has."""
     if (directory / BUNDLED_WEIGHTS).is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(directory / BUNDLED_WEIGHTS))
+        return int8.read(directory / BUNDLED_WEIGHTS)  # fp16 or int8 (``core.int8``), back in fp32
     if (directory / HUB_WEIGHTS).is_file():
         return torch.load(directory / HUB_WEIGHTS, map_location="cpu", weights_only=True)
     raise FileNotFoundError(f"{directory} has neither {BUNDLED_WEIGHTS} nor {HUB_WEIGHTS}")

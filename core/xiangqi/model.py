@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core import int8 as weight_file
 from core.xiangqi.vocab import BOARD_VOCAB_SIZE, NO_PIECE, MoveVocab
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
@@ -124,19 +125,17 @@ class MoveGPT(nn.Module):
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
 
-    def save_pretrained(self, directory: Path) -> None:
-        """config.json + fp16 safetensors + vocab.txt: the layout :func:`load` and the assets use.
+    def save_pretrained(self, directory: Path, int8: bool = False) -> None:
+        """config.json + safetensors (fp16, or int8 rows: ``core.int8``) + vocab.txt: the layout :func:`load` and the assets use.
 
         The vocabulary is fixed by the code (``MoveVocab.build``: every geometric move), so it is
         written from there."""
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {"model_type": "xiangqi-move-gpt", **asdict(self.config)}
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.state_dict().items() if k != "head.weight"}
-        save_file(state, str(directory / WEIGHTS_FILE))
+        state = {k: v for k, v in self.state_dict().items() if k != "head.weight"}
+        weight_file.write(state, directory / WEIGHTS_FILE, int8=int8)
         MoveVocab.build().save(directory / VOCAB_FILE)
 
     def forward(self, tokens: torch.Tensor, boards: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
@@ -161,8 +160,6 @@ class MoveGPT(nn.Module):
 
 def load(directory: Path, device: torch.device | str = "cpu") -> tuple[MoveGPT, MoveVocab]:
     """Read a checkpoint directory written by :meth:`MoveGPT.save_pretrained` (weights back in fp32)."""
-    from safetensors.torch import load_file
-
     directory = Path(directory)
     raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
     fields = GPTConfig.__dataclass_fields__
@@ -171,7 +168,7 @@ def load(directory: Path, device: torch.device | str = "cpu") -> tuple[MoveGPT, 
     if len(vocab) != config.vocab_size:
         raise ValueError(f"{directory}: vocab.txt has {len(vocab)} tokens, config says {config.vocab_size}")
     model = MoveGPT(config)
-    state = {k: v.float() for k, v in load_file(str(directory / WEIGHTS_FILE)).items()}
+    state = weight_file.read(directory / WEIGHTS_FILE)
     model.load_state_dict(state, strict=False)  # head.weight is tied to tok_emb.weight
     missing = set(model.state_dict()) - set(state) - {"head.weight"}
     if missing:
