@@ -62,8 +62,8 @@ PRESETS = {
     # top-1 46.5% (the bundle-sized 8 x 192 run beside it: 36.7%), though the validation loss was lowest at step 1,600.
     "gpu": {"layers": 8, "heads": 8, "embd": 512, "batch_size": 256, "lr": 1e-3, "cpu_minutes": None, "max_steps": 6000,
             "warmup": 300},
-    # The largest GPT a bundled file holds: 8 x 288 (9.0 M parameters) written in int8 (core.int8), 9.2 MB. Between the
-    # 8 x 192 (36.7%) and 8 x 512 (46.5%) GPU runs above, top-1 rises about 5 points per doubling of parameters.
+    # The largest GPT a bundled file holds: 8 x 288 (9.0 M parameters) written in int8 (core.int8), 9.1 MB. Between the
+    # 8 x 192 (36.7%) and 8 x 512 (46.5%) GPU runs above, top-1 rose 3.7 points per doubling of parameters.
     "gpu-int8": {"layers": 8, "heads": 6, "embd": 288, "batch_size": 256, "lr": 1.5e-3, "cpu_minutes": None,
                  "max_steps": 6000, "warmup": 300, "int8_weights": True},
 }
