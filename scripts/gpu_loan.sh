@@ -2,7 +2,7 @@
 # One prepared command for a short GPU loan (the `device` tool: one H200, ~15 minutes in all): train the math solver
 # and the xiangqi GPT side by side on the one GPU, each with a wall-clock budget, and write what comes back to $OUT.
 #
-#   scripts/gpu_loan.sh prepare        # here: copy the data the runs read into .gpu_data/ (git-ignored, ~7 MB)
+#   scripts/gpu_loan.sh prepare        # here: the data the runs read into .gpu_data/, pyffish into .whl/ (git-ignored, ~8 MB)
 #   scripts/gpu_loan.sh run            # there, with .gpu_data and .whl (pyffish) carried: about 8 minutes
 #
 # Every run is a candidate for a bundle and keeps its file limit (weights <= 9.5 MB): the math runs in fp16, the largest
@@ -22,6 +22,10 @@ prepare() {
     cp "$shared/math23k/math23k_train_full.jsonl.xz" "$DATA/math23k/"
     cp "$shared/xiangqi/"*.jsonl.xz "$DATA/xiangqi/"
     du -sh "$DATA"
+    # The GPU machine's Python (3.12) may lack pyffish, the xiangqi rules: its wheel travels in .whl (git-ignored).
+    rm -rf .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl "pyffish==$(sed -n 's/.*"pyffish==\([^"]*\)".*/\1/p' pyproject.toml)" && ls .whl
 }
 
 run() {
