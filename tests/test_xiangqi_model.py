@@ -17,7 +17,7 @@ from core.xiangqi.model import GPTConfig, MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, find_engine, greedy_move, random_move
 from core.xiangqi.player import Decoder, Player, legal_move_probabilities, loses_by_rule, repeats_position
 from core.xiangqi.vocab import (
-    BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, NO_TARGET, RED_TO_MOVE, RESULT_TOKENS, MoveVocab, board_tokens, geometric_moves,
+    BLACK_TO_MOVE, BOARD_SLOTS, NO_PIECE, NO_TARGET, RED_TO_MOVE, RESULT_TOKENS, UNKNOWN, MoveVocab, board_tokens, geometric_moves,
     mirrored_board_tokens,
 )
 
@@ -169,6 +169,24 @@ def test_player_only_plays_legal_moves(tiny, mode):
         board.push(choice.move)
     with pytest.raises(ValueError, match="unknown mode"):
         Player(tiny, VOCAB, mode="best")
+
+
+def test_guidance_extrapolates_from_the_unconditioned_policy(tiny):
+    board = Board.from_moves("h2e2 h9g7 h0g2")
+    moves = board.legal_moves
+    ids = [VOCAB.encode_move(m) for m in moves]
+    with torch.no_grad():
+        won = Decoder().next_logits(tiny, VOCAB, Player(tiny, VOCAB).prefix_token(board), board)[ids]
+        plain = Decoder().next_logits(tiny, VOCAB, VOCAB.index[UNKNOWN], board)[ids]
+    decoder = Decoder()
+    for guidance in (0.0, 2.0):
+        expected = torch.softmax(won + guidance * (won - plain), dim=-1)
+        got = dict(Player(tiny, VOCAB, guidance=guidance).policy(board, decoder))
+        torch.testing.assert_close(torch.tensor([got[m] for m in moves]), expected)
+    assert decoder.without_result() is decoder.without_result()  # one cache per game, reused move after move
+    for kwargs in ({"guidance": -1.0}, {"guidance": 1.0, "prefix": "unknown"}):
+        with pytest.raises(ValueError, match="guidance must be at least 0, and needs prefix 'win'"):
+            Player(tiny, VOCAB, **kwargs)
 
 
 def test_opponents_play_legal_moves_and_greedy_grabs_material():

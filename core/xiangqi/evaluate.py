@@ -188,6 +188,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ma.add_argument("--search-nodes", type=int, default=SEARCH_NODES, help="positions searched per move, for --mode search")
     ma.add_argument("--depth", type=int, default=1, help="fairy-stockfish search depth")
     ma.add_argument("--prefix", choices=["win", "unknown"], default="win", help="result token given to the model")
+    ma.add_argument("--guidance", type=float, default=0.0,
+                    help="classifier-free guidance towards the winner's moves (0 = the plain policy; see Player)")
     ma.add_argument("--book-plies", type=int, default=0,
                     help="start game i from the i-th different opening of N plies among the validation games (variety vs deterministic engines)")
     ma.add_argument("--policy-weight", type=float, default=POLICY_WEIGHT,
@@ -214,7 +216,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.command == "predict" and args.record and (args.split != "validation" or args.games.resolve() != DEFAULT_GAMES.resolve()):
         raise SystemExit(f"--record predict takes the validation games of {DEFAULT_GAMES} (drop --split and --games)")
     if args.command == "match" and args.record:
-        tuning = ("temperature", "search_nodes", "prefix", "max_plies", "skip_openings", "policy_weight", "evaluation")
+        tuning = ("temperature", "search_nodes", "prefix", "max_plies", "skip_openings", "policy_weight", "evaluation",
+                  "guidance")
         changed = [f"--{name.replace('_', '-')}" for name in tuning if getattr(args, name) != ma.get_default(name)]
         if changed:
             raise SystemExit(f"--record match measures the tab's settings: drop {', '.join(changed)}")
@@ -243,7 +246,8 @@ def main(argv=None) -> None:
     else:
         rng = random.Random(args.seed)
         player = Player(model, vocab, args.mode, args.temperature, args.search_nodes, args.prefix,
-                        args.policy_weight, seed=args.seed, values=MATERIAL if args.evaluation == "material" else None)
+                        args.policy_weight, seed=args.seed, values=MATERIAL if args.evaluation == "material" else None,
+                        guidance=args.guidance)
         openings = book_openings(args.n_games, args.book_plies, args.skip_openings)
         engine = FairyStockfish(args.depth) if args.opponent == "fairy-stockfish" else None
         opponent = {"random": lambda b: random_move(b, rng), "greedy": lambda b: greedy_move(b, rng),
@@ -253,7 +257,7 @@ def main(argv=None) -> None:
         finally:
             if engine is not None:
                 engine.close()
-        result.update(opponent=args.opponent, mode=args.mode, prefix=args.prefix, book_plies=args.book_plies,
+        result.update(opponent=args.opponent, mode=args.mode, prefix=args.prefix, guidance=args.guidance, book_plies=args.book_plies,
                       seed=args.seed, **({"depth": args.depth} if engine else {}))
         if args.record:
             record_match(result, metrics.command_line("core.xiangqi.evaluate", argv))
