@@ -3,6 +3,7 @@
 # and the xiangqi GPT side by side on the one GPU, each with a wall-clock budget, and write what comes back to $OUT.
 #
 #   scripts/gpu_loan.sh prepare        # here: the data the runs read into .gpu_data/, pyffish into .whl/ (git-ignored, ~8 MB)
+#   scripts/gpu_loan.sh lessons [MIN]  # here, optional, after prepare: tactical lessons for the int8 GPT (55 minutes)
 #   scripts/gpu_loan.sh run            # there, with .gpu_data and .whl (pyffish) carried: about 8 minutes
 #
 # Every run is a candidate for a bundle and keeps its file limit (weights <= 9.5 MB): the math runs in fp16, the largest
@@ -26,6 +27,21 @@ prepare() {
     rm -rf .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
         -d .whl "pyffish==$(sed -n 's/.*"pyffish==\([^"]*\)".*/\1/p' pyproject.toml)" && ls .whl
+}
+
+# The bundle's games against blunderers, the search mode naming the move to learn (the xiangqi card's "The alpha-beta
+# search as the teacher"), one process per core. With these in .gpu_data, the int8 GPT learns from them beside the master
+# games (a quarter of each batch), as the bundle's lessons stage does, so what comes back is a bundle candidate that has
+# been taught to hold its pieces.
+lessons() {
+    local minutes=${1:-55} seed
+    mkdir -p "$DATA/lessons"
+    for seed in 20 21; do
+        ${PYTHON:-python3} -m core.xiangqi.lessons --teacher search --search-nodes 10000 --games 100000 \
+            --minutes "$minutes" --seed $seed --threads 1 --out "$DATA/lessons/search-s$seed.pt" &
+    done
+    wait
+    du -sh "$DATA/lessons"
 }
 
 run() {
@@ -54,7 +70,9 @@ for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache'
     local name
     for name in xq_int8 xq_cont; do mkdir -p $runs/$name/work && cp -l $runs/xq_cache/games-*.pt $runs/$name/work/; done
     local xq=(--games "${games[@]}" --cpu-minutes "$MINUTES" --max-steps 1000000 --replay-workers 1)
-    $py -m core.xiangqi.train "${xq[@]}" --preset gpu-int8 \
+    local lessons=("$DATA"/lessons/*.pt) teach=()
+    [ -e "${lessons[0]}" ] && teach=(--lessons "${lessons[@]}" --teacher-share 0.25)
+    $py -m core.xiangqi.train "${xq[@]}" --preset gpu-int8 ${teach[@]+"${teach[@]}"} \
         --work-dir $runs/xq_int8/work --out $runs/xq_int8/model >$runs/xq_int8.log 2>&1 &
     $py -m core.xiangqi.train "${xq[@]}" --init assets/xiangqi --batch-size 256 --lr 1e-3 --warmup 200 \
         --work-dir $runs/xq_cont/work --out $runs/xq_cont/model >$runs/xq_cont.log 2>&1 &
