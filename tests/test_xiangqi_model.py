@@ -146,7 +146,7 @@ def test_greedy_skips_the_favourite_when_it_repeats_or_loses_by_rule(tiny, monke
     for move in ["a1d1", "d9e9", "d1e1", "e9d9"]:
         board.push(move)
     favourites = [("e1d1", 0.6), ("e1e5", 0.3), ("f0f1", 0.1)]
-    monkeypatch.setattr(Player, "policy", lambda self, board, decoder, temperature=1.0: favourites)
+    monkeypatch.setattr(Player, "policy", lambda self, board, decoder, temperature=1.0, tactical=True: favourites)
     assert repeats_position(board, "e1d1") and not loses_by_rule(board, "e1d1")
     assert Player(tiny, VOCAB).choose(board, Decoder()).move == "e1e5"  # e1d1 would go back to the position of ply 1
     for move in ["e1d1", "d9e9", "d1e1", "e9d9"]:

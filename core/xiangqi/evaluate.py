@@ -31,7 +31,8 @@ from core.xiangqi.board import BLACK, RED, Board
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, is_validation, usable_records
 from core.xiangqi.model import MoveGPT, load
 from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
-from core.xiangqi.player import MODES, POLICY_WEIGHT, SEARCH_NODES, Decoder, Player, legal_move_probabilities
+from core.xiangqi.player import (MODES, POLICY_WEIGHT, SEARCH_NODES, Decoder, Player, legal_move_probabilities,
+                                 policy_bias)
 from core.xiangqi.search import MATERIAL
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
@@ -54,9 +55,10 @@ def predict(model: MoveGPT, vocab: MoveVocab, games: list[list[int]], boards: li
         logits = model(inputs, game_boards[: len(tokens) - 1].long().to(device).expand(2, -1, -1))
         board = Board()
         for position, target in enumerate(tokens[1:]):
-            legal_ids = [vocab.encode_move(m) for m in board.legal_moves]
+            moves = board.legal_moves
+            legal_ids, bias = [vocab.encode_move(m) for m in moves], policy_bias(model, board, moves)
             for row, suffix in ((0, ""), (1, "_result_hidden")):
-                probs = legal_move_probabilities(logits[row, position], legal_ids)
+                probs = legal_move_probabilities(logits[row, position], legal_ids, bias=bias)
                 ranked = [legal_ids[i] for i in probs.argsort(descending=True)[:5].tolist()]
                 hits["top1" + suffix] += ranked[0] == target
                 hits["top5" + suffix] += target in ranked

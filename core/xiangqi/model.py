@@ -33,6 +33,7 @@ class GPTConfig:
     n_embd: int = 256
     dropout: float = 0.0
     board_vocab_size: int = BOARD_VOCAB_SIZE
+    tactics: dict[str, float] | None = None  # weights of the moves' material features at play time (core.xiangqi.tactics)
 
 
 class KVCache:

@@ -20,6 +20,7 @@ import torch
 from core.xiangqi.board import RED, Board
 from core.xiangqi.model import KVCache, MoveGPT
 from core.xiangqi.search import Search
+from core.xiangqi.tactics import tactical_bias
 from core.xiangqi.vocab import RESULT_TOKENS, UNKNOWN, MoveVocab, board_tokens
 
 MODES = ("greedy", "sample", "search")
@@ -31,13 +32,20 @@ DRAW_CONTEMPT = 50  # centipawns: search mode repeats a position only when it st
 # --- pure scoring helpers ---------------------------------------------------------------------
 
 
-def legal_move_probabilities(logits: torch.Tensor, legal_ids: list[int], temperature: float = 1.0) -> torch.Tensor:
-    """Softmax of the next-token logits restricted to the legal moves (in ``legal_ids`` order)."""
+def legal_move_probabilities(logits: torch.Tensor, legal_ids: list[int], temperature: float = 1.0,
+                             bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax of the next-token logits restricted to the legal moves (in ``legal_ids`` order), each plus its ``bias``."""
     if not legal_ids:
         raise ValueError("no legal moves to choose from")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    return torch.softmax(logits[legal_ids].float() / temperature, dim=-1)
+    legal_logits = logits[legal_ids].float()
+    return torch.softmax((legal_logits if bias is None else legal_logits + bias) / temperature, dim=-1)
+
+
+def policy_bias(model: MoveGPT, board: Board, moves: list[str]) -> torch.Tensor | None:
+    """What the checkpoint's fitted tactics add to the legal moves' logits (None for a checkpoint without them)."""
+    return tactical_bias(model.config.tactics, board, moves) if model.config.tactics else None
 
 
 def loses_by_rule(board: Board, move: str) -> bool:
@@ -185,8 +193,12 @@ class Player:
             return self.vocab.index[UNKNOWN]
         return self.vocab.index[RESULT_TOKENS["1-0" if board.turn == RED else "0-1"]]
 
-    def policy(self, board: Board, decoder: Decoder, temperature: float = 1.0) -> list[tuple[str, float]]:
-        """Every legal move with its probability under the model, most likely first."""
+    def policy(self, board: Board, decoder: Decoder, temperature: float = 1.0,
+               tactical: bool = True) -> list[tuple[str, float]]:
+        """Every legal move with its probability under the model, most likely first.
+
+        ``tactical``: with the checkpoint's fitted material features of each move (``core.xiangqi.tactics``),
+        if it has them; without, the GPT alone."""
         moves = board.legal_moves
         if not moves:
             raise ValueError("the game is over: no legal moves")
@@ -194,11 +206,13 @@ class Player:
         if self.guidance:
             plain = decoder.without_result().next_logits(self.model, self.vocab, self.vocab.index[UNKNOWN], board)
             logits = logits + self.guidance * (logits - plain)
-        probs = legal_move_probabilities(logits, [self.vocab.encode_move(m) for m in moves], temperature)
+        bias = policy_bias(self.model, board, moves) if tactical else None
+        probs = legal_move_probabilities(logits, [self.vocab.encode_move(m) for m in moves], temperature, bias)
         return sorted(zip(moves, probs.tolist()), key=lambda mp: -mp[1])
 
     def choose(self, board: Board, decoder: Decoder, top: int = 5) -> Choice:
-        ranked = self.policy(board, decoder)
+        # The search judges material itself; its root order (ties) stays the GPT's own, as its scores were measured.
+        ranked = self.policy(board, decoder, tactical=self.mode != "search")
         depth = None
         if self.mode == "greedy":
             # The model's favourite that neither loses by rule (a forbidden perpetual check) nor goes back to an

@@ -112,11 +112,13 @@ ZOBRIST[NO_PIECE] = [0] * 90
 ZOBRIST_BLACK = _rng.getrandbits(64)
 
 
-def pseudo_legal_moves(board: list[str], red: bool, captures_only: bool = False) -> list[tuple[int, int]]:
+def pseudo_legal_moves(board: list[str], red: bool, captures_only: bool = False,
+                       include_defended: bool = False) -> list[tuple[int, int]]:
     """(from, to) of every move of ``red``'s pieces by their movement rules, leaving the king in check allowed.
 
     The king may also "capture" the other king along an open file: that position is illegal for whoever
-    moved last, and the search scores the capture as mate.
+    moved last, and the search scores the capture as mate. ``include_defended`` adds the "captures" of
+    ``red``'s own pieces: the squares it defends (``core.xiangqi.tactics``).
     """
     moves = []
     for frm in range(90):
@@ -135,12 +137,12 @@ def pseudo_legal_moves(board: list[str], red: bool, captures_only: bool = False)
                                 moves.append((frm, to))
                             continue
                         if kind == "r":
-                            if (target in RED_PIECES) != red:
+                            if include_defended or (target in RED_PIECES) != red:
                                 moves.append((frm, to))
                             break
                         screen = True
                     elif target:
-                        if (target in RED_PIECES) != red:
+                        if include_defended or (target in RED_PIECES) != red:
                             moves.append((frm, to))
                         break
             continue
@@ -162,7 +164,7 @@ def pseudo_legal_moves(board: list[str], red: bool, captures_only: bool = False)
         for to in targets:
             target = board[to]
             if target:
-                if (target in RED_PIECES) != red:
+                if include_defended or (target in RED_PIECES) != red:
                     moves.append((frm, to))
             elif not captures_only:
                 moves.append((frm, to))

@@ -208,6 +208,7 @@ def initial_model(args, vocab: MoveVocab, device) -> MoveGPT:
         model, init_vocab = load(checkpoints.locate("xiangqi", args.init), device)
         if init_vocab.tokens != vocab.tokens:
             raise ValueError(f"{args.init} has another move vocabulary than this code builds")
+        model.config.tactics = None  # fitted to the GPT as it was: fit them again after training (core.xiangqi.tactics)
         return model.train()
     return MoveGPT(GPTConfig(len(vocab), args.block_size, args.layers, args.heads, args.embd)).to(device)
 
