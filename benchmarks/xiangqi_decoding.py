@@ -21,7 +21,7 @@ from core import checkpoints
 from core.xiangqi.board import RED, Board, apply_move
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games, game_boards
 from core.xiangqi.model import MoveGPT, load
-from core.xiangqi.player import Decoder, Player
+from core.xiangqi.player import Decoder, Player, policy_bias
 from core.xiangqi.vocab import MoveVocab, board_tokens
 
 
@@ -37,7 +37,8 @@ def rescore_every_candidate(model: MoveGPT, vocab: MoveVocab, prefix: int, board
                           for m in moves])
     log_probs = torch.log_softmax(model(batch, boards)[:, -2], dim=-1)  # logits before the candidate token
     scores = log_probs[torch.arange(len(moves)), batch[:, -1]]
-    return moves[int(scores.argmax())]
+    bias = policy_bias(model, board, moves)  # the checkpoint's material features, as the player adds them
+    return moves[int((scores if bias is None else scores + bias).argmax())]
 
 
 def timed_choice(choose, moves: list[str]) -> tuple[float, float, str]:

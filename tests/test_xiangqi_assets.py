@@ -12,6 +12,7 @@ from core.xiangqi.data import replayed_games
 from core.xiangqi.evaluate import predict
 from core.xiangqi.model import load
 from core.xiangqi.player import Decoder, Player
+from core.xiangqi.tactics import FEATURES
 from core.xiangqi.vocab import MoveVocab
 
 MAX_FILE_BYTES = int(9.5 * 1024 * 1024)
@@ -51,3 +52,12 @@ def test_bundled_model_knows_master_openings(shared_data):
     scores = predict(model, vocab, openings, [boards for _, boards in validation])
     assert scores["positions"] == 400
     assert scores["top1"] >= 0.5 and scores["top5"] >= 0.85, scores
+
+
+def test_bundled_policy_takes_a_free_rook_that_the_gpt_alone_passes_by():
+    model, vocab = bundled()
+    assert set(model.config.tactics) == set(FEATURES)  # fitted: python -m core.xiangqi.tactics
+    board = Board("1nbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1Cr4C1/9/RNBAKABNR w")  # black's rook on c2, undefended
+    player = Player(model, vocab)
+    assert player.choose(board, Decoder()).move == "b0c2"  # the knight takes it
+    assert player.policy(board, Decoder(), tactical=False)[0][0] != "b0c2"
