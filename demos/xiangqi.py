@@ -45,7 +45,9 @@ INTRO = (
     "ahead). "
     "The model only ever ranks legal moves (Su Jianlin, *当GPT遇上中国象棋*). "
     "The bundled GPT is small (2.5M parameters, 125 CPU-minutes of training on 25k master games, then 36 on those "
-    "games plus tactical lessons from its own games) and sees the board as well as the moves. The strong mode is an "
+    "games plus tactical lessons from its own games) and sees the board as well as the moves. The other modes add to "
+    "each move's score what it does to material at once (what it captures, leaves en prise or threatens, and checks), "
+    "with four weights fitted to master moves: one ply of static consequences, no search. The strong mode is an "
     "alpha-beta search of 40,000 positions a move, whose evaluation (a value for each piece on each square) was fitted to "
     "the results of the master games; the GPT only chooses among the moves it values equally (its scores against "
     "fairy-stockfish are in the strength menu; see the model card). " + metrics.headline("xiangqi")
