@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.xiangqi import tactics
+from core.xiangqi import evaluate, tactics
 from core.xiangqi.board import RED, Board
 from core.xiangqi.model import GPTConfig, MoveGPT, load
 from core.xiangqi.player import Decoder, Player
@@ -103,3 +103,10 @@ def test_fitting_writes_the_weights_into_the_checkpoint(tmp_path, capsys):
     assert set(report["weights"]) == set(FEATURES)
     with pytest.raises(SystemExit):
         tactics.parse_args(["--n-games", "1"])
+
+    # the ablation flag of evaluate: the same checkpoint with a feature's weight set to 0
+    evaluate.main(["--checkpoint", str(tmp_path / "ckpt"), "--drop-feature", "captures", "--drop-feature", "gives_check", "predict",
+                   "--games", str(games), "--work-dir", str(tmp_path), "--split", "train", "--limit", "3"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["positions"] > 0
+    with pytest.raises(SystemExit, match="drop --drop-feature"):
+        evaluate.parse_args(["--drop-feature", "captures", "predict", "--record"])

@@ -34,6 +34,7 @@ from core.xiangqi.opponents import FairyStockfish, greedy_move, random_move
 from core.xiangqi.player import (MODES, POLICY_WEIGHT, SEARCH_NODES, Decoder, Player, legal_move_probabilities,
                                  policy_bias)
 from core.xiangqi.search import MATERIAL
+from core.xiangqi.tactics import FEATURES
 from core.xiangqi.vocab import UNKNOWN, MoveVocab
 
 
@@ -176,6 +177,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", default=None, help="checkpoint directory (default: bundled assets/xiangqi)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--drop-feature", choices=FEATURES, action="append", default=[],
+                   help="play and predict with this material feature's weight set to 0, an ablation of core.xiangqi.tactics (repeatable)")
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="move-prediction accuracy on held-out master games")
     pr.add_argument("--games", type=Path, default=DEFAULT_GAMES)
@@ -215,6 +218,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         metrics.add_record_option(command)
     args = p.parse_args(argv)
     metrics.check_recordable(args, "xiangqi")
+    if args.record and args.drop_feature:
+        raise SystemExit("--record measures the bundle as it plays: drop --drop-feature")
     if args.command == "predict" and args.record and (args.split != "validation" or args.games.resolve() != DEFAULT_GAMES.resolve()):
         raise SystemExit(f"--record predict takes the validation games of {DEFAULT_GAMES} (drop --split and --games)")
     if args.command == "match" and args.record:
@@ -231,6 +236,10 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     source = args.checkpoint or None
     model, vocab = load(checkpoints.locate("xiangqi", source), checkpoints.device())
+    if args.drop_feature:
+        if not model.config.tactics:
+            raise SystemExit("--drop-feature: this checkpoint has no fitted material features (python -m core.xiangqi.tactics)")
+        model.config.tactics = {**model.config.tactics, **dict.fromkeys(args.drop_feature, 0.0)}
     if args.command == "predict":
         games = cached_games(args.games, vocab, args.work_dir)
         split, boards = ((games.validation, games.validation_boards) if args.split == "validation"
