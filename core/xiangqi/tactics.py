@@ -33,7 +33,8 @@ from core import checkpoints
 from core.xiangqi.board import RED, Board
 from core.xiangqi.data import DEFAULT_GAMES, DEFAULT_WORK_DIR, cached_games
 from core.xiangqi.model import CONFIG_FILE, load
-from core.xiangqi.search import NO_PIECE, RED_PIECES, piece_value, pseudo_legal_moves, square_index, square_name
+from core.xiangqi.search import (NO_PIECE, RED_PIECES, capture_gain, piece_value, pseudo_legal_moves, square_index,
+                                 square_name)
 from core.xiangqi.vocab import MoveVocab
 
 FEATURES = ("captures", "leaves_en_prise", "threatens", "gives_check")
@@ -77,7 +78,7 @@ def move_features(pieces: dict[str, str], red: bool, moves: list[str]) -> torch.
         captured = board[to]
         board[to], board[frm] = board[frm], NO_PIECE
         ours, theirs = cheapest_attackers(board, red), cheapest_attackers(board, not red)
-        rows.append([piece_value(captured, move[2:]) if captured else 0.0,
+        rows.append([capture_gain(pieces, move),
                      most_en_prise(board, red, ours, theirs),
                      most_en_prise(board, not red, theirs, ours),
                      float(board.index(enemy_king) in ours) if enemy_king in board else 0.0])
