@@ -169,6 +169,17 @@ def test_player_only_plays_legal_moves(tiny, mode):
         board.push(choice.move)
     with pytest.raises(ValueError, match="unknown mode"):
         Player(tiny, VOCAB, mode="best")
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        Player(tiny, VOCAB, mode="sample", temperature=0)
+
+
+def test_sampling_tempers_the_policy_it_asked_for_once(tiny, monkeypatch):
+    calls = []
+    monkeypatch.setattr(Player, "policy", lambda self, *args, **kwargs: calls.append(1) or [("h2e2", 0.75), ("b2e2", 0.25)])
+    player, board = Player(tiny, VOCAB, mode="sample", temperature=0.5, seed=0), Board()
+    draws = [player.choose(board, Decoder()).move for _ in range(2000)]
+    assert len(calls) == 2000  # one policy (one pass over the features) per move
+    assert draws.count("h2e2") / 2000 == pytest.approx(0.9, abs=0.03)  # softmax(logits / 0.5): 0.75² : 0.25² = 9 : 1
 
 
 def test_guidance_extrapolates_from_the_unconditioned_policy(tiny):

@@ -180,6 +180,8 @@ class Player:
             raise ValueError(f"prefix must be 'win' or 'unknown', got {prefix!r}")
         if nodes < 1:
             raise ValueError(f"search nodes must be positive, got {nodes}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
         if guidance < 0 or guidance and prefix != "win":
             raise ValueError(f"guidance must be at least 0, and needs prefix 'win'; got {guidance} with {prefix!r}")
         self.model, self.vocab, self.mode = model, vocab, mode
@@ -220,8 +222,8 @@ class Player:
             fresh = (m for m, _ in ranked if not repeats_position(board, m) and not loses_by_rule(board, m))  # cheap test first
             move = next(fresh, ranked[0][0])
         elif self.mode == "sample":
-            tempered = self.policy(board, decoder, self.temperature)
-            move = self.rng.choices([m for m, _ in tempered], weights=[p for _, p in tempered])[0]
+            # p ** (1 / T), which choices renormalises, is softmax(logits / T): no second pass over the model and features.
+            move = self.rng.choices([m for m, _ in ranked], weights=[p ** (1 / self.temperature) for _, p in ranked])[0]
         else:
             move, depth = self.search(board, ranked)
         return Choice(move, ranked[:top], depth)
