@@ -48,8 +48,16 @@ def build_app() -> gr.Blocks:
     return app
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """INFO for the app's own lines (one per rejected input, tab failures with their traceback)."""
     logging.basicConfig(level=logging.INFO)
+    # faiss logs each build it tries: "Could not load library with AVX512 support due to: ModuleNotFoundError(...
+    # swigfaiss_avx512)" reads like a failure, but it is faiss choosing the build this CPU runs. Its warnings stay.
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    configure_logging()
     serving.configure_torch()
     app = build_app()
     app.launch(

@@ -8,7 +8,10 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import re
 import time
+import tomllib
+from pathlib import Path
 from typing import Callable
 
 import gradio as gr
@@ -44,9 +47,10 @@ def report(exc: BaseException, where: str) -> str:
 
 
 def guarded(fn: Callable) -> Callable:
-    """Wrap an event handler that produces results: it runs in a model slot (``demos.serving``), and a failure
-    becomes one ``gr.Error`` toast with a readable message (Gradio then marks the outputs as failed; already
-    logged, so Gradio prints no traceback)."""
+    """Wrap an event handler: it runs in a model slot (``demos.serving``), and a failure becomes one ``gr.Error``
+    with a readable message: a toast on the page, and the message a ``gradio_client`` caller receives (already
+    logged, so Gradio prints no traceback). The outputs keep their values; Gradio marks them "Error" until the
+    event next succeeds (``clear_error_marks`` takes the marks off at once where other events share the outputs)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -61,21 +65,16 @@ def guarded(fn: Callable) -> Callable:
     return wrapper
 
 
-def guarded_keeping_outputs(fn: Callable) -> Callable:
-    """Wrap an event handler whose outputs include controls or per-user state: it runs in a model slot, and a
-    failure becomes one warning toast and every output keeps its value (``gr.Error`` would mark each output with
-    an "Error" pill)."""
+def clear_error_marks(event, outputs: list) -> None:
+    """After ``event`` failed, take Gradio's red "Error" marks off its outputs, which still hold the last good result.
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            with model_slot():
-                return fn(*args, **kwargs)
-        except Exception as exc:  # the state must survive any failure
-            gr.Warning(report(exc, fn.__qualname__))
-            return gr.skip()
+    For outputs that several events share (a game's board, an analysis and its views): a mark left by one event
+    would stay on after another one succeeds. The toast has already said what went wrong."""
+    def keep_all() -> tuple:
+        return tuple(gr.skip() for _ in outputs)
 
-    return wrapper
+    event.failure(keep_all, None, outputs, api_name=f"{event['api_name']}_failed", api_visibility="private",
+                  queue=False, show_progress="hidden")
 
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[object, float]:
@@ -113,33 +112,76 @@ def model_selector(model: str, label: str = "Model", elem_id: str | None = None)
 
 def model_switch(selector: gr.Dropdown, outputs: list, apply: Callable[[str], tuple], api_name: str) -> None:
     """Wire a model dropdown: ``apply(choice)`` loads the chosen model and gives the new values of ``outputs``.
-    When it fails (no network for a Hub model), one toast says why, the dropdown goes back to the model in use
-    and every other control keeps its value."""
+    When it fails (no network for a Hub model), the error says why (a toast; the message for an API caller), the
+    dropdown goes back to the model in use and every other control keeps its value."""
     active = gr.State(selector.value)
 
-    def switch(choice: str, current: str) -> tuple:
+    def switch(choice: str) -> tuple:
         try:
             values = apply(choice)
         except Exception as exc:  # a model that does not load must leave the tab as it was
-            gr.Warning(report(exc, f"{api_name} ({choice})"))
-            return current, current, *[gr.skip()] * len(outputs)
-        return choice, choice, *values
+            raise gr.Error(report(exc, f"{api_name} ({choice})"), print_exception=False) from exc
+        return choice, *values
+
+    def put_back(current: str) -> tuple:
+        return current, *[gr.skip()] * len(outputs)
 
     # .select fires once per choice the user makes: .change would fire again when the dropdown is put back, and
     # .input fired twice for one choice in chromium (on the click and again when the list closed).
-    selector.select(switch, [selector, active], [selector, active, *outputs], api_name=api_name)
+    event = selector.select(switch, selector, [active, *outputs], api_name=api_name)
+    event.failure(put_back, active, [selector, *outputs], api_name=f"{api_name}_failed", api_visibility="private",
+                  queue=False, show_progress="hidden")
+
+
+REPO = Path(__file__).resolve().parent.parent
+# Distributions whose import name is not their own name (the rest import as their normalised name).
+IMPORT_NAMES = {"protobuf": "google", "faiss-cpu": "faiss"}
+
+
+def requirement_name(line: str) -> str:
+    """``faiss-cpu==1.15.1`` -> ``faiss-cpu`` (lower case, ``_`` as ``-``)."""
+    return re.split(r"[<>=!~;\[ ]", line.strip(), maxsplit=1)[0].replace("_", "-").lower()
+
+
+def dependency_lists() -> dict[str, list[str]]:
+    """Every list of dependencies this project keeps, by where a reader finds it, as requirement lines."""
+    app = [ln.strip() for ln in (REPO / "requirements.txt").read_text().splitlines()
+           if ln.strip() and not ln.lstrip().startswith(("#", "-"))]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lists = {"requirements.txt (the app's dependencies, what `make run` and Hugging Face Spaces install)": app}
+    for extra, lines in project.get("optional-dependencies", {}).items():
+        lists[f"pyproject.toml's [{extra}] extra (not installed with the app)"] = lines
+    return lists
+
+
+def missing_module_hint(module: str) -> str:
+    """Which dependency list names the distribution of a module that could not be imported, and what to do."""
+    top = module.split(".")[0].lower()
+    found = [(where, line.strip()) for where, lines in dependency_lists().items() for line in lines
+             if IMPORT_NAMES.get(requirement_name(line), requirement_name(line).replace("-", "_")) == top]
+    if not found:
+        return (f"No dependency list of this project (requirements.txt, pyproject.toml) names a package that provides "
+                f"`{top}`: the project must add it to requirements.txt and pyproject.toml's dependencies.")
+    where, line = found[0]
+    if where.startswith("requirements.txt"):
+        return (f"{where} lists `{line}`, but this Python environment does not have it: install the app's dependencies "
+                f"with `pip install -r requirements.txt` (or `make run`) and restart the app.")
+    return (f"Only {where} lists `{line}`; requirements.txt, the app's dependency list, does not, so a fresh install of "
+            f"the app lacks it: the project must add it to requirements.txt and pyproject.toml's dependencies, or stop "
+            f"needing it in the app.")
 
 
 def tab_error(title: str, exc: BaseException) -> str:
     """Markdown shown inside a tab whose build failed, while the other tabs keep working (details in the log)."""
-    hint = (
-        "Train or point to a checkpoint as described in the README."
-        if isinstance(exc, checkpoints.CheckpointNotFound)
-        else "Reinstall with `make run` (it installs the pinned dependencies) and check the server log."
-    )
+    if isinstance(exc, checkpoints.CheckpointNotFound):
+        hint = "Train or point to a checkpoint as described in the README."
+    elif isinstance(exc, ImportError) and exc.name:
+        hint = missing_module_hint(exc.name)
+    else:
+        hint = "The server log has the traceback."
     reason = user_message(exc) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {exc}"
     return (
         f"### This tab could not be loaded\n\n"
         f"**{title}** failed while building: {html.escape(reason)}\n\n"
-        f"How to fix it: {hint} The other tabs are not affected."
+        f"How to fix it: {html.escape(hint, quote=False)} The other tabs are not affected."
     )

@@ -9,7 +9,7 @@ import numpy as np
 
 from core import checkpoints, metrics
 from core.perturbed_masking import figures, impact, model, segment, trees
-from demos.common import guarded_keeping_outputs, model_card_accordion, model_selector, model_switch, timed
+from demos.common import clear_error_marks, guarded, model_card_accordion, model_selector, model_switch, timed
 
 MODEL = "perturbed_masking"
 MAX_CHARS = 64  # interactive cap: a 64-char tree needs up to ~2,000 masked copies on a CPU
@@ -76,14 +76,16 @@ def tree_words(state: dict, mode: str, ours: list[str]) -> list[str]:
 
 def stored_analysis(state: dict, source: str) -> segment.Segmentation:
     """The cached evidence of the analysed text, with the model's fitted read-out."""
-    return segment.Segmentation(state["text"], state["gaps"], state["gains"], encoder_for(source).defaults.readout)
+    return segment.Segmentation(state["text"], state["gaps"], state["gains"], encoder_for(source).defaults.readout,
+                                state.get("breaks", frozenset()))
 
 
 def segmentation_view(state: dict, source: str, layer: int, threshold: float, rule: str):
     analysis = stored_analysis(state, source)
     ours = analysis.words(layer, threshold, rule)
     words_html = figures.compare_html(ours, segment.jieba_words(state["text"]))
-    bars = figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule) if len(state["text"]) > 1 else ""
+    bars = (figures.gap_bars(state["text"], analysis.scores(layer, rule), threshold, rule, analysis.breaks)
+            if len(state["text"]) > 1 else "")
     return ours, words_html, bars
 
 
@@ -131,8 +133,9 @@ def analyse(text, source, layer, threshold, rule, mode, progress=gr.Progress()):
         progress(done / total, desc=f"masked copies {done}/{total}")
 
     def run():
-        analysis = segment.analyse(encoder, chars, report)
-        state = {"text": chars, "typed": text.strip(), "gaps": analysis.gaps, "gains": analysis.gains}
+        analysis = segment.analyse(encoder, text, report)  # the typed text: its spaces part Latin words
+        state = {"text": chars, "typed": text.strip(), "gaps": analysis.gaps, "gains": analysis.gains,
+                 "breaks": analysis.breaks}
         return state, render(state, source, layer, threshold, rule, mode, report)
 
     (state, (_, *views)), ms = timed(run)
@@ -222,21 +225,24 @@ def build() -> None:
     card = model_card_accordion(MODEL)
     state = gr.State(None)
 
-    # Every handler keeps all outputs on a rejected input: they include controls (threshold slider) and the state.
+    # A rejected input is an error (a toast; the message for an API caller) and every output keeps its value: they
+    # include controls (threshold slider) and the state, which other events share, so no "Error" mark stays on them.
     views = [info, words, bars, heat, constituency, dependency, bracketed]
     run_inputs = [text, source, layer, threshold, rule, mode]
     redraw_inputs = [state, source, layer, threshold, rule, mode]
     run_outputs = [state, threshold, *views]
-    analyse_keeping = guarded_keeping_outputs(analyse)
-    redraw_keeping = guarded_keeping_outputs(redraw)
-    run.click(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_analyse")
-    text.submit(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit")
-    examples.load_input_event.then(analyse_keeping, run_inputs, run_outputs, api_name="perturbed_masking_example")
-    threshold.change(guarded_keeping_outputs(resegment), [state, source, layer, threshold, rule], [words, bars],
-                     api_name="perturbed_masking_resegment", show_progress="hidden")
-    threshold.release(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_threshold")
-    layer.release(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_layer")
-    rule.input(guarded_keeping_outputs(switch_rule), [state, source, layer, rule, mode], [threshold, *views],
-               api_name="perturbed_masking_rule", trigger_mode="always_last")
-    mode.change(redraw_keeping, redraw_inputs, views, api_name="perturbed_masking_tree_words")
+    analyse_guarded, redraw_guarded = guarded(analyse), guarded(redraw)
+    for event in (run.click(analyse_guarded, run_inputs, run_outputs, api_name="perturbed_masking_analyse"),
+                  text.submit(analyse_guarded, run_inputs, run_outputs, api_name="perturbed_masking_analyse_submit"),
+                  examples.load_input_event.then(analyse_guarded, run_inputs, run_outputs,
+                                                 api_name="perturbed_masking_example")):
+        clear_error_marks(event, run_outputs)
+    clear_error_marks(threshold.change(guarded(resegment), [state, source, layer, threshold, rule], [words, bars],
+                                       api_name="perturbed_masking_resegment", show_progress="hidden"), [words, bars])
+    for event in (threshold.release(redraw_guarded, redraw_inputs, views, api_name="perturbed_masking_threshold"),
+                  layer.release(redraw_guarded, redraw_inputs, views, api_name="perturbed_masking_layer"),
+                  mode.change(redraw_guarded, redraw_inputs, views, api_name="perturbed_masking_tree_words")):
+        clear_error_marks(event, views)
+    clear_error_marks(rule.input(guarded(switch_rule), [state, source, layer, rule, mode], [threshold, *views],
+                                 api_name="perturbed_masking_rule", trigger_mode="always_last"), [threshold, *views])
     model_switch(source, [layer, rule, threshold, state, info, card], model_defaults, api_name="perturbed_masking_model")

@@ -19,7 +19,7 @@ from core.xiangqi.model import load
 from core.xiangqi.player import Player
 from core.xiangqi.svg import board_svg, odds_bar_svg
 from core.xiangqi.win_odds import odds_from_log_likelihoods, win_odds
-from demos.common import guarded, guarded_keeping_outputs, model_card_accordion, timed
+from demos.common import clear_error_marks, guarded, model_card_accordion, timed
 
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
@@ -127,8 +127,9 @@ def _model_replies(game: Game, player: Player) -> tuple:
 
 
 # The player (and so the model) is loaded before the game changes: a missing model leaves it as it was.
-# A rejected move or click is one warning toast; the board, status, move list, FEN and game state keep their values.
-@guarded_keeping_outputs
+# A rejected move or click is an error (a toast; the message for an API caller); the board, status, move list, FEN and
+# game state keep their values and lose the error marks at once (``clear_error_marks``): every game event shares them.
+@guarded
 def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
     game, player = game or Game(), _player(strength)
     square = evt._data.get("square") if isinstance(evt._data, dict) else None
@@ -136,7 +137,7 @@ def on_click(game: Game | None, strength: str, evt: gr.EventData) -> tuple:
     return _model_replies(game, player) if move else _view(game)
 
 
-@guarded_keeping_outputs
+@guarded
 def on_play(game: Game | None, move: str, strength: str) -> tuple:
     """A typed move: Chinese notation (炮二平五), WXF (C2.5) or ICCS (h2e2)."""
     game, player = game or Game(), _player(strength)
@@ -144,26 +145,26 @@ def on_play(game: Game | None, move: str, strength: str) -> tuple:
     return _model_replies(game, player)
 
 
-@guarded_keeping_outputs
+@guarded
 def on_new_game(side: str, strength: str) -> tuple:
     return _model_replies(Game(SIDES[side]), _player(strength))
 
 
-@guarded_keeping_outputs
+@guarded
 def on_undo(game: Game | None) -> tuple:
     game = game or Game()
     game.undo()
     return _view(game)
 
 
-@guarded_keeping_outputs
+@guarded
 def on_flip(game: Game | None) -> tuple:
     game = game or Game()
     game.flipped = not game.flipped
     return _view(game)
 
 
-@guarded_keeping_outputs
+@guarded
 def on_load_fen(fen: str, side: str, strength: str) -> tuple:
     return _model_replies(Game(SIDES[side], fen.strip()), _player(strength))
 
@@ -215,11 +216,12 @@ def build() -> None:
     model_card_accordion("xiangqi")
 
     view = [game_state, board, odds_bar, status, moves, fen]
-    board.click(on_click, [game_state, strength], view, api_name="xiangqi_click")
-    play.click(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play")
-    move_box.submit(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play_submit")
-    new_game.click(on_new_game, [side, strength], view, api_name="xiangqi_new_game")
-    undo.click(on_undo, [game_state], view, api_name="xiangqi_undo")
-    flip.click(on_flip, [game_state], view, api_name="xiangqi_flip")
-    load_fen.click(on_load_fen, [fen, side, strength], view, api_name="xiangqi_load_fen")
+    for event in (board.click(on_click, [game_state, strength], view, api_name="xiangqi_click"),
+                  play.click(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play"),
+                  move_box.submit(on_play, [game_state, move_box, strength], view, api_name="xiangqi_play_submit"),
+                  new_game.click(on_new_game, [side, strength], view, api_name="xiangqi_new_game"),
+                  undo.click(on_undo, [game_state], view, api_name="xiangqi_undo"),
+                  flip.click(on_flip, [game_state], view, api_name="xiangqi_flip"),
+                  load_fen.click(on_load_fen, [fen, side, strength], view, api_name="xiangqi_load_fen")):
+        clear_error_marks(event, view)
     hint.click(on_hint, [game_state, strength], hint_table, api_name="xiangqi_hint")

@@ -15,6 +15,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# The Python that serves the app in tests: `make test` points it at .venv-app, made from requirements.txt alone (as
+# Hugging Face Spaces makes it), so the test extras installed beside pytest cannot stand in for what the app lacks.
+APP_PYTHON = os.environ.get("APP_PYTHON", sys.executable)
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -41,11 +45,11 @@ def app_log(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def app_url(app_log):
-    """Start `python app.py` on a free port and yield its URL (shared by API and browser tests)."""
+    """Start `python app.py` with ``APP_PYTHON`` on a free port and yield its URL (shared by API and browser tests)."""
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1")
     with open(app_log, "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([APP_PYTHON, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     try:

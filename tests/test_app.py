@@ -1,6 +1,8 @@
 """The app shell: five tabs in order, failures stay inside their tab, offline build."""
 
 import importlib
+import json
+import os
 import subprocess
 import sys
 
@@ -8,7 +10,8 @@ import gradio as gr
 import pytest
 
 import app
-from tests.conftest import REPO
+from demos import common
+from tests.conftest import APP_PYTHON, REPO
 
 TITLES = [
     "相似句 Paraphrase & similarity",
@@ -54,6 +57,58 @@ def test_builds_offline_in_a_fresh_interpreter():
     env_cmd = "import os; os.environ['HF_HUB_OFFLINE']='1'; import app; app.build_app()"
     out = subprocess.run([sys.executable, "-c", env_cmd], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+BUILD_AND_REPORT = """
+import importlib.util, json, os
+os.environ["HF_HUB_OFFLINE"] = "1"
+import gradio as gr, app
+blocks = app.build_app()
+errors = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and "tab-error" in (b.elem_classes or [])]
+print(json.dumps({"errors": errors, "pytest": importlib.util.find_spec("pytest") is not None}))
+"""
+
+
+def test_an_install_of_requirements_txt_alone_builds_every_tab():
+    """What Hugging Face Spaces and `make run` install (requirements.txt, nothing else) serves all five tabs: `make
+    test` makes that environment (.venv-app) and names its Python in APP_PYTHON; no test extra is in it."""
+    if "APP_PYTHON" not in os.environ:
+        pytest.skip("run through `make test`: it makes the app-only environment .venv-app and sets APP_PYTHON")
+    out = subprocess.run([APP_PYTHON, "-c", BUILD_AND_REPORT], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not report["pytest"], f"{APP_PYTHON} has the test extras: it is not the app-only environment"
+    assert report["errors"] == [], "\n\n".join(report["errors"])
+
+
+@pytest.mark.parametrize(
+    "module, listed",
+    [
+        ("faiss", "requirements.txt (the app's dependencies, what `make run` and Hugging Face Spaces install) lists "
+                  "`faiss-cpu==1.15.1`, but this Python environment does not have it"),
+        ("google.protobuf", "lists `protobuf==7.36.2`, but this Python environment does not have it"),
+        ("pytest", "Only pyproject.toml's [test] extra (not installed with the app) lists `pytest==9.2.0`; "
+                   "requirements.txt, the app's dependency list, does not"),
+        ("no_such_module", "No dependency list of this project (requirements.txt, pyproject.toml) names a package that "
+                           "provides `no_such_module`"),
+    ],
+)
+def test_a_missing_module_is_named_with_the_list_that_lacks_it(module, listed):
+    message = common.tab_error("Some tab", ModuleNotFoundError(f"No module named '{module}'", name=module))
+    assert f"No module named &#x27;{module}&#x27;" in message
+    assert listed in message
+
+
+def test_faiss_start_up_lines_are_silenced_but_its_warnings_stay():
+    """faiss logs at INFO each build it fails to load ('swigfaiss_avx512'), which reads like an error."""
+    script = "import logging, sys; import app; {} ; import faiss; logging.getLogger('faiss.loader').warning('kept')"
+    plain = subprocess.run([APP_PYTHON, "-c", script.format("logging.basicConfig(level=logging.INFO)")], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert "INFO:faiss.loader" in plain.stderr  # what the app would print without its logging set-up
+    configured = subprocess.run([APP_PYTHON, "-c", script.format("app.configure_logging()")], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+    assert "INFO:faiss" not in configured.stderr and "swigfaiss" not in configured.stderr
+    assert "WARNING:faiss.loader:kept" in configured.stderr
 
 
 def test_no_share_and_server_env_honoured():

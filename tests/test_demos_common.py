@@ -59,13 +59,15 @@ def test_toast_text_is_escaped():
     assert "<img" not in err.value.message and "&lt;img" in err.value.message
 
 
-def test_keeping_outputs_skips_every_output_on_failure():
-    def rejects():
-        raise ValueError("Illegal move")
-
-    with pytest.warns(UserWarning, match="Illegal move"):  # gr.Warning outside a request is a Python warning
-        assert common.guarded_keeping_outputs(rejects)() == gr.skip()
-    assert common.guarded_keeping_outputs(lambda: (1, 2))() == (1, 2)
+def test_failed_events_lose_their_error_marks_at_once():
+    """After a failure the outputs keep their values: a private step clears Gradio's "Error" marks on all of them."""
+    with gr.Blocks() as blocks:
+        board, status = gr.HTML(), gr.Markdown()
+        common.clear_error_marks(gr.Button().click(common.guarded(lambda: 1 / 0), None, [board, status], api_name="play"),
+                                 [board, status])
+    step = next(dep for dep in blocks.fns.values() if dep.api_name == "play_failed")
+    assert step.trigger_only_on_failure and step.api_visibility == "private"
+    assert step.fn() == (gr.skip(), gr.skip()) and step.outputs == [board, status]
 
 
 def test_selector_marks_hub_models_when_offline(offline):
@@ -75,21 +77,21 @@ def test_selector_marks_hub_models_when_offline(offline):
     assert "need network" in selector.info
 
 
-def switch_handler(blocks: gr.Blocks, api_name: str):
+def handler(blocks: gr.Blocks, api_name: str):
     return next(dep.fn for dep in blocks.fns.values() if dep.api_name == api_name)
 
 
-def test_failed_model_switch_restores_the_dropdown_and_keeps_controls(offline):
+def test_failed_model_switch_raises_restores_the_dropdown_and_keeps_controls(offline):
     with gr.Blocks() as blocks:
         selector = common.model_selector("perturbed_masking")
         other = gr.Slider()
         common.model_switch(selector, [other], lambda choice: (checkpoints.locate("perturbed_masking", choice),),
                             api_name="switch")
-    switch = switch_handler(blocks, "switch")
-    with pytest.warns(UserWarning, match="needs network"):
-        assert switch("bert-base-chinese", "bundled") == ("bundled", "bundled", gr.skip())
-    chosen, active, directory = switch("bundled", "bundled")
-    assert (chosen, active) == ("bundled", "bundled") and directory == checkpoints.spec("perturbed_masking").asset_dir
+    with pytest.raises(gr.Error, match="needs network"):  # the toast, and the message an API caller receives
+        handler(blocks, "switch")("bert-base-chinese")
+    assert handler(blocks, "switch_failed")("bundled") == ("bundled", gr.skip())  # the dropdown shows the model in use
+    active, directory = handler(blocks, "switch")("bundled")
+    assert active == "bundled" and directory == checkpoints.spec("perturbed_masking").asset_dir
 
 
 def test_handlers_run_in_at_most_one_model_slot_per_core_and_release_it_on_failure():
@@ -125,4 +127,3 @@ def test_handlers_run_in_at_most_one_model_slot_per_core_and_release_it_on_failu
     for _ in range(serving.MODEL_SLOTS + 1):  # would block forever if a failure kept its slot
         with pytest.raises(gr.Error):
             common.guarded(broken)()
-        common.guarded_keeping_outputs(broken)()

@@ -207,6 +207,34 @@ def test_numbers_latin_words_and_doubled_marks_always_join():
     assert everything_cut == ["共", "有", "１２.５%", "和", "GDP", "——", "对", "3", ".", "a", "……"]
 
 
+TOKENS = ["New", "York", "GDP", "3", "2024", "12.5%", "我们", "去", "北京", "旅行", "，"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=8), st.lists(st.booleans(), min_size=8, max_size=8))
+def test_typed_spaces_keep_latin_words_and_numbers_apart(tokens, spaced):
+    """Mixed scripts: a space between two Latin words or numbers is always a word boundary, even where every score
+    says join; without the space they join as one run; spaces between Chinese words are left to the model."""
+    typed = tokens[0] + "".join((" " if space else "") + token for token, space in zip(tokens[1:], spaced))
+    text, breaks = segment.without_spaces(typed)
+    assert text == "".join(tokens)
+    words = segment.Segmentation(text, np.full((1, len(text) - 1), 9.0), breaks=breaks).words(0, 0.0)
+    assert "".join(words) == text
+    boundaries = set(itertools.accumulate(len(w) for w in words))
+    position = len(tokens[0])
+    for token, space in zip(tokens[1:], spaced):
+        if segment.script_run(text, position - 1):
+            assert (position in boundaries) == space, (typed, words)
+        position += len(token)
+
+
+def test_english_sentence_is_refused_and_spaced_latin_words_stay_apart(encoder):
+    with pytest.raises(ValueError, match="reads Chinese"):
+        segment.analyse(encoder, "I want to travel to Beijing")
+    words = segment.analyse(encoder, "我们去 New York 旅行").words(0, -1e9, "absolute")  # every score joins
+    assert "".join(words) == "我们去NewYork旅行" and not any("NewYork" in w for w in words)
+
+
 def word_evidence(words: list[str], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Gaps of 3 layers and gains in which layer 2 and the gain are larger inside words (noisy), with a cut."""
     inside = readout.inside_word(words)

@@ -245,6 +245,18 @@ def test_bad_input_raises_clear_errors(sim, kwargs, message):
         generate.paraphrase(sim, **args)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.text(alphabet="I want to Beijing 0123 😀!?é", min_size=1, max_size=40).filter(str.strip),
+       st.sampled_from(["", "我", "北京"]))
+def test_text_in_other_scripts_is_refused_and_mixed_text_is_read(sim, other, chinese):
+    """English, digits or emoji alone say the model reads Chinese; with one Chinese character the text is read."""
+    if chinese:
+        assert generate.check_text(other + chinese, sim) == (other + chinese).strip()
+    else:
+        with pytest.raises(ValueError, match="reads Chinese"):
+            generate.check_text(other, sim)
+
+
 def test_similarity_matrix_is_symmetric_with_unit_diagonal(sim):
     m = generate.similarity_matrix(sim, ["我喜欢北京", "我不喜欢北京", "今天天气不错"])
     assert m.shape == (3, 3) and np.allclose(m, m.T, atol=1e-6) and np.allclose(np.diag(m), 1, atol=1e-5)

@@ -69,6 +69,7 @@ def test_red_to_move_may_be_written_r_and_fields_are_filled_in():
     [
         ("", "empty FEN"),
         ("rnbakabnr/9/1c5c1 w", "10 ranks"),
+        ("not a fen", "'not a fen' is not a FEN: it must start with the board's 10 ranks"),
         ("rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNX w", "unknown piece letter 'X'"),
         ("rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABN w", "covers 8 files"),
         ("rnbakabnr/9/1c5c1/p1p1p1p1p/9/9/P1P1P1P1P/1C5C1/9/RNBAKABNR x", "side to move"),

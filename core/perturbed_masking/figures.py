@@ -19,11 +19,12 @@ SCORE_LABELS = {"absolute": "mean two-way impact", "relative": "impact ÷ strong
                 "combined": "relative + prediction contrast", "fitted": "fitted probability of one word"}
 
 
-def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str) -> str:
+def gap_bars(text: str, scores: np.ndarray, threshold: float, rule: str, breaks: frozenset[int] = frozenset()) -> str:
     """Bar per gap between characters k and k+1 (its join score under ``rule``), coloured by the decision: bars above
-    the line join, except at punctuation; digits and Latin letters join whatever their bars (``segment.script_run``)."""
+    the line join, except at punctuation; digits and Latin letters join whatever their bars (``segment.script_run``)
+    unless a typed space parts them (``breaks``)."""
     values = np.nan_to_num(scores, nan=0.0)
-    joined = segment.join_decisions(text, np.nan_to_num(scores, nan=-np.inf), threshold)
+    joined = segment.join_decisions(text, np.nan_to_num(scores, nan=-np.inf), threshold, breaks)
     return svg.bar_chart(
         [f"{text[k]}{text[k + 1]}" for k in range(len(values))], values,
         [svg.BLUE if join else svg.RED for join in joined],

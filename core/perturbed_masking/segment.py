@@ -7,7 +7,7 @@ threshold (a larger threshold gives finer words). The score is the gap's mean tw
 predict each other than the characters of the neighbouring gaps do ("combined"), or the
 probability of a linear read-out of all of that evidence fitted on segmented sentences
 ("fitted", ``readout.py``). Punctuation always stands alone; numbers, runs of Latin letters and
-a dash or ellipsis written twice always join (``script_run``). Text longer than the model's limit
+a dash or ellipsis written twice always join (``script_run``), unless the text parts them with a space. Text longer than the model's limit
 is cut at punctuation first and each piece is read on its own.
 """
 
@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from core.chinese import require_chinese
 from core.perturbed_masking.impact import Encoder, Progress, adjacent_impacts, word_spans
 from core.perturbed_masking.readout import NO_READOUT, Readout, stronger_neighbour
 from core.perturbed_masking.text import is_punctuation, split_long
@@ -83,12 +84,23 @@ def script_run(text: str, k: int) -> bool:
     return False
 
 
-def join_decisions(text: str, adjacent: Sequence[float], threshold: float) -> list[bool]:
-    """For each gap k (between chars k and k+1): True = same word."""
+def without_spaces(typed: str) -> tuple[str, frozenset[int]]:
+    """The text the model reads (whitespace dropped: spaces between Chinese words are the reader's, not the
+    model's) and the gaps where a space parted two characters that ``script_run`` would join: two Latin words
+    or two numbers stay two words ("New York" is not "NewYork")."""
+    pieces = typed.split()
+    text = "".join(pieces)
+    ends = np.cumsum([len(p) for p in pieces])[:-1] - 1  # gap k lies between characters k and k + 1
+    return text, frozenset(int(k) for k in ends if script_run(text, int(k)))
+
+
+def join_decisions(text: str, adjacent: Sequence[float], threshold: float, breaks: frozenset[int] = frozenset()) -> list[bool]:
+    """For each gap k (between chars k and k+1): True = same word; a gap in ``breaks`` never joins."""
     if len(adjacent) != max(len(text) - 1, 0):
         raise ValueError(f"{len(adjacent)} gap scores for a text of {len(text)} characters")
     return [
-        script_run(text, k) or (bool(score >= threshold) and not is_punctuation(text[k]) and not is_punctuation(text[k + 1]))
+        k not in breaks and (script_run(text, k) or (
+            bool(score >= threshold) and not is_punctuation(text[k]) and not is_punctuation(text[k + 1])))
         for k, score in enumerate(adjacent)
     ]
 
@@ -113,6 +125,7 @@ class Segmentation:
     gaps: np.ndarray  # (layers + 1, len(text) − 1)
     gains: np.ndarray | None = None  # (len(text) − 1,), for the combined and fitted rules
     readout: Readout | None = None  # for the fitted rule
+    breaks: frozenset[int] = frozenset()  # gaps typed as spaces between Latin words or numbers (``without_spaces``)
 
     def scores(self, layer: int, rule: str) -> np.ndarray:
         """Join score of each gap; ``layer`` is ignored by the fitted rule, which reads every layer."""
@@ -128,14 +141,15 @@ class Segmentation:
 
     def words(self, layer: int, threshold: float, rule: str = "absolute") -> list[str]:
         scores = np.nan_to_num(self.scores(layer, rule), nan=-np.inf)
-        return words_from_decisions(self.text, join_decisions(self.text, scores, threshold))
+        return words_from_decisions(self.text, join_decisions(self.text, scores, threshold, self.breaks))
 
 
 def analyse(encoder: Encoder, text: str, progress: Progress | None = None) -> Segmentation:
     """Gap impacts of a text of any length, read in pieces of at most ``PIECE_CHARS`` characters."""
-    text = "".join(text.split())
+    text, breaks = without_spaces(text)
     if not text:
         raise ValueError("the text is empty: type a Chinese sentence")
+    require_chinese(text)
     pieces = split_long(text, min(PIECE_CHARS, encoder.max_chars))
     gaps, gains = [], []
     for index, piece in enumerate(pieces):
@@ -146,7 +160,7 @@ def analyse(encoder: Encoder, text: str, progress: Progress | None = None) -> Se
             gaps.append(np.full((encoder.num_layers + 1, 1), np.nan))
             gains.append(np.full(1, np.nan))
     return Segmentation(text, np.concatenate(gaps, axis=1).astype(np.float32), np.concatenate(gains).astype(np.float32),
-                        encoder.defaults.readout)
+                        encoder.defaults.readout, breaks)
 
 
 def jieba_words(text: str) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from core.chinese import require_chinese
 from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask
 
 MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
@@ -72,6 +73,7 @@ def check_text(text: str, sim: Sim, what: str = "the sentence") -> str:
     text = (text or "").strip()
     if not text:
         raise ValueError(f"Type a sentence: {what} is empty.")
+    require_chinese(text, what)
     n_tokens = len(sim.tokenizer.tokenize(text))
     if n_tokens > MAX_LEN - 2:
         raise ValueError(

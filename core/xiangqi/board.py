@@ -58,15 +58,11 @@ def normalize_fen(fen: str) -> str:
     if not isinstance(fen, str) or not fen.strip():
         raise ValueError("empty FEN")
     fields = fen.split()
-    if len(fields) > 6:
-        raise ValueError(f"FEN has {len(fields)} fields, at most 6 expected")
     placement = fields[0]
-    side = fields[1].lower() if len(fields) > 1 else "w"
-    if side not in ("w", "r", "b"):
-        raise ValueError(f"FEN side to move must be w/r (red) or b (black), got {fields[1]!r}")
     ranks = placement.split("/")
-    if len(ranks) != 10:
-        raise ValueError(f"FEN board needs 10 ranks separated by '/', got {len(ranks)}")
+    if len(ranks) != 10:  # checked first: text that is no FEN at all fails here, not on a later field
+        raise ValueError(f"{fen.strip()!r} is not a FEN: it must start with the board's 10 ranks separated by '/' "
+                         f"(got {len(ranks)}), then the side to move, e.g. {START_FEN.split(' - ')[0]}")
     for number, rank in enumerate(ranks):
         width = 0
         for ch in rank:
@@ -78,6 +74,11 @@ def normalize_fen(fen: str) -> str:
                 raise ValueError(f"FEN rank {10 - number} has an unknown piece letter {ch!r} (use rnbakcp / RNBAKCP)")
         if width != 9:
             raise ValueError(f"FEN rank {10 - number} ({rank!r}) covers {width} files, 9 expected")
+    if len(fields) > 6:
+        raise ValueError(f"FEN has {len(fields)} fields, at most 6 expected")
+    side = fields[1].lower() if len(fields) > 1 else "w"
+    if side not in ("w", "r", "b"):
+        raise ValueError(f"FEN side to move must be w/r (red) or b (black), got {fields[1]!r}")
     for king, colour in (("K", "red"), ("k", "black")):
         if placement.count(king) != 1:
             raise ValueError(f"FEN must have exactly one {colour} king ({king!r}), found {placement.count(king)}")
