@@ -24,6 +24,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def unexpected_tracebacks(log: str) -> list[str]:
+    """The tracebacks in an app log, except Gradio's own print of a value it refused before any handler ran (a choice
+    not in a dropdown, a number beyond a slider's range): that refusal reaches the caller as an error too."""
+    found = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        raised = next((line for line in block.splitlines()[1:] if line and not line[0].isspace()), "")
+        if not raised.startswith("gradio.exceptions.Error:"):
+            found.append(block)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +82,7 @@ def app_url(app_log):
         except subprocess.TimeoutExpired:
             proc.kill()
         log_text = app_log.read_text()
-        if "Traceback" in log_text:
+        if unexpected_tracebacks(log_text):
             print(log_text)
 
 

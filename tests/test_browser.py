@@ -6,7 +6,6 @@ Screenshots go to ``tests/artifacts/``.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import app
+from tests.browser_actions import dismiss_toasts
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -71,18 +71,6 @@ def assert_no_errors(page, where: str) -> None:
     assert "Traceback" not in body, f"traceback on the page after {where}"
     toasts = page.locator(".toast-body.error, .toast-wrap .error")
     assert toasts.count() == 0, f"error toast after {where}: {toasts.first.inner_text()}"
-
-
-def dismiss_toasts(page) -> None:
-    """Warnings that earlier tabs' bad-input checks raised stay up for a while: close them for this tab's screenshot."""
-    from playwright.sync_api import Error as PlaywrightError
-
-    closes = page.locator('[data-testid="toast-close"]')
-    for _ in range(10):
-        if closes.count() == 0:
-            return
-        with contextlib.suppress(PlaywrightError):
-            closes.first.click(timeout=2_000)
 
 
 def test_every_tab_opens_and_renders_chinese(page):

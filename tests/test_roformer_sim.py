@@ -257,6 +257,18 @@ def test_text_in_other_scripts_is_refused_and_mixed_text_is_read(sim, other, chi
             generate.check_text(other, sim)
 
 
+@pytest.mark.parametrize("seed", [2**53, 10**23, int(1e23), 2**63 - 1, 10**30])
+def test_a_huge_seed_is_refused_without_echoing_a_rounded_number(seed):
+    """The page's number box rounds whole numbers beyond 2⁵³ − 1 (99999999999999999999999 arrives as
+    99999999999999991611392): they are refused, and the message never shows a number the visitor did not type."""
+    with pytest.raises(ValueError, match=r"from 0 to 9,007,199,254,740,991 \(2⁵³ − 1\), got a larger number$") as err:
+        generate.check_seed(seed)
+    assert str(seed) not in str(err.value)
+    generate.check_seed(2**53 - 1)
+    with pytest.raises(ValueError, match="got -1$"):
+        generate.check_seed(-1)
+
+
 def test_similarity_matrix_is_symmetric_with_unit_diagonal(sim):
     m = generate.similarity_matrix(sim, ["我喜欢北京", "我不喜欢北京", "今天天气不错"])
     assert m.shape == (3, 3) and np.allclose(m, m.T, atol=1e-6) and np.allclose(np.diag(m), 1, atol=1e-5)

@@ -49,8 +49,9 @@ def test_a_move_typed_in_chinese_is_played_and_the_bar_follows():
     game, board, bar, status, moves, fen = tab.on_play(None, "炮二平五", "Policy: the model's first choice that does not repeat (greedy)")
     assert game.board.move_stack[0] == "h2e2" and "炮二平五" in moves and len(game.board.move_stack) == 2
     assert 'class="xq-odds"' in bar and "Red wins" in bar
-    refused = tab.on_play(game, "炮二平十", tab.DEFAULT_STRENGTH)
-    assert refused == tab.gr.skip() and len(game.board.move_stack) == 2  # one warning, nothing changes
+    with pytest.raises(tab.gr.Error, match="cannot read '炮二平十' as a move"):  # the toast; nothing changes
+        tab.on_play(game, "炮二平十", tab.DEFAULT_STRENGTH)
+    assert len(game.board.move_stack) == 2
 
 
 def test_the_strong_mode_answers_with_a_legal_move_and_says_how_deep_it_searched():

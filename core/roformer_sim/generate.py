@@ -19,7 +19,9 @@ from core.chinese import require_chinese
 from core.roformer_sim.model import MAX_LEN, SOURCE, TARGET, Sim, additive_mask
 
 MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
-MAX_SEED = 2**63 - 1  # torch generators take seeds up to 64 bits; a signed 64-bit bound is easy to state
+# torch generators take seeds up to 64 bits, but a browser's number box (a JavaScript number) holds whole numbers
+# exactly only up to 2⁵³ − 1: a larger seed typed on the page reaches the server already rounded.
+MAX_SEED = 2**53 - 1
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -94,7 +96,9 @@ def check_sampling(n: int, k: int, top_p: float) -> None:
 
 def check_seed(seed: int) -> None:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,} (2⁶³ − 1), got {seed!r}")
+        # beyond MAX_SEED the number may be the browser's rounding of what was typed: it is not echoed
+        got = f"got {seed!r}" if not isinstance(seed, (int, np.integer)) or seed < 0 else "got a larger number"
+        raise ValueError(f"the seed must be a whole number from 0 to {MAX_SEED:,} (2⁵³ − 1), {got}")
 
 
 # ---------------------------------------------------------------- generation

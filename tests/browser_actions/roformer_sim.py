@@ -6,13 +6,27 @@ import re
 
 from playwright.sync_api import expect
 
+from tests.browser_actions import ERROR_MARK, dismiss_toasts
+
 
 def exercise(page) -> None:
     latency = page.locator("#roformer_sim-latency")
+    page.locator("#roformer_sim-text textarea").fill("I want to travel to Beijing")  # the model reads Chinese: it says so
+    page.locator("#roformer_sim-generate").click()
+    expect(page.locator(".toast-body.error").filter(has_text="reads Chinese").first).to_be_visible(timeout=90_000)
+    seed = page.locator("#roformer_sim-seed input")
+    seed.fill("99999999999999999999999")  # beyond what the page's number box holds exactly: refused, not echoed rounded
+    page.locator("#roformer_sim-text textarea").fill("我喜欢北京")
+    page.locator("#roformer_sim-generate").click()
+    expect(page.locator(".toast-body.error").filter(has_text="got a larger number").first).to_be_visible(timeout=90_000)
+    assert "99999999999999991611392" not in page.inner_text("body")
+    seed.fill("0")
+    dismiss_toasts(page)
     page.get_by_text("广州和深圳哪个好？", exact=True).first.click()
     expect(latency).to_contain_text(re.compile(r"广州和深圳哪个好？ → \d+ distinct candidates .* \d+ ms"), timeout=90_000)
     table = page.locator("#roformer_sim-candidates")
     expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"0\.\d{2}|1\.0"))
+    expect(page.locator(f"#tab-roformer_sim {ERROR_MARK}:visible")).to_have_count(0)  # the success took the marks off
     expect(table).to_contain_text("fluency (log")  # the judge's score next to the model's cosine
     expect(latency).to_contain_text(re.compile(r"\d+ judged fluent"))
 
