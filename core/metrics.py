@@ -3,8 +3,8 @@
 ``assets/<model>/metrics.json`` maps a measurement's key to what was measured (label, value shown
 to people, the raw numbers), by which command, when and on what hardware, next to the published
 anchor. The model's ``evaluate`` command writes an entry when given ``--record``. Everything people
-read is rendered from these files: the tab intros (``headline``), the score table of each model
-card and the README results table (``python -m core.metrics`` rewrites both between their
+read is rendered from these files: the number in each tab's intro (``figure``), the score table of each model
+card and the results table of docs/results.md (``python -m core.metrics`` rewrites both between their
 ``<!-- metrics:... -->`` markers; ``--check`` fails when they disagree with the files).
 """
 
@@ -24,7 +24,7 @@ from core import checkpoints
 from core.checkpoints import ASSETS_DIR, BUNDLED, MODELS, REPO_ROOT
 
 METRICS_FILE = "metrics.json"
-README = REPO_ROOT / "README.md"
+RESULTS = REPO_ROOT / "docs" / "results.md"
 
 
 def metrics_path(model: str) -> Path:
@@ -53,7 +53,7 @@ def command_line(module: str, argv: list[str] | None) -> str:
 def add_record_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", action="store_true",
                         help="store the result in assets/<model>/metrics.json (the bundled checkpoint only), "
-                             "then rerun `python -m core.metrics` to refresh the card and the README")
+                             "then rerun `python -m core.metrics` to refresh the card and docs/results.md")
 
 
 def check_recordable(args: argparse.Namespace, model: str) -> None:
@@ -89,10 +89,13 @@ def record(model: str, key: str, *, label: str, value: str, raw: dict, command: 
     return entry
 
 
-def headline(model: str) -> str:
-    """One line for the tab intro: the headline measurements with their values."""
-    parts = [f"{e['label']}: **{e['value']}**" for e in load(model).values() if e["headline"]]
-    return "Measured: " + "; ".join(parts) + "." if parts else ""
+def figure(model: str, key: str, field: str) -> float | None:
+    """One number of the recorded measurement ``key`` (``field``: a dotted path into its raw numbers, e.g.
+    ``spearman.avg``), for a tab's one-line claim; None when it has not been recorded."""
+    value = load(model).get(key, {}).get("raw")
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _cell(text: str) -> str:
@@ -109,7 +112,7 @@ def card_table(model: str) -> str:
     return "\n".join(rows)
 
 
-def readme_table() -> str:
+def results_table() -> str:
     rows = ["| model | metric | ours | command | date | published anchor |", "|---|---|---|---|---|---|"]
     for model in MODELS:
         for e in load(model).values():
@@ -129,7 +132,7 @@ def replace_block(text: str, name: str, content: str) -> str:
 def rendered() -> dict[Path, str]:
     """Every document with its metrics blocks filled from the metrics files (cards without a block are
     skipped until their bundle has measurements)."""
-    out = {README: replace_block(README.read_text(encoding="utf-8"), "results", readme_table())}
+    out = {RESULTS: replace_block(RESULTS.read_text(encoding="utf-8"), "results", results_table())}
     for model in MODELS:
         card = ASSETS_DIR / model / "MODEL_CARD.md"
         if card.is_file() and "<!-- metrics:scores -->" in card.read_text(encoding="utf-8"):

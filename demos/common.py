@@ -16,7 +16,7 @@ from typing import Callable
 
 import gradio as gr
 
-from core import checkpoints
+from core import checkpoints, metrics
 from demos.serving import model_slot
 
 log = logging.getLogger("demos")
@@ -84,9 +84,21 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[object, float]:
     return result, (time.perf_counter() - start) * 1000.0
 
 
-def model_card_accordion(model: str) -> gr.Markdown:
-    """A closed accordion with the bundled model's card (data, command, measured scores)."""
-    with gr.Accordion("Model card: what this model is, what it was trained on, how it scores", open=False):
+def tab_intro(task: str, model: str, key: str, field: str, claim: str) -> str:
+    """The two lines above a tab's controls: what a visitor does here, then one number of the bundled model read from
+    its metrics file (``core.metrics.figure``; ``claim`` has ``{}`` where it goes, e.g. "Spearman **{:.1f}** ..."),
+    or that it has not been measured. Everything else is in ``model_card_accordion`` right below."""
+    number = metrics.figure(model, key, field)
+    measured = claim.format(number) if number is not None else "The bundled model has not been measured yet."
+    return f"{task}  \n{measured} How it works and every score: the model card below."
+
+
+def model_card_accordion(model: str, how_it_works: str = "") -> gr.Markdown:
+    """A closed accordion with how the tab works and the bundled model's card (data, command, measured scores)."""
+    with gr.Accordion("Model card: how it works, what it was trained on, how it scores", open=False,
+                      elem_id=f"{model}-card"):
+        if how_it_works:
+            gr.Markdown(how_it_works)
         return gr.Markdown(checkpoints.model_card(model))
 
 

@@ -19,7 +19,7 @@ from core.xiangqi.model import load
 from core.xiangqi.player import Player
 from core.xiangqi.svg import board_svg, odds_bar_svg
 from core.xiangqi.win_odds import odds_from_log_likelihoods, win_odds
-from demos.common import clear_error_marks, guarded, model_card_accordion, timed
+from demos.common import clear_error_marks, guarded, model_card_accordion, tab_intro, timed
 
 STRENGTHS = {
     "Casual: sampled policy (temperature 1.0)": {"mode": "sample", "temperature": 1.0},
@@ -37,8 +37,12 @@ element.addEventListener('click', (event) => {
 """
 
 
-INTRO = (
-    "### 象棋 · play Chinese chess against a GPT trained on master games\n"
+INTRO = tab_intro("**Play Chinese chess against a GPT**: click one of your pieces, then a green dot, or type a move "
+                  "(炮二平五, C2.5 or h2e2).", "xiangqi", "predict_validation_games300", "top1",
+                  "It picks the master's move **{:.1%}** of the time in games it never saw; the strength menu has its "
+                  "scores against fairy-stockfish.")
+
+HOW_IT_WORKS = (
     "Click one of your pieces to see its legal moves (green dots), then click a target, or type the move as you "
     "would write it (炮二平五, 马8进7, C2.5 or h2e2). The bar left of the board is the model's own guess of the result "
     "(how likely the moves so far are under each result it was trained with: rough, but clear when one side is far "
@@ -50,7 +54,7 @@ INTRO = (
     "with four weights fitted to master moves: one ply of static consequences, no search. The strong mode is an "
     "alpha-beta search of 40,000 positions a move, whose evaluation (a value for each piece on each square) was fitted to "
     "the results of the master games; the GPT only chooses among the moves it values equally (its scores against "
-    "fairy-stockfish are in the strength menu; see the model card). " + metrics.headline("xiangqi")
+    "fairy-stockfish are in the strength menu; see the model card). "
 )
 
 
@@ -181,6 +185,7 @@ def on_hint(game: Game | None, strength: str) -> str:
 def build() -> None:
     initial = Game()
     gr.Markdown(INTRO)
+    model_card_accordion("xiangqi", HOW_IT_WORKS)
     game_state = gr.State(None)
     with gr.Row():
         with gr.Column(scale=3):
@@ -213,7 +218,6 @@ def build() -> None:
             with gr.Accordion("Position (FEN import / export)", open=False):
                 fen = gr.Textbox(initial.board.fen(), label="FEN of the current position", elem_id="xiangqi-fen")
                 load_fen = gr.Button("Load this FEN", elem_id="xiangqi-load-fen")
-    model_card_accordion("xiangqi")
 
     view = [game_state, board, odds_bar, status, moves, fen]
     for event in (board.click(on_click, [game_state, strength], view, api_name="xiangqi_click"),

@@ -1,7 +1,7 @@
 """One real-browser pass over the whole app: Playwright drives Debian's chromium.
 
 Each tab may add its main action in ``tests/browser_actions/<module>.py: exercise(page)``.
-Screenshots go to ``tests/artifacts/``.
+Screenshots go to ``tests/artifacts/``; with ``UPDATE_SCREENSHOTS=1`` also to ``docs/screenshots/`` (the README's).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tests.browser_actions import dismiss_toasts
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -88,4 +89,7 @@ def test_every_tab_opens_and_renders_chinese(page):
             actions.exercise(page)
         assert_no_errors(page, f"opening {title}")
         dismiss_toasts(page)
-        page.screenshot(path=str(ARTIFACTS / f"tab-{module_name}.png"), full_page=True)
+        shot = ARTIFACTS / f"tab-{module_name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("UPDATE_SCREENSHOTS"):  # the README's copies
+            shutil.copyfile(shot, SCREENSHOTS / shot.name)

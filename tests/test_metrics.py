@@ -1,4 +1,4 @@
-"""The metrics files are the one source of the numbers people read: cards, README and tab intros."""
+"""The metrics files are the one source of the numbers people read: cards, docs/results.md and tab intros."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from core import metrics
 def test_record_replaces_by_key_and_renders_everywhere(tmp_path, monkeypatch):
     monkeypatch.setattr(metrics, "ASSETS_DIR", tmp_path)
     (tmp_path / "vae").mkdir()
-    assert metrics.headline("vae") == "" and metrics.card_table("vae").startswith("_Not recorded yet")
+    assert metrics.figure("vae", "nll", "nll") is None and metrics.card_table("vae").startswith("_Not recorded yet")
     metrics.record("vae", "nll", label="NLL", value="90.00 nats", raw={"nll": 90.0}, command="python -m core.vae.evaluate",
                    anchor="88.71", headline=True)
     metrics.record("vae", "nll", label="NLL", value="85.68 nats", raw={"nll": 85.68}, command="python -m core.vae.evaluate",
                    anchor="88.71", headline=True)
     saved = json.loads((tmp_path / "vae" / "metrics.json").read_text(encoding="utf-8"))
     assert list(saved) == ["nll"] and saved["nll"]["raw"] == {"nll": 85.68} and saved["nll"]["date"]
-    assert metrics.headline("vae") == "Measured: NLL: **85.68 nats**."
+    assert metrics.figure("vae", "nll", "nll") == 85.68 and metrics.figure("vae", "nll", "nll.mean") is None
     assert "| NLL | **85.68 nats** | `python -m core.vae.evaluate` |" in metrics.card_table("vae")
-    assert "| vae | NLL | **85.68 nats** |" in metrics.readme_table()
+    assert "| vae | NLL | **85.68 nats** |" in metrics.results_table()
 
 
 def test_replace_block_fills_between_markers_and_refuses_a_missing_block():
@@ -31,7 +31,7 @@ def test_replace_block_fills_between_markers_and_refuses_a_missing_block():
         metrics.replace_block(text, "results", "new")
 
 
-def test_readme_and_model_cards_agree_with_the_metrics_files():
+def test_results_doc_and_model_cards_agree_with_the_metrics_files():
     stale = [str(path) for path, text in metrics.rendered().items() if path.read_text(encoding="utf-8") != text]
     assert not stale, f"run `python -m core.metrics` to re-render: {stale}"
 
@@ -199,25 +199,39 @@ def test_xiangqi_record_refusals(argv, message):
         evaluate.parse_args(argv)
 
 
-# --------------------------------------------------------------------------- tab intros read their numbers from the files
+# --------------------------------------------------------------------------- tab intros read their number from the files
 
 # Scores that were typed into the intros before; none may come back by hand.
 TYPED_BEFORE = {"roformer_sim": ["58.8", "58.79"], "perturbed_masking": ["0.75", "0.82"], "vae": ["85.7", "85.68"],
                 "xiangqi": ["35%", "95%", "53%", "45%"]}
+# model: (measurement, its number, how the intro writes it)
+INTRO_FIGURES = {"roformer_sim": ("test_spearman", "spearman.avg", "{:.1f}"),
+                 "math_solver": ("ape210k_test_beams3", "accuracy", "{:.1%}"),
+                 "xiangqi": ("predict_validation_games300", "top1", "{:.1%}"),
+                 "perturbed_masking": ("pku_test_f1", "f1", "{:.3f}"),
+                 "vae": ("valid_nll_k5000_n1000", "nll_nats", "{:.2f}")}
 
 
-@pytest.mark.parametrize("model", sorted(TYPED_BEFORE))
-def test_tab_intro_shows_the_headline_of_its_metrics_file(model, tmp_path, monkeypatch):
+def nested(path: str, value: float) -> dict:
+    head, _, rest = path.partition(".")
+    return {head: nested(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize("model", sorted(INTRO_FIGURES))
+def test_tab_intro_is_two_lines_with_one_number_from_its_metrics_file(model, tmp_path, monkeypatch):
     import importlib
 
     tab = importlib.import_module(f"demos.{model}")
-    shipped = tab.INTRO
-    assert metrics.headline(model) in shipped
-    assert not [number for number in TYPED_BEFORE[model] if number in shipped.replace(metrics.headline(model), "")]
+    key, field, shown = INTRO_FIGURES[model]
+    number = f"**{shown.format(metrics.figure(model, key, field))}**"
+    assert number in tab.INTRO and len(tab.INTRO.splitlines()) <= 2 and "model card below" in tab.INTRO
+    assert not [typed for typed in TYPED_BEFORE.get(model, []) if typed in tab.INTRO.replace(number, "")]
     monkeypatch.setattr(metrics, "metrics_path", lambda name: tmp_path / f"{name}.json")
-    metrics.record(model, "score", label="some score", value="12.34 units", raw={}, command="python -m x", headline=True)
+    metrics.record(model, key, label="some score", value="0.1235", raw=nested(field, 0.123456), command="python -m x")
     try:
-        assert "Measured: some score: **12.34 units**." in importlib.reload(tab).INTRO
+        assert f"**{shown.format(0.123456)}**" in importlib.reload(tab).INTRO
+        (tmp_path / f"{model}.json").unlink()
+        assert "has not been measured yet" in importlib.reload(tab).INTRO
     finally:
         monkeypatch.undo()
         importlib.reload(tab)
