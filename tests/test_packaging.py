@@ -1,6 +1,7 @@
 """Set-up files agree with each other: pyproject, requirements.txt (Spaces), README front matter, CI."""
 
 import re
+import subprocess
 import tomllib
 
 from tests.conftest import REPO
@@ -47,3 +48,20 @@ def test_quick_start_and_ci_use_the_same_test_command():
     ci = REPO / ".ci" / "run"
     assert ci.stat().st_mode & 0o111, ".ci/run must be executable"
     assert "make test" in ci.read_text()
+
+
+def make_dry_run(target: str) -> str:
+    """The commands `make <target>` would run on a fresh clone (-B: as if nothing were installed yet)."""
+    return subprocess.run(["make", "-n", "-B", target], cwd=REPO, capture_output=True, text=True, check=True).stdout
+
+
+def test_make_run_and_make_test_never_share_an_install():
+    """`make run` installs requirements.txt alone (as Spaces does) into .venv-app; `make test` installs the test
+    extras into .venv-test only, and serves the app it tests from .venv-app."""
+    run = make_dry_run("run")
+    assert ".venv-app/bin/pip install" in run and "-r requirements.txt" in run and "[test]" not in run
+    assert ".venv-app/bin/python app.py" in run
+    test = make_dry_run("test")
+    extras = [line for line in test.splitlines() if "[test]" in line]
+    assert extras and all(".venv-test/bin/pip install" in line for line in extras)
+    assert "APP_PYTHON=" in test and ".venv-app/bin/python .venv-test/bin/python -m pytest" in test
