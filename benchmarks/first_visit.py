@@ -1,13 +1,15 @@
-"""A newcomer's first visit, on a fresh clone: install time, time to the first page, time to each tab's first answer.
+"""A newcomer's first visit, on a fresh clone: `make run` until the page answers, then each tab's first answer.
 
-    python benchmarks/first_visit.py [--revision HEAD] [--keep]
+    python benchmarks/first_visit.py [--revision HEAD] [--baseline REV]
 
-Clones this repository (the given revision) into a temporary folder, then, as the README says:
-``make .venv-app/.installed`` (the install step of ``make run``: a new venv with requirements.txt alone), then
-``make run`` until the page answers over HTTP, then one call of each tab's main action through ``gradio_client``
-(models load lazily, so each first answer includes loading its model). Prints one JSON line. pip's download cache
-is whatever this machine has (a first install ever also downloads about 1 GB of wheels). The load average at the
-start and the end is in the line: other work on the machine slows every number.
+Clones this repository (the given revision) into a temporary folder and, as the README says, runs ``make run``
+there: the time until the page answers over HTTP is the install plus the first start. Then one call of each tab's
+main action through ``gradio_client`` (models load lazily, so each first answer includes loading its model). Then
+it stops the app and runs ``make run`` again in the same clone, everything installed: the time until the page
+answers is the first page's time, and the difference to the first run is the install's. ``--baseline REV`` measures
+another revision the same way right after (e.g. the app before a change) and adds the ratios. Prints one JSON line.
+pip's download cache is whatever this machine has (a first install ever also downloads about 1 GB of wheels); the
+load average at the start and the end is in the line, since other work on the machine slows every number.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -66,59 +67,75 @@ def wait_for_page(url: str, proc: subprocess.Popen, log: Path) -> None:
             time.sleep(0.2)
 
 
+def serve(clone_dir: Path, log: Path) -> tuple[subprocess.Popen, str, float]:
+    """Start `make run` in the clone; return the process, the page's URL and the seconds until it answered."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_SERVER_PORT=str(port))
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["make", "run"], cwd=clone_dir, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    try:
+        wait_for_page(url, proc, log)
+    except Exception:
+        stop(proc)
+        raise
+    return proc, url, time.perf_counter() - start
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, 15)  # make and the app it started
+    proc.wait(timeout=30)
+
+
+def first_answers(url: str, clone_dir: Path) -> dict:
+    client = Client(url, verbose=False, download_files=False)
+    digit = handle_file(str(sorted((clone_dir / "assets" / "vae" / "examples").glob("*.png"))[0]))
+    result = {}
+    for tab, (endpoint, inputs) in FIRST_ANSWERS.items():
+        start = time.perf_counter()
+        try:
+            client.predict(*[digit if value == "digit" else value for value in inputs], api_name=endpoint)
+            result[tab] = round(time.perf_counter() - start, 2)
+        except Exception as exc:  # a tab that cannot answer is a result too
+            result[tab] = f"no answer: {str(exc)[:120]}"
+    return result
+
+
+def measure(revision: str) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="first_visit_"))
+    try:
+        clone_dir = clone(revision, folder / "clone")
+        proc, url, cold = serve(clone_dir, folder / "cold.log")
+        try:
+            config = urllib.request.urlopen(url + "config", timeout=30).read().decode()
+            answers = first_answers(url, clone_dir)
+        finally:
+            stop(proc)
+        proc, _, warm = serve(clone_dir, folder / "warm.log")
+        stop(proc)
+        return {"revision": revision, "make_run_to_page_s": round(cold, 1), "install_s": round(cold - warm, 1),
+                "first_page_s": round(warm, 1), "tabs_failing_to_build": config.count("could not be loaded"),
+                "first_answer_s": answers}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--revision", default="HEAD", help="what to clone (default: HEAD of this checkout)")
-    p.add_argument("--keep", action="store_true", help="keep the clone (its path is in the JSON line)")
+    p.add_argument("--baseline", help="a revision to measure the same way right after, e.g. the app before a change")
     args = p.parse_args()
-
-    folder = Path(tempfile.mkdtemp(prefix="first_visit_"))
     load_before = os.getloadavg()[0]
-    result: dict = {"revision": args.revision}
-    proc = None
-    try:
-        clone_dir = clone(args.revision, folder / "clone")
-        env = dict(os.environ, HF_HUB_OFFLINE="1")
-        env.pop("APP_PYTHON", None)
-        start = time.perf_counter()
-        subprocess.run(["make", ".venv-app/.installed"], cwd=clone_dir, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        result["install_s"] = round(time.perf_counter() - start, 1)
-
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        log = folder / "app.log"
-        start = time.perf_counter()
-        with open(log, "w") as out:
-            proc = subprocess.Popen(["make", "run"], cwd=clone_dir, stdout=out, stderr=subprocess.STDOUT,
-                                    env=dict(env, GRADIO_SERVER_PORT=str(port)), start_new_session=True)
-        wait_for_page(url, proc, log)
-        result["first_page_s"] = round(time.perf_counter() - start, 1)
-        if "could not be loaded" in urllib.request.urlopen(url + "config", timeout=30).read().decode():
-            result["tab_build_errors"] = True
-
-        client = Client(url, verbose=False, download_files=False)
-        digit = handle_file(str(sorted((clone_dir / "assets" / "vae" / "examples").glob("*.png"))[0]))
-        for tab, (endpoint, inputs) in FIRST_ANSWERS.items():
-            start = time.perf_counter()
-            try:
-                client.predict(*[digit if value == "digit" else value for value in inputs], api_name=endpoint)
-                result[f"first_answer_{tab}_s"] = round(time.perf_counter() - start, 2)
-            except Exception as exc:  # a tab that cannot answer is a result too
-                result[f"first_answer_{tab}_s"] = None
-                result[f"first_answer_{tab}_error"] = str(exc)[:200]
-    finally:
-        if proc is not None:
-            os.killpg(proc.pid, 15)  # make and the app it started
-            proc.wait(timeout=30)
-        result["load_average_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-        result["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        if args.keep:
-            result["clone"] = str(folder / "clone")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-        print(json.dumps(result, ensure_ascii=False))
-        sys.stdout.flush()
+    result = {"shipped": measure(args.revision)}
+    if args.baseline:
+        result["baseline"] = measure(args.baseline)
+        for key in ("make_run_to_page_s", "install_s", "first_page_s"):
+            result[f"{key.removesuffix('_s')}_ratio"] = round(result["shipped"][key] / result["baseline"][key], 2)
+    result["load_average_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+    result["cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(json.dumps(result, ensure_ascii=False))
 
 
 if __name__ == "__main__":
