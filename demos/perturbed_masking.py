@@ -201,8 +201,8 @@ def build() -> None:
     card = model_card_accordion(MODEL, HOW_IT_WORKS)
     with gr.Row():
         with gr.Column(scale=2):
-            text = gr.Textbox(label=f"Sentence (at most {MAX_CHARS} characters)", lines=2, max_lines=3,
-                              placeholder=EXAMPLES[0], elem_id="perturbed_masking-text")
+            text = gr.Textbox(label=f"Chinese sentence (at most {MAX_CHARS} characters; spaces keep Latin words apart)",
+                              lines=2, max_lines=3, placeholder=EXAMPLES[0], elem_id="perturbed_masking-text")
             run = gr.Button("Segment and parse", variant="primary", elem_id="perturbed_masking-run")
             examples = gr.Examples([[e] for e in EXAMPLES], inputs=[text], label="Examples (click to analyse)")
         with gr.Column(scale=1):

@@ -152,7 +152,7 @@ def build() -> None:
 
     with gr.Row():
         with gr.Column(scale=2):
-            text = gr.Textbox(label="Sentence", placeholder="广州和深圳哪个好？", max_lines=2, elem_id="roformer_sim-text")
+            text = gr.Textbox(label="Chinese sentence", placeholder="广州和深圳哪个好？", max_lines=2, elem_id="roformer_sim-text")
             with gr.Row():
                 n = gr.Slider(1, generate.MAX_CANDIDATES, value=20, step=1, label="n: candidates sampled", elem_id="roformer_sim-n")
                 k = gr.Slider(1, 50, value=10, step=1, label="k: candidates shown", elem_id="roformer_sim-k")
