@@ -76,7 +76,6 @@ def test_roformer_sim_similarity_records_the_four_sets_as_the_headline(recorded,
 
 
 def test_roformer_sim_generate_records_the_input_count(recorded, tiny_sts):
-    pytest.importorskip("kenlm")
     result = tiny_sts.main(["generate", "--datasets", "LCQMC", "--limit", "2", "--n", "4", "--threads", "1", "--record"])
     entry = recorded("roformer_sim")["generate_lcqmc_2_per_set_n4_p0.95"]
     assert entry["label"].startswith("paraphrases of 2 test inputs (first 2 positive pairs of LCQMC; n = 4, top-p 0.95)")

@@ -319,3 +319,24 @@ def test_pure_helpers():
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     ranked = generate.rank_by_cosine(np.array([0.0, 1.0]), vectors, ["x", "y", "z"], k=2)
     assert [t for t, _ in ranked] == ["z", "y"] and ranked[1][1] == pytest.approx(0.8)
+
+
+def test_steer_to_source_raises_input_characters_and_lowers_repeats():
+    source = torch.tensor([7, 8, 8])
+    steer = generate.steer_to_source(source, vocab_size=10, copy_bias=2.0, repetition_penalty=3.0)
+    logits = torch.zeros(2, 10)
+    history = torch.tensor([[5, 5], [8, 9]])  # row 0 wrote 5 twice; row 1 wrote 8 once (the input has two) and 9
+    out = steer(logits, history)
+    assert out[0, 7] == 2.0 and out[0, 8] == 2.0 and out[0, 0] == 0.0  # the input's characters, unwritten
+    assert out[0, 5] == -3.0 * 2  # written twice, the input has none
+    assert out[1, 8] == 2.0  # a second 8 stays free: the input has two
+    assert out[1, 9] == -3.0 and out[1, 7] == 2.0
+    assert torch.equal(steer(logits, history), out) and torch.equal(logits, torch.zeros(2, 10))  # pure
+
+
+def test_steered_paraphrases_copy_more_of_the_input(sim):
+    plain = generate.sample(sim, "我喜欢北京", 16, 0.95, 0)
+    steered = generate.sample(sim, "我喜欢北京", 16, 0.95, 0, copy_bias=6.0)
+    share = lambda texts: np.mean([sum(ch in "我喜欢北京" for ch in t) / max(len(t), 1) for t in texts])  # noqa: E731
+    assert share(steered) > share(plain)
+    assert generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0, copy_bias=0.0) == generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0)

@@ -256,7 +256,10 @@ def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: 
     assert last["inputs"] == 4 and 0 <= last["share_with_non_copy"] <= 1
     assert last["copy_input_baseline"]["share_with_non_copy"] == 0.0
     assert 0 < last["top5_candidates_judged"] <= 4 * 4 and 0 <= last["top5_fluent_share"] <= 1
-    assert last["human_paraphrase_fluent_share"] == 1.0  # the toy pairs are plain sentences
+    from core.roformer_sim.fluency import FluencyJudge
+
+    references = [b for _, b in evaluate.generation_inputs(sts_dir, ["BQ", "STS-B"], 2)]  # the judge on the human side
+    assert last["human_paraphrase_fluent_share"] == round(sum(FluencyJudge().is_fluent(b) for b in references) / 4, 4)
     # the same checkpoint, inputs and seeds: the comparison repeats the figures exactly
     assert {k: v for k, v in last["compare"].items() if k != "checkpoint"} == {
         k: last[k] for k in last["compare"] if k != "checkpoint"}
@@ -287,3 +290,22 @@ def test_soup_is_the_mean_of_the_runs_weights(hub_dir, sts_dir, tmp_path):  # no
     smaller = base.model.config.__class__(**{**base.model.config.to_dict(), "num_hidden_layers": 1})
     with pytest.raises(ValueError, match="different architecture"):
         soup.soup([base, Sim(RoFormerSim(smaller), base.tokenizer)])
+
+
+def test_evaluate_shown_writes_what_the_tab_shows(hub_dir, tmp_path, capsys):  # noqa: F811
+    from core.roformer_sim.fluency import FluencyJudge, judged_paraphrases
+
+    inputs = tmp_path / "inputs.txt"
+    inputs.write_text("我喜欢北京\n\n今天天气不错\n", encoding="utf-8")
+    out = tmp_path / "shown.jsonl"
+    result = evaluate.main(["shown", "--checkpoint", str(hub_dir), "--inputs", str(inputs), "--out", str(out)])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == result
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["input"] for line in lines] == ["我喜欢北京", "今天天气不错"] and result["inputs"] == 2
+    tab = judged_paraphrases(load(hub_dir), FluencyJudge(), "我喜欢北京", **evaluate.generate.TAB_DEFAULTS)
+    assert lines[0]["shown"] == [row[0] for row in tab[:5]]  # the tab's first five, in its order
+    passing = sum(row[3] for text in ("我喜欢北京", "今天天气不错")
+                  for row in judged_paraphrases(load(hub_dir), FluencyJudge(), text, **evaluate.generate.TAB_DEFAULTS)[:5])
+    assert result["top5_passing_share"] == round(passing / result["top5_candidates"], 4)
+    with pytest.raises(SystemExit):
+        evaluate.main(["shown", "--checkpoint", str(hub_dir), "--inputs", str(inputs)])

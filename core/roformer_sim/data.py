@@ -35,6 +35,7 @@ TRAIN_FILES = {  # dataset -> its train/valid files (ATEC's full train split is 
     "STS-B": ["STS-B.train.data", "STS-B.valid.data"],
 }
 EXTRA_DIR = DATA_DIR / "chinese_sts_extra"
+PROSE_FILE = Path("modern_prose") / "niutrans_modern.txt.xz"  # one sentence a line, in book order (data README §16)
 # The cinlid idiom NLI file is left out: four-character idioms are far from the test sets' questions and
 # sentences, and its 91k pairs would outweigh every other source.
 EXTRA_FILES = {
@@ -140,6 +141,13 @@ def split_dev(pairs: dict[str, list], n_dev: int = DEV_PAIRS, seed: int = DEV_SE
 
 
 # ----------------------------------------------------------------------------- raw text
+
+
+def consecutive_sentences(path: Path) -> list[tuple[str, str]]:
+    """(sentence, the next line) of one-sentence-a-line prose: left-to-right text for the generator."""
+    with lzma.open(path, "rt", encoding="utf-8") as f:
+        lines = [line.strip() for line in f]
+    return [(a, b) for a, b in zip(lines, lines[1:]) if a and b]
 
 
 def first_piece(text: str, max_chars: int) -> str:

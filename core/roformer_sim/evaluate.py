@@ -3,6 +3,7 @@
     python -m core.roformer_sim.evaluate similarity [--datasets ATEC,BQ,LCQMC,STS-B] [--limit N]
     python -m core.roformer_sim.evaluate generate [--limit N] [--n 20] [--compare-checkpoint bundled]
     python -m core.roformer_sim.evaluate dev [--extra-dir ../shared/data/chinese_sts_extra]
+    python -m core.roformer_sim.evaluate shown [--inputs FILE] --out OUT.jsonl
 
 ``similarity``: Spearman×100 between cosine and label on each test set (the protocol of Su's tables,
 bojone/BERT-whitening chn/eval.py, maxlen 64) plus "avg", next to a character-overlap baseline scored
@@ -14,6 +15,11 @@ candidates judged fluent and the share of inputs with a fluent non-copy candidat
 (issue #23's targets), next to the share of the human paraphrases judged fluent. With
 ``--compare-checkpoint`` the same figures for a second checkpoint (e.g. the present bundle) are measured
 in the same run on the same inputs and seeds.
+``shown``: what the paraphrase tab shows with its default settings (``generate.TAB_DEFAULTS``) for each input of
+``--inputs`` (one sentence a line; default: the first ``--limit`` (50) positive pairs' first sentences of each test
+set): ``--out`` gets one JSON line per input, ``{"input", "shown": the first five candidates in the tab's order}``; the
+summary gives the share of those five the judge passes and the share of inputs with a passing non-copy candidate of
+cosine >= 0.8 among the five and among all the tab shows.
 ``dev``: the trainer's dev score (held-out train/valid pairs, ``data.dev_spearman``; with ``--extra-dir``
 also the extra sources' held-out pairs, as a run trained with ``--extra-pairs`` logs it), for checkpoints
 whose run did not log it on the same pairs; it chooses runs and is never recorded.
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -89,10 +96,10 @@ def evaluate_generation(sim: Sim, inputs: list[tuple[str, str]], n: int, top_p: 
     for i, (text, reference) in enumerate(tqdm(inputs, desc="paraphrase")):
         ranked = generate.paraphrase(sim, text, n=n, k=n, top_p=top_p, seed=seed + i)
         copy_f1.append(char_f1(text, reference))
-        top_fluent = [judge.is_fluent(c) for c, _ in ranked[:FLUENCY_TOP]]
-        fluent_top, counted_top = fluent_top + sum(top_fluent), counted_top + len(top_fluent)
-        new = [(c, s) for c, s in ranked if not is_copy(c, text)]
-        served += any(s >= GOOD_COSINE and judge.is_fluent(c) for c, s in new)
+        fluent = [score >= judge.threshold for score in judge.scores([c for c, _ in ranked])]
+        fluent_top, counted_top = fluent_top + sum(fluent[:FLUENCY_TOP]), counted_top + len(fluent[:FLUENCY_TOP])
+        new = [(c, s, f) for (c, s), f in zip(ranked, fluent) if not is_copy(c, text)]
+        served += any(s >= GOOD_COSINE and f for _, s, f in new)
         if new:
             got += 1
             best_scores.append(new[0][1])
@@ -111,27 +118,67 @@ def evaluate_generation(sim: Sim, inputs: list[tuple[str, str]], n: int, top_p: 
     }
 
 
+def dev_inputs(sts_dir: Path, per_set: int) -> list[str]:
+    """The first ``per_set`` positive pairs' first sentences of each dataset's held-out dev pairs (``data.split_dev``):
+    inputs to choose decoding settings and generators on, never a test split."""
+    dev = split_dev(labelled_pairs(sts_dir))[1]
+    return [a[: generate.MAX_LEN - 2] for name in DATASETS for a, _, _ in [r for r in dev[name] if is_positive(name, r[2])][:per_set]]
+
+
+def evaluate_shown(sim: Sim, texts: list[str], judge: FluencyJudge, out: Path | None, settings: dict | None = None) -> dict:
+    """The tab's output per input under ``settings`` (default: the tab's defaults), written to ``out`` when given, and
+    the judge's shares over it."""
+    from core.roformer_sim.fluency import judged_paraphrases
+
+    settings = settings or generate.TAB_DEFAULTS
+    passed_top, counted_top, served_top, served_shown = 0, 0, 0, 0
+    with open(out or os.devnull, "w", encoding="utf-8") as f:
+        for text in tqdm(texts, desc="shown"):
+            rows = judged_paraphrases(sim, judge, text, **settings)
+            f.write(json.dumps({"input": text, "shown": [row[0] for row in rows[:FLUENCY_TOP]]}, ensure_ascii=False) + "\n")
+            passed_top += sum(row[3] for row in rows[:FLUENCY_TOP])
+            counted_top += len(rows[:FLUENCY_TOP])
+            good = [row[3] and row[1] >= GOOD_COSINE and not is_copy(row[0], text) for row in rows]
+            served_top, served_shown = served_top + any(good[:FLUENCY_TOP]), served_shown + any(good)
+    return {
+        "inputs": len(texts),
+        f"top{FLUENCY_TOP}_passing_share": round(passed_top / max(counted_top, 1), 4),
+        f"top{FLUENCY_TOP}_candidates": counted_top,
+        f"share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_top{FLUENCY_TOP}": round(served_top / max(len(texts), 1), 4),
+        f"share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_shown": round(served_shown / max(len(texts), 1), 4),
+        **settings,
+        "fluency_threshold": judge.threshold,
+    }
+
+
 def human_fluent_share(inputs: list[tuple[str, str]], judge: FluencyJudge) -> float:
     """The judge on the human paraphrases of the same inputs: what a perfect generator would score."""
-    return round(float(np.mean([judge.is_fluent(reference) for _, reference in inputs])), 4)
+    return round(float(np.mean(np.asarray(judge.scores([reference for _, reference in inputs])) >= judge.threshold)), 4)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", choices=["similarity", "generate", "dev"])
+    parser.add_argument("task", choices=["similarity", "generate", "dev", "shown"])
     parser.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled model)")
     parser.add_argument("--compare-checkpoint", default=None,
                         help="generate: also measure this checkpoint ('bundled' = the present bundle) in the same run")
     parser.add_argument("--sts-dir", type=Path, default=STS_DIR, help="Su's chinese_sts folder (test files; dev: train/valid files)")
     parser.add_argument("--extra-dir", type=Path, default=None, help="dev: the chinese_sts_extra folder, to score its held-out pairs too")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ",".join(DATASETS))
-    parser.add_argument("--limit", type=int, default=None, help="pairs per test set (similarity: all; generate: 100)")
+    parser.add_argument("--limit", type=int, default=None, help="pairs per test set (similarity: all; generate: 100; shown: 50)")
+    parser.add_argument("--inputs", default=None,
+                        help="shown: a file of input sentences, one a line, or 'dev' (held-out dev pairs; default: test sets)")
+    parser.add_argument("--out", type=Path, default=None, help="shown: the JSON-lines file to write (required)")
     parser.add_argument("--n", type=int, default=20, help="generate: candidates sampled per input")
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     metrics.add_record_option(parser)
     args = parser.parse_args(argv)
+    if args.task == "shown" and args.out is None:
+        parser.error("shown needs --out OUT.jsonl")
+    if args.record and args.task == "shown" and args.inputs == "dev":
+        parser.error("dev inputs choose settings and are not recorded (drop --record)")
     if args.record and args.task == "dev":
         parser.error("dev scores choose runs and are not recorded (drop --record)")
     metrics.check_recordable(args, "roformer_sim")
@@ -146,10 +193,21 @@ def main(argv: list[str] | None = None) -> dict:
     sim = load(checkpoints.locate("roformer_sim", args.checkpoint), checkpoints.device())
     if args.task == "dev":
         result = {"dev_spearman": dev_spearman(sim, split_dev(labelled_pairs(args.sts_dir, args.extra_dir))[1])}
+    elif args.task == "shown":
+        from core.roformer_sim.fluency import FluencyJudge
+
+        if args.inputs == "dev":
+            texts = dev_inputs(args.sts_dir, args.limit or 25)
+        elif args.inputs:
+            texts = [line.strip() for line in Path(args.inputs).read_text(encoding="utf-8").splitlines() if line.strip()]
+        else:
+            texts = [text for text, _ in generation_inputs(args.sts_dir, datasets, args.limit or 50)]
+        result = evaluate_shown(sim, texts, FluencyJudge(), args.out)
+        result["inputs_from"] = str(args.inputs or f"test sets {','.join(datasets)}, {args.limit or 50} each")
     elif args.task == "similarity":
         result = evaluate_similarity(sim, args.sts_dir, datasets, args.limit)
     else:
-        from core.roformer_sim.fluency import FluencyJudge  # needs kenlm (test extra); similarity runs without it
+        from core.roformer_sim.fluency import FluencyJudge  # loads the masked LM and jieba: similarity runs without them
 
         judge, inputs = FluencyJudge(), generation_inputs(args.sts_dir, datasets, args.limit or 100)
         result = evaluate_generation(sim, inputs, args.n, args.top_p, args.seed, judge)
@@ -185,6 +243,19 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
                   f"(character overlap, same run: avg {overlap['avg']:.2f})",
             raw=result, command=command, anchor="RoFormer-Sim base 39.27 / 48.31 / 72.30 / 71.75 / 57.9 (blog 8541)",
             headline=True)
+        return
+    if args.task == "shown":
+        named = "inputs of " + (Path(args.inputs).name if args.inputs else f"test sets (first {args.limit or 50} positive pairs of each)")
+        metrics.record(
+            "roformer_sim", "shown_" + (Path(args.inputs).stem if args.inputs else f"test_{args.limit or 50}_per_set"),
+            label=f"the tab's default output for {result['inputs']} {named} (n = {result['n']}, top-p {result['top_p']:g}, "
+                  f"copy bias {result.get('copy_bias', 0):g}, repetition penalty {result.get('repetition_penalty', 0):g}): "
+                  f"shown top {FLUENCY_TOP} the fluency judge passes · inputs with a passing non-copy candidate of cosine "
+                  f"≥ {GOOD_COSINE} among the top {FLUENCY_TOP} · among all {result['k']} shown",
+            value=f"{result[f'top{FLUENCY_TOP}_passing_share']:.1%} · "
+                  f"{result[f'share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_top{FLUENCY_TOP}']:.0%} · "
+                  f"{result[f'share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_shown']:.0%}",
+            raw=result, command=command)
         return
     per_set = args.limit or 100
     named = [d for d in DATASETS if d in result["datasets"]]

@@ -22,6 +22,7 @@ MAX_CANDIDATES = 200  # n larger than this buys nothing but latency in a demo
 # torch generators take seeds up to 64 bits, but a browser's number box (a JavaScript number) holds whole numbers
 # exactly only up to 2⁵³ − 1: a larger seed typed on the page reaches the server already rounded.
 MAX_SEED = 2**53 - 1
+TAB_DEFAULTS = {"n": 20, "k": 10, "top_p": 0.95, "seed": 0}  # what the paraphrase tab starts with (evaluate shown measures it)
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -156,26 +157,30 @@ def decode(
     choose: Callable[[torch.Tensor], torch.Tensor],
     max_new: int = MAX_LEN,
     steps: type = CachedSteps,
+    steer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """n continuations of one source ``[CLS] ... [SEP]`` (ids (1, L)), each up to, not including, [SEP].
 
     ``choose`` maps next-token logits (rows, V) to token ids (rows,); rows that chose [SEP] leave the batch.
+    ``steer`` (optional) rewrites the logits first, given each row's tokens so far (rows, t).
     """
     sep = sim.tokenizer.sep_token_id
     stepper = steps(sim, source_ids, n)
     logits = stepper.first_logits
     rows = torch.arange(n, device=sim.device)  # which output each row of the batch belongs to
     outputs: list[list[int]] = [[] for _ in range(n)]
+    history = torch.empty(n, 0, dtype=torch.long, device=sim.device)  # tokens so far of the rows still going
     for _ in range(max_new):
-        tokens = choose(logits)
+        tokens = choose(steer(logits, history) if steer else logits)
         going = tokens != sep
         for row, token in zip(rows[going].tolist(), tokens[going].tolist()):
             outputs[row].append(token)
         if not going.any():
             break
+        history = torch.cat([history, tokens[:, None]], dim=1)
         if not going.all():
             stepper.keep(going)
-            rows, tokens = rows[going], tokens[going]
+            rows, tokens, history = rows[going], tokens[going], history[going]
         logits = stepper.advance(tokens)
     return outputs
 
@@ -204,6 +209,23 @@ def sample_top_p(top_p: float, generator: torch.Generator) -> Callable[[torch.Te
     return choose
 
 
+def steer_to_source(source: torch.Tensor, vocab_size: int, copy_bias: float, repetition_penalty: float,
+                    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Logits of the characters of ``source`` (ids) raised by ``copy_bias``, so a paraphrase stays close to its input;
+    and each token lowered by ``repetition_penalty`` for every time it was already written beyond its count in the
+    input (the tiny generator's salad repeats characters: 餐餐餐). Returns new logits; the inputs are left alone."""
+    in_source = torch.zeros(vocab_size, device=source.device)
+    in_source[source] = 1.0
+    source_counts = torch.bincount(source, minlength=vocab_size).float()
+
+    def steer(logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        written = torch.zeros(len(logits), vocab_size, device=logits.device)
+        written.scatter_add_(1, history, torch.ones_like(history, dtype=written.dtype))
+        return logits + copy_bias * in_source - repetition_penalty * (written - source_counts).clamp_min(0)
+
+    return steer
+
+
 def source_ids(sim: Sim, text: str, mask_positions: Sequence[int] = ()) -> torch.Tensor:
     """``[CLS] text [SEP]`` ids, with [MASK] at the given token positions (0 = [CLS]) for "fill and rephrase"."""
     ids, _ = sim.tokenize([text])
@@ -214,22 +236,27 @@ def source_ids(sim: Sim, text: str, mask_positions: Sequence[int] = ()) -> torch
     return ids
 
 
-def sample(sim: Sim, text: str, n: int, top_p: float, seed: int, mask_positions: Sequence[int] = ()) -> list[str]:
+def sample(sim: Sim, text: str, n: int, top_p: float, seed: int, mask_positions: Sequence[int] = (),
+           copy_bias: float = 0.0, repetition_penalty: float = 0.0) -> list[str]:
     """n raw sampled sentences (duplicates and copies included), in sampling order."""
     generator = torch.Generator(device=sim.device).manual_seed(int(seed))
     ids = source_ids(sim, text, mask_positions)
-    outputs = decode(sim, ids, n, sample_top_p(top_p, generator))
+    words = ids[0, 1:-1]
+    steer = (steer_to_source(words[words != sim.tokenizer.mask_token_id], sim.model.config.vocab_size, copy_bias, repetition_penalty)
+             if copy_bias or repetition_penalty else None)
+    outputs = decode(sim, ids, n, sample_top_p(top_p, generator), steer=steer)
     return [detokenize(sim.tokenizer.convert_ids_to_tokens(out, skip_special_tokens=True)) for out in outputs]
 
 
 def paraphrase(
-    sim: Sim, text: str, n: int = 20, k: int = 10, top_p: float = 0.95, seed: int = 0, mask_positions: Sequence[int] = ()
+    sim: Sim, text: str, n: int = 20, k: int = 10, top_p: float = 0.95, seed: int = 0, mask_positions: Sequence[int] = (),
+    copy_bias: float = 0.0, repetition_penalty: float = 0.0,
 ) -> list[tuple[str, float]]:
     """Up to k (sentence, cosine to the input) pairs, best first, from n candidates sampled in one batch."""
     text = check_text(text, sim)
     check_sampling(n, k, top_p)
     check_seed(seed)
-    candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions), text)
+    candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions, copy_bias, repetition_penalty), text)
     if not candidates:
         return []
     vectors = encode(sim, [text] + candidates)

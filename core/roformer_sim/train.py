@@ -58,7 +58,8 @@ PRESETS = {
 }
 # What a resumed run must share with the run that saved the state.
 RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "nli_triplets", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
-            "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed")
+            "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed",
+            "prose_gen_pairs", "bq_train", "cpu_bf16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -82,6 +83,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--noised-share", type=float, default=0.25, help="share of stage-1 pairs that are (noised sentence, sentence)")
     p.add_argument("--cosent-pairs", type=int, help="stage 2 labelled pairs per step and process (default 64)")
     p.add_argument("--stage2-gen-pairs", type=int, help="stage 2 positive pairs per step kept on the generation loss (default 8)")
+    p.add_argument("--prose-gen-pairs", type=int, default=0,
+                   help="stage 2: also this many (sentence, next sentence) pairs of modern prose per step on the generation "
+                        "loss only (left-to-right language modelling; never the similarity losses)")
+    p.add_argument("--bq-train", action="store_true",
+                   help="also generate from the positive pairs of <data-dir>/chinese_sts_extra/bq_train.tsv.xz (generation only)")
+    p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on the CPU too (measured: benchmarks/roformer_sim_train_precision.py)")
     p.add_argument("--lr1", type=float, help="stage 1 peak learning rate (default 3e-4)")
     p.add_argument("--lr2", type=float, help="stage 2 peak learning rate (default 1.5e-4)")
     p.add_argument("--warmup", type=int, help="warm-up steps of each stage (default 100)")
@@ -247,13 +254,16 @@ def main(argv: list[str] | None = None) -> None:
     extra_dir = Path(args.data_dir) / data.EXTRA_DIR.name if args.extra_pairs else None
     train_pairs, dev = data.split_dev(data.labelled_pairs(Path(args.sts_dir), extra_dir), args.dev_pairs)
     positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if data.is_positive(name, y)]
+    if args.bq_train:
+        positives += [(a, b) for a, b, y in data.read_pairs(Path(args.data_dir) / data.EXTRA_DIR.name / "bq_train.tsv.xz") if y >= 1]
+    prose = data.consecutive_sentences(Path(args.data_dir) / data.PROSE_FILE) if args.prose_gen_pairs else []
     sentences = sorted({t for rows in train_pairs.values() for a, b, _ in rows for t in (a, b)})
     raw = data.raw_sentences(Path(args.data_dir), args.max_chars) + sentences
     nli = data.nli_triplets(train_pairs.get("NLI", [])) if args.nli_triplets else []
     if args.nli_triplets and len(nli) < args.nli_triplets:
         raise ValueError(f"--nli-triplets {args.nli_triplets} needs at least as many NLI triplets; found {len(nli)} "
                          "(the NLI pairs are read with --extra-pairs)")
-    training.log_line(runtime, log_file, event="data", positive_pairs=len(positives), noised_sentence_pool=len(raw),
+    training.log_line(runtime, log_file, event="data", positive_pairs=len(positives), noised_sentence_pool=len(raw), prose_pairs=len(prose),
                       labelled_pairs={k: len(v) for k, v in train_pairs.items()}, nli_triplets=len(nli))
 
     # Stage 2 without a generation batch leaves the MLM head's transform out of the graph.
@@ -293,14 +303,15 @@ def main(argv: list[str] | None = None) -> None:
             labels = torch.tensor([r[2] for r in rows], device=runtime.device)
             labelled = (*to_device([r[0] for r in rows]), *to_device([r[1] for r in rows]), labels)
             batch = None
-            if args.stage2_gen_pairs:
-                batch = unilm_rows(rng.sample(positives, args.stage2_gen_pairs), sim.tokenizer, rng, args.max_chars).to(runtime.device)
+            if args.stage2_gen_pairs or args.prose_gen_pairs:
+                gen_pairs = rng.sample(positives, args.stage2_gen_pairs) + rng.sample(prose, args.prose_gen_pairs)
+                batch = unilm_rows(gen_pairs, sim.tokenizer, rng, args.max_chars).to(runtime.device)
         triplets = None
         if args.nli_triplets:  # drawn last, so the other batches are those of the same run without triplets
             drawn = rng.sample(nli, args.nli_triplets)
             triplets = to_device([t[part] for part in range(3) for t in drawn])
         training.set_lr(optimizer, lr)
-        with runtime.autocast():
+        with torch.autocast("cpu", dtype=torch.bfloat16) if args.cpu_bf16 and runtime.device.type == "cpu" else runtime.autocast():
             gen, similarity = model(batch, labelled, triplets, args.scale)
         training.optimizer_step(model, optimizer, gen + similarity)
         step += 1

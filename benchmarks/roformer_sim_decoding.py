@@ -1,0 +1,53 @@
+"""Decoding settings of the paraphrase tab side by side, judged by the fluency judge and cosine (not the model's own
+probability), on held-out dev inputs (``evaluate.dev_inputs``; never a test split).
+
+    python benchmarks/roformer_sim_decoding.py [--checkpoint DIR] [--per-set 25] [--threads 1]
+
+For each setting (top-p, copy bias towards the input's characters, repetition penalty; n, k and seed as the tab's
+defaults): A = share of the shown top five the judge passes, B = share of inputs with a shown candidate that passes,
+has cosine >= 0.8 and is not a copy. One line per setting, then one JSON object of all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from core import checkpoints
+from core.roformer_sim import evaluate, generate
+from core.roformer_sim.fluency import FluencyJudge
+from core.roformer_sim.model import load
+
+GRID = [  # (top_p, copy_bias, repetition_penalty): the present default first
+    (0.95, 0.0, 0.0), (0.95, 1.5, 0.0), (0.95, 0.0, 1.5), (0.95, 1.5, 1.5), (0.95, 3.0, 1.5), (0.8, 1.5, 1.5),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default=None)
+    parser.add_argument("--per-set", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sim = load(checkpoints.locate("roformer_sim", args.checkpoint), checkpoints.device())
+    judge = FluencyJudge()
+    texts = evaluate.dev_inputs(evaluate.STS_DIR, args.per_set)
+    results = []
+    for top_p, copy_bias, penalty in GRID:
+        settings = {**generate.TAB_DEFAULTS, "top_p": top_p, "copy_bias": copy_bias, "repetition_penalty": penalty}
+        start = time.perf_counter()
+        r = evaluate.evaluate_shown(sim, texts, judge, None, settings)
+        a = r[f"top{evaluate.FLUENCY_TOP}_passing_share"]
+        b = r[f"share_with_passing_non_copy_cosine_{evaluate.GOOD_COSINE}_in_shown"]
+        results.append({"top_p": top_p, "copy_bias": copy_bias, "repetition_penalty": penalty, "A": a, "B": b,
+                        "A+B": round(a + b, 4), "seconds": round(time.perf_counter() - start, 1)})
+        print(f"top-p {top_p:<4} copy bias {copy_bias:<3} penalty {penalty:<3}  A {a:.3f}  B {b:.3f}  A+B {a + b:.3f}", flush=True)
+    print(json.dumps({"inputs": len(texts), "checkpoint": args.checkpoint or "bundled", "settings": results}))
+
+
+if __name__ == "__main__":
+    main()
