@@ -196,7 +196,7 @@ def test_trainer_learns_a_template_and_loads_through_the_shared_loader(tmp_path)
     # the same command again resumes the finished run instead of starting over
     train_tree.main(args)
     resumed = [json.loads(line) for line in (tmp_path / "state" / "log.jsonl").read_text().splitlines()][len(log):]
-    assert resumed[0]["event"] == "resumed"
+    assert [line["event"] for line in resumed[:2]] == ["data", "resumed"] and "train" not in {line["event"] for line in resumed}
 
 
 def test_the_bundle_prefers_the_solver_with_the_higher_recorded_dev_accuracy(tmp_path):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from core.math_solver import model, tree
 
-KINDS = ("t5", "tree")
+SOLVERS = {"t5": model.Solver, "tree": tree.TreeSolver}
+KINDS = tuple(SOLVERS)
 TREE_FOLDER = "tree"
 DEV_KEYS = {"t5": "dev_beams3", "tree": "tree_dev_beams5"}  # the dev measurements the choice compares
 METRICS_FILE = "metrics.json"
@@ -32,6 +33,11 @@ def preferred_kind(bundle: Path | str) -> str:
         return "t5"
     tree_score, t5_score = recorded_dev_accuracy(bundle, "tree"), recorded_dev_accuracy(bundle, "t5")
     return "tree" if tree_score is not None and (t5_score is None or tree_score > t5_score) else "t5"
+
+
+def default_beams(bundle: Path | str) -> int:
+    """The beam count the tab starts with: that of the bundle's preferred solver."""
+    return SOLVERS[preferred_kind(bundle)].default_beams
 
 
 def load(directory: Path | str, device="cpu", kind: str | None = None):

@@ -23,10 +23,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from core import training
+from core import int8, training
 from core.math_solver import expression, normalize, ranker
 from core.math_solver.model import CharTokenizer
 from core.math_solver.solution import Solution, read_candidate
@@ -394,11 +394,19 @@ def encode_sources(tokenizer: CharTokenizer, sources: list[str], device="cpu") -
     return ids.to(device), lengths.to(device), positions.to(device)
 
 
-def save(model: TreeModel, tokenizer: CharTokenizer, directory: Path | str, half: bool = False) -> None:
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def save(model: TreeModel, tokenizer: CharTokenizer, directory: Path | str, precision: str = "fp32") -> None:
+    """Config, vocabulary and weights: fp32, fp16, or int8 rows with fp16 vectors (``core.int8``, for bundling)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    weights = {name: (t.half() if half else t).detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    save_file(weights, str(directory / WEIGHTS_FILE))
+    if precision == "fp32":
+        save_file({name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}, str(directory / WEIGHTS_FILE))
+    else:
+        int8.write(model.state_dict(), directory / WEIGHTS_FILE, int8=precision == "int8")
     (directory / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=1) + "\n", encoding="utf-8")
     tokenizer.save_pretrained(directory)
 
@@ -411,7 +419,7 @@ def is_tree_checkpoint(directory: Path | str) -> bool:
 def load_model(directory: Path | str) -> TreeModel:
     saved = json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
     model = TreeModel(TreeConfig(**{**saved, "constants": tuple(saved["constants"])}))
-    model.load_state_dict({name: t.float() for name, t in load_file(str(Path(directory) / WEIGHTS_FILE)).items()})
+    model.load_state_dict(int8.read(Path(directory) / WEIGHTS_FILE))
     return model.eval()
 
 
