@@ -231,7 +231,7 @@ def load(directory: Path | str, device: torch.device | str = "cpu") -> Solver:
         beam_ranker = ranker.Ranker.load(ranker_file)
         if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
             logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule "
-                                                "(refit: python -m core.math_solver.ranker)", ranker_file)
+                                                "(refit: python -m core.math_solver.fit_ranker)", ranker_file)
             beam_ranker = None
     return Solver(model, load_tokenizer(directory), device, beam_ranker, Path(directory))
 

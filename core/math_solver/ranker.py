@@ -33,7 +33,7 @@ RANKER_FILE = "ranker.json"
 # Words of the problem paired with what they suggest of the equation (written with placeholders) or its value: a
 # feature is 1 when the problem has the words and the beam has the property. All eight together raised the ranker's
 # 2-fold cross-validated dev accuracy from 44.7% to 45.9% on the checkpoint they were written for (`python -m
-# core.math_solver.ranker`, model card).
+# core.math_solver.fit_ranker`, model card).
 COUNTED = "个人名辆只本棵条块张次天台位支箱盒间套件头匹朵瓶包袋根颗级组页场道"
 CUES = {
     "count_asked_whole": ("question", rf"(多少|几)[{COUNTED}]", lambda written, value: value.denominator == 1),
