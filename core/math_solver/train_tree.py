@@ -76,7 +76,7 @@ def prepare(examples: list[data.Example], constants: tuple[str, ...]) -> tuple[l
         try:
             symbols = tree.to_prefix(example.target, constants)
         except ValueError as exc:
-            dropped[str(exc).split(" is not")[0].split(" ")[0] if "constant" in str(exc) else str(exc)] += 1
+            dropped["a constant the model has no embedding for" if "constant" in str(exc) else str(exc)] += 1
             continue
         if len(symbols) > tree.MAX_NODES:
             dropped["equation longer than MAX_NODES"] += 1
