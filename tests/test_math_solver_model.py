@@ -93,7 +93,7 @@ def test_a_ranker_picks_the_evaluating_beam_it_likes_best():
 
 def test_ranker_cues_read_what_the_problem_asks():
     problem = normalize.encode_problem("平均每个班有12人，3.5个班一共有多少人？")
-    assert ranker.question_of(problem.text) == "3.5个班一共有多少人"  # a decimal point ends no clause
+    assert normalize.question_of(problem.text) == "3.5个班一共有多少人"  # a decimal point ends no clause
     candidates = tuple(read_candidate(text, -0.1, -0.5, problem) for text in ("N0*N1", "N1/N0", "N1-N0"))
     rows = ranker.beam_features(candidates, problem)
     cue = lambda name: [row[ranker.FEATURES.index(name)] for row in rows]

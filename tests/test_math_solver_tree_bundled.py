@@ -14,7 +14,7 @@ TREE = BUNDLE / solvers.TREE_FOLDER
 pytestmark = pytest.mark.skipif(not tree.is_tree_checkpoint(TREE), reason="no bundled tree model")
 
 # The tab's typed examples (shown when the Ape210K test file is absent) and the answers a teacher writes.
-EXAMPLE_ANSWERS = ["45", "384", "18/5", "60", "5", "8"]
+EXAMPLE_ANSWERS = ["45", "384", "3.6", "60", "5", "8"]
 
 
 @pytest.fixture(scope="module")

@@ -50,15 +50,9 @@ FEATURES = ("log_prob", "mean_log_prob", "first_beam", "beam_position", "evaluat
 L2 = 1e-3  # weight decay of the fit: a dozen weights from thousands of beams need little
 
 
-def question_of(text: str) -> str:
-    """The problem's last clause: where it says what it asks for."""
-    clauses = [c for c in re.split(r"[，,。？?！!；;]|\.(?!\d)", text) if c.strip()]
-    return clauses[-1] if clauses else text
-
-
 def asked(problem: normalize.Problem) -> list[bool]:
     """For each :data:`CUES` entry, whether the problem (or its question) has the cue's words."""
-    places = {"problem": problem.text, "question": question_of(problem.text)}
+    places = {"problem": problem.text, "question": normalize.question_of(problem.text)}
     return [re.search(pattern, places[place]) is not None for place, pattern, _ in CUES.values()]
 
 
