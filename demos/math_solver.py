@@ -25,8 +25,14 @@ TYPED_EXAMPLES = [
     "45名同学去划船，每条船最多坐6人，至少需要多少条船？",
 ]
 
+# What the intro says the tab's solver is (``solvers.preferred_kind``: the one with the higher recorded dev accuracy).
+BUNDLED_MODELS = {
+    "tree": "a 2.6M-parameter goal-driven tree decoder (GTS, Xie & Sun 2019: it writes the equation as a tree, top down)",
+    "t5": "a weak 4M-parameter T5 (about 5 CPU-hours and 6.5 minutes on a GPU)",
+}
+
 INTRO = f"""### Math word problems → equation → exact answer
-{"A tree decoder (GTS, Xie & Sun 2019)" if solvers.preferred_kind(checkpoints.spec(MODEL).asset_dir) == "tree" else "A small T5"} reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
+A small model reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
 whitelist parser — model output is never run as code. The answer comes from the beam a learned **ranker** prefers (it weighs
 the beams' probabilities, how they agree, whether the value is one a primary-school problem can have, whether the
@@ -37,7 +43,7 @@ After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学�
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
 
-**The bundled model is weak**: a 4M-parameter T5 trained here (about 5 CPU-hours and 6.5 minutes on a GPU) on Ape210K valid and
+**The bundled model**: {BUNDLED_MODELS[solvers.preferred_kind(checkpoints.spec(MODEL).asset_dir)]}, trained here on Ape210K valid and
 Math23K (about 25k problems, see the model card). {bundle_metrics.headline("math_solver")} Check its equation before trusting the answer."""
 
 
