@@ -1,4 +1,4 @@
-"""Tab: a T5 writes the equation of a primary-school word problem; a safe evaluator computes the exact answer."""
+"""Tab: a tree decoder or a T5 writes the equation of a primary-school word problem; a safe evaluator computes the exact answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from itertools import islice
 import gradio as gr
 
 from core import checkpoints
-from core.math_solver import confidence, data, model, normalize, working
+from core.math_solver import confidence, data, normalize, solvers, working
+from core.math_solver.solution import Candidate, Solution, equation_tree
 from demos.common import guarded, model_card_accordion, tab_intro, timed
 
 MODEL = "math_solver"
@@ -24,11 +25,21 @@ TYPED_EXAMPLES = [
     "45名同学去划船，每条船最多坐6人，至少需要多少条船？",
 ]
 
-INTRO = tab_intro("**Paste a Chinese primary-school word problem**: the model writes an equation, and the answer is "
-                  "worked out exactly, step by step.", MODEL, "ape210k_test_beams3", "accuracy",
+# What the intro says the tab's solver is (``solvers.preferred_kind``: the one with the higher recorded dev accuracy),
+# and the metrics entry of its Ape210K test score.
+BUNDLED_MODELS = {
+    "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class) that writes the equation as a tree",
+             "tree_ape210k_test_beams5"),
+    "t5": ("a 4M-parameter T5", "ape210k_test_beams3"),
+}
+BUNDLED_KIND = solvers.preferred_kind(checkpoints.spec(MODEL).asset_dir)
+
+INTRO = tab_intro("**Paste a Chinese primary-school word problem**: "
+                  f"{BUNDLED_MODELS[BUNDLED_KIND][0]} writes an equation, and the answer is worked out exactly, step by step.",
+                  MODEL, BUNDLED_MODELS[BUNDLED_KIND][1], "accuracy",
                   "It answers **{:.1%}** of the Ape210K test problems right: check its equation.")
 
-HOW_IT_WORKS = f"""A small T5 reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
+HOW_IT_WORKS = f"""A small model reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
 whitelist parser — model output is never run as code. The answer comes from the beam a learned **ranker** prefers (it weighs
 the beams' probabilities, how they agree, whether the value is one a primary-school problem can have, whether the
@@ -39,7 +50,7 @@ After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学�
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
 
-**The bundled model is weak**: a 4M-parameter T5 trained here (about 5 CPU-hours and 6.5 minutes on a GPU) on Ape210K valid and
+**The bundled model**: {BUNDLED_MODELS[BUNDLED_KIND][0]}, trained here on Ape210K valid and
 Math23K (about 25k problems, see the model card). Check its equation before trusting the answer."""
 
 
@@ -60,7 +71,7 @@ def problem_markdown(problem: normalize.Problem) -> str:
     return f"**What the model reads:** {problem.source}\n\n{numbers}"
 
 
-def answer_markdown(solution: model.Solution, ms: float) -> str:
+def answer_markdown(solution: Solution, ms: float) -> str:
     answer = solution.answer
     if answer is None:
         tried = "; ".join(f"`{c.written}`: {c.error}" for c in solution.candidates)
@@ -89,7 +100,7 @@ def percent(probability: float) -> str:
     return f"{probability:.1%}" if probability < 0.1 else f"{probability:.0%}"
 
 
-def confidence_markdown(solution: model.Solution) -> str:
+def confidence_markdown(solution: Solution) -> str:
     """How sure the model is of its answer, and a clear 'check this one' when it is not."""
     agreeing = [k + 1 for k in confidence.agreeing_beams(solution)]
     beams = f"beam {agreeing[0]}" if len(agreeing) == 1 else "beams " + ", ".join(map(str, agreeing)) + " agree"
@@ -100,15 +111,15 @@ def confidence_markdown(solution: model.Solution) -> str:
     return f"**Confidence:** the model gives this answer **{probability}** probability ({beams})."
 
 
-def working_markdown(solution: model.Solution) -> str:
+def working_markdown(solution: Solution) -> str:
     """The chosen equation worked out step by step, as a teacher writes it under the problem."""
-    steps = working.steps(model.equation_tree(solution.best.written, solution.problem))
+    steps = working.steps(equation_tree(solution.best.written, solution.problem))
     if not steps:
         return "**Working:** the equation is a number of the problem; there is nothing to work out."
     return "**Working:**\n\n" + "\n".join(f"{k}. {step}" for k, step in enumerate(steps, 1))
 
 
-def beam_choice_note(solution: model.Solution) -> str:
+def beam_choice_note(solution: Solution) -> str:
     """Why the answer does not come from beam 1."""
     rank = solution.candidates.index(solution.best) + 1
     if solution.ranker_probabilities is not None:
@@ -120,14 +131,14 @@ def beam_choice_note(solution: model.Solution) -> str:
             f"gives no reason for); this answer comes from beam {rank}.")
 
 
-def value_text(candidate: model.Candidate, problem: normalize.Problem) -> str:
+def value_text(candidate: Candidate, problem: normalize.Problem) -> str:
     if candidate.value is None:
         return f"cannot evaluate: {candidate.error}"
     text = normalize.fraction_text(candidate.value)
     return text if normalize.plausible_answer(candidate.value, problem) else f"{text} (not a plausible answer)"
 
 
-def ranker_text(candidate: model.Candidate, solution: model.Solution) -> str:
+def ranker_text(candidate: Candidate, solution: Solution) -> str:
     if solution.ranker_probabilities is None:
         return "–"
     return percent(solution.ranker_probabilities[solution.candidates.index(candidate)])
@@ -145,12 +156,12 @@ CANDIDATE_COLUMNS = (
 )
 
 
-def candidate_rows(solution: model.Solution) -> list[list]:
+def candidate_rows(solution: Solution) -> list[list]:
     return [[rank] + [cell(c, solution) for _, _, cell in CANDIDATE_COLUMNS] for rank, c in enumerate(solution.candidates, 1)]
 
 
 def solve(text: str, beams: float):
-    solver = checkpoints.load(MODEL, model.load)
+    solver = checkpoints.load(MODEL, solvers.load)
     solution, ms = timed(solver.solve, text or "", int(beams))
     return problem_markdown(solution.problem), answer_markdown(solution, ms), candidate_rows(solution)
 
@@ -158,11 +169,12 @@ def solve(text: str, beams: float):
 def build() -> None:
     gr.Markdown(INTRO)
     model_card_accordion(MODEL, HOW_IT_WORKS)
+    default_beams = solvers.default_beams(checkpoints.spec(MODEL).asset_dir)
     with gr.Row():
         with gr.Column(scale=2):
             problem = gr.Textbox(label=f"Problem (Chinese, up to {normalize.MAX_PROBLEM_CHARS} characters)", lines=4,
                                  placeholder="学校把135本练习本平均分给3个班，每班多少本？", elem_id="math_solver-problem")
-            beams = gr.Slider(1, 5, value=3, step=1, label="Beams (equations to try)", elem_id="math_solver-beams")
+            beams = gr.Slider(1, 5, value=default_beams, step=1, label="Beams (equations to try)", elem_id="math_solver-beams")
             run = gr.Button("Solve", variant="primary", elem_id="math_solver-solve")
         with gr.Column(scale=3):
             answer = gr.Markdown("Paste a problem and press Solve, or click an example.", elem_id="math_solver-answer")
@@ -173,7 +185,7 @@ def build() -> None:
     outputs = [normalised, answer, table]
     examples = test_set_examples()
     gr.Examples(
-        examples=[[e, 3] for e in examples],
+        examples=[[e, default_beams] for e in examples],
         inputs=[problem, beams],
         outputs=outputs,
         fn=guarded(solve),

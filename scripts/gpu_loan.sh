@@ -61,6 +61,10 @@ run() {
         --save-fp16 --state-dir $runs/math_cont/state --out $runs/math_cont/model >$runs/math_cont.log 2>&1 &
     $py -m core.math_solver.train "${math[@]}" --batch-size 64 --lr 7e-4 --warmup 300 --dropout 0.1 \
         --save-fp16 --state-dir $runs/math_scratch/state --out $runs/math_scratch/model >$runs/math_scratch.log 2>&1 &
+    # The tree decoder (GTS class), its GPU preset: 2-layer encoder, hidden 384, int8 weights (one bundle file).
+    $py -m core.math_solver.train_tree --preset gpu --train "$DATA/ape210k/valid.ape.json.xz" \
+        "$DATA/math23k/math23k_train_full.jsonl.xz" --test "$DATA/ape210k/test.ape.json.xz" --cpu-minutes "$MINUTES" \
+        --keep-best --threads 1 --state-dir $runs/math_tree/state --out $runs/math_tree/model >$runs/math_tree.log 2>&1 &
 
     # Replay both game files once, on every core, into a cache each xiangqi run then reads.
     local games=("$DATA/xiangqi/ccpd_games_iccs.jsonl.xz" "$DATA/xiangqi/dpxq_games_iccs.jsonl.xz")
@@ -80,7 +84,7 @@ for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache'
     wait
     nvidia-smi --query-gpu=memory.used --format=csv >>$runs/gpu.txt 2>&1
 
-    for name in math_cont math_scratch xq_int8 xq_cont; do
+    for name in math_cont math_scratch math_tree xq_int8 xq_cont; do
         [ -d $runs/$name/model ] && tar -czf "$OUT/$name.tar.gz" -C $runs/$name model
     done
     # Logs and training stats of every run.

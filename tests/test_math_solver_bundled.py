@@ -7,6 +7,7 @@ import pytest
 
 from core import checkpoints
 from core.math_solver import confidence, evaluate, model, normalize
+from core.math_solver.solution import Solution, read_candidate
 from demos import math_solver as tab
 from demos.common import guarded
 from tests.test_math_solver_model import one_torch_thread  # noqa: F401 (autouse fixture)
@@ -53,24 +54,24 @@ def test_tab_handler_and_its_messages(solver):
 
 def test_no_answer_note():
     problem = normalize.encode_problem("有5个苹果")
-    failed = model.Solution(problem, (model.read_candidate("N0/(N0-N0)", -0.5, -4.0, problem),))
+    failed = Solution(problem, (read_candidate("N0/(N0-N0)", -0.5, -4.0, problem),))
     text = tab.answer_markdown(failed, 12.0)
     assert "## No answer" in text and "division by zero" in text
 
 
 def test_notes_when_the_answer_is_not_the_top_beam():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
-    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, -0.1 * k, -k, problem) for k, text in enumerate(beams)))
+    read = lambda *beams: Solution(problem, tuple(read_candidate(text, -0.1 * k, -k, problem) for k, text in enumerate(beams)))
     text = tab.answer_markdown(read("N1-N0", "N0/(N1-N1)", "N0/(1-N1)"), 12.0)
     assert "## Answer: 600" in text and "Beams 1–2 could not be evaluated or gave no plausible answer" in text
     assert "this answer comes from beam 3" in text and "No beam gave" not in text
     text = tab.answer_markdown(read("N1-N0"), 12.0)
     assert "No beam gave a plausible answer" in text and "comes from beam" not in text
-    ranked = model.Solution(problem, read("N0*(1-N1)", "N0/(1-N1)").candidates, (0.2, 0.6))
+    ranked = Solution(problem, read("N0*(1-N1)", "N0/(1-N1)").candidates, (0.2, 0.6))
     assert "The ranker prefers beam 2 (its chance of being right: 60%, beam 1: 20%)" in tab.answer_markdown(ranked, 12.0)
     assert [row[4] for row in tab.candidate_rows(ranked)] == ["20%", "60%"]
     assert [row[4] for row in tab.candidate_rows(read("N1-N0"))] == ["–"]
-    implausible_choice = model.Solution(problem, read("N0/(1-N1)", "N1-N0").candidates, (0.3, 0.6))
+    implausible_choice = Solution(problem, read("N0/(1-N1)", "N1-N0").candidates, (0.3, 0.6))
     text = tab.answer_markdown(implausible_choice, 12.0)
     assert "though beam 1 gives a plausible one" in text and "No beam gave" not in text
     rows = tab.candidate_rows(read("N1-N0", "N0/(1-N1)"))
@@ -79,7 +80,7 @@ def test_notes_when_the_answer_is_not_the_top_beam():
 
 def test_working_confidence_and_beams_table():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
-    read = lambda *beams: model.Solution(problem, tuple(model.read_candidate(text, lp / 8, lp, problem) for text, lp in beams))
+    read = lambda *beams: Solution(problem, tuple(read_candidate(text, lp / 8, lp, problem) for text, lp in beams))
     sure = read(("N0/(1-N1)", -0.2), ("N0*(1-N1)", -2.0), ("N0/(100-N1*100)*100", -3.0))
     text = tab.answer_markdown(sure, 12.0)
     assert "**Working:**\n\n1. 1 − 20% = 80%\n2. 480 ÷ 80% = 600" in text
@@ -98,7 +99,7 @@ def test_working_confidence_and_beams_table():
 def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     beams = ("N1-N0", "N0*(1-N1)", "N0/(1-N1)")  # −479.8 (implausible), 384 (plausible, wrong), 600 (right)
-    solution = model.Solution(problem, tuple(model.read_candidate(text, -0.1, -1.0, problem) for text in beams))
+    solution = Solution(problem, tuple(read_candidate(text, -0.1, -1.0, problem) for text in beams))
     counts = evaluate.score([solution, None], [{"ans": "600"}, {"ans": "1"}])
     # exp(-1) × 2 = 0.74 of probability gives 384: sure; a refused problem is unsure
     assert counts == {"correct": 0, "valid": 1, "rule_correct": 0, "first_evaluating_correct": 0,
@@ -112,12 +113,12 @@ def test_score_counts_the_answer_the_first_evaluating_beam_and_the_oracle():
 def test_the_vote_picks_the_value_whose_plausible_beams_are_most_probable_together():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     written = (("N1-N0", -0.1), ("N0*(1-N1)", -0.5), ("N0/(1-N1)", -1.0), ("N0/(1-N1)*1", -1.0))
-    solution = model.Solution(problem, tuple(model.read_candidate(text, lp, lp, problem) for text, lp in written))
+    solution = Solution(problem, tuple(read_candidate(text, lp, lp, problem) for text, lp in written))
     assert solution.best.value == 384  # the best plausible beam; −479.8 is not plausible
     assert confidence.most_probable_value(solution) == 600  # 2·e^−1 = 0.74 against e^−0.5 = 0.61
     counts = evaluate.score([solution], [{"ans": "600"}])
     assert counts["most_probable_value_correct"] == 1 and counts["correct"] == 0
-    implausible_only = model.Solution(problem, solution.candidates[:1])
+    implausible_only = Solution(problem, solution.candidates[:1])
     assert confidence.most_probable_value(implausible_only) == implausible_only.candidates[0].value
 
 

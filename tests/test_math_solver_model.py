@@ -10,6 +10,7 @@ import torch
 from core import checkpoints
 from core.math_solver import model as m
 from core.math_solver import normalize, ranker, train
+from core.math_solver.solution import Solution, read_candidate
 
 PROBLEMS = [
     {"original_text": "学校把135本练习本平均分给3个班，每班多少本？", "equation": "x=135/3", "ans": "45"},
@@ -54,46 +55,46 @@ def test_char_tokenizer_keeps_placeholders_and_digits(tmp_path):
 def test_best_beam_is_the_first_that_evaluates():
     problem = normalize.encode_problem("学校把135本练习本平均分给3个班，每班多少本？")
     beams = [("N0/(N1-N1)", -0.1), ("N7+1", -0.2), ("N0/N1", -0.3), ("N0*N1", -0.4)]
-    solution = m.Solution(problem, tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams))
+    solution = Solution(problem, tuple(read_candidate(text, score, 8 * score, problem) for text, score in beams))
     first, second, third, _ = solution.candidates
     assert first.value is None and "division by zero" in first.error and first.equation == "135 ÷ (3 − 3)"
     assert second.value is None and "N7" in second.error and second.equation == ""
     assert solution.best is third and third.value == 45 and third.equation == "135 ÷ 3"
     assert solution.answer.answer == "45"
-    nothing = m.Solution(problem, (first, second))
+    nothing = Solution(problem, (first, second))
     assert nothing.best is None and nothing.answer is None
 
 
 def test_best_beam_prefers_a_plausible_answer():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     beams = [("N1-N0", -0.1), ("N0*(1-N1)", -0.2), ("N0/(1-N1)", -0.3)]
-    solution = m.Solution(problem, tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams))
+    solution = Solution(problem, tuple(read_candidate(text, score, 8 * score, problem) for text, score in beams))
     negative, rounded, right = solution.candidates
     assert negative.value < 0 and rounded.value == Fraction(1920, 5)  # 384: plausible, so it wins over the right 600
     assert solution.best is rounded
-    assert m.Solution(problem, (negative, right)).best is right
-    assert m.Solution(problem, (negative,)).best is negative  # nothing plausible: the best beam that evaluates
+    assert Solution(problem, (negative, right)).best is right
+    assert Solution(problem, (negative,)).best is negative  # nothing plausible: the best beam that evaluates
 
 
 def test_a_ranker_picks_the_evaluating_beam_it_likes_best():
     problem = normalize.encode_problem("一件上衣的售价是480元，比原价降低了20%，原价多少元？")
     beams = [("N1-N0", -0.1), ("N0*(1-N1)", -0.2), ("N0/(N1-N1)", -0.25), ("N0/(1-N1)", -0.3)]
-    candidates = tuple(m.read_candidate(text, score, 8 * score, problem) for text, score in beams)
+    candidates = tuple(read_candidate(text, score, 8 * score, problem) for text, score in beams)
     rows = ranker.beam_features(candidates, problem)
     assert len(rows) == 4 and all(len(row) == len(ranker.FEATURES) for row in rows)
     feature = lambda name: [row[ranker.FEATURES.index(name)] for row in rows]
     assert feature("evaluates") == [1.0, 1.0, 0.0, 1.0] and feature("plausible") == [0.0, 1.0, 0.0, 1.0]
     assert feature("uses_every_number") == [1.0, 1.0, 1.0, 1.0] and feature("first_beam") == [1.0, 0.0, 0.0, 0.0]
     # the beam that does not evaluate is never chosen, however much the ranker likes it
-    ranked = m.Solution(problem, candidates, (0.1, 0.2, 0.99, 0.7))
+    ranked = Solution(problem, candidates, (0.1, 0.2, 0.99, 0.7))
     assert ranked.best is candidates[3] and ranked.best_by_rule is candidates[1] and ranked.answer.answer == "600"
-    assert m.Solution(problem, candidates[2:3], (0.9,)).best is None
+    assert Solution(problem, candidates[2:3], (0.9,)).best is None
 
 
 def test_ranker_cues_read_what_the_problem_asks():
     problem = normalize.encode_problem("平均每个班有12人，3.5个班一共有多少人？")
-    assert ranker.question_of(problem.text) == "3.5个班一共有多少人"  # a decimal point ends no clause
-    candidates = tuple(m.read_candidate(text, -0.1, -0.5, problem) for text in ("N0*N1", "N1/N0", "N1-N0"))
+    assert normalize.question_of(problem.text) == "3.5个班一共有多少人"  # a decimal point ends no clause
+    candidates = tuple(read_candidate(text, -0.1, -0.5, problem) for text in ("N0*N1", "N1/N0", "N1-N0"))
     rows = ranker.beam_features(candidates, problem)
     cue = lambda name: [row[ranker.FEATURES.index(name)] for row in rows]
     assert cue("count_asked_whole") == [1.0, 0.0, 0.0] and cue("count_asked_fraction") == [0.0, 1.0, 1.0]

@@ -84,6 +84,9 @@ def test_answer_matching():
         (Fraction(13, 4), "至少需要多少辆车？", "4", "rounded up"),
         (Fraction(13, 4), "最多能装多少箱？", "3", "rounded down"),
         (Fraction(13, 4), "一共需要几辆车？", "4", "rounded up"),
+        # the question's word decides, not one of the conditions before it
+        (Fraction(15, 2), "45名同学去划船，每条船最多坐6人，至少需要多少条船？", "8", "rounded up"),
+        (Fraction(15, 2), "每箱至少装6个，45个最多能装多少箱？", "7", "rounded down"),
     ],
 )
 def test_teacher_answers(value, question, answer, note):

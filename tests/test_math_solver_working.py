@@ -7,14 +7,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.math_solver import confidence, expression, model, normalize, working
+from core.math_solver import confidence, expression, normalize, working
+from core.math_solver.solution import Solution, equation_tree, read_candidate
 
 PRICE = "一件上衣的售价是480元，比原价降低了20%，原价多少元？"
 
 
 def working_of(equation: str, problem_text: str) -> list[str]:
     problem = normalize.encode_problem(problem_text)
-    return [str(step) for step in working.steps(model.equation_tree(equation, problem))]
+    return [str(step) for step in working.steps(equation_tree(equation, problem))]
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_steps_as_a_teacher_writes_them(equation, problem, expected):
 def test_errors_are_the_evaluators():
     problem = normalize.encode_problem("1 2")
     with pytest.raises(ValueError, match="division by zero"):
-        working.steps(model.equation_tree("N0/(N1-N1-N1+N1)", problem))
+        working.steps(equation_tree("N0/(N1-N1-N1+N1)", problem))
     with pytest.raises(ValueError, match="placeholder N0 has no value"):
         working.steps(expression.parse("N0+1"))
 
@@ -92,10 +93,10 @@ def test_working_agrees_with_the_evaluator(tree):
 # How sure the solver is
 
 
-def solution(problem_text: str, beams: list[tuple[str, float]]) -> model.Solution:
+def solution(problem_text: str, beams: list[tuple[str, float]]) -> Solution:
     """A solution from (equation, sequence probability) beams, best first."""
     problem = normalize.encode_problem(problem_text)
-    return model.Solution(problem, tuple(model.read_candidate(text, math.log(p) / 8, math.log(p), problem) for text, p in beams))
+    return Solution(problem, tuple(read_candidate(text, math.log(p) / 8, math.log(p), problem) for text, p in beams))
 
 
 def test_agreeing_beams_add_up():

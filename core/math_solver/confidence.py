@@ -20,7 +20,7 @@ from collections import defaultdict
 from fractions import Fraction
 
 from core.math_solver import normalize
-from core.math_solver.model import Solution
+from core.math_solver.solution import Solution
 
 UNSURE_BELOW = 0.3
 

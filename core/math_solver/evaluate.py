@@ -1,6 +1,7 @@
 """Answer accuracy of a checkpoint on Ape210K / Math23K problems.
 
-    python -m core.math_solver.evaluate --data ../shared/data/ape210k/test.ape.json --beams 3
+    python -m core.math_solver.evaluate --data ../shared/data/ape210k/test.ape.json --threads 1
+    python -m core.math_solver.evaluate --dev --solver t5 --beams 3      # the bundled T5 instead of the tab's solver
     python -m core.math_solver.evaluate --test ../shared/data/ape210k/test.ape.json \
         ../shared/data/math23k/math23k_train_full.jsonl.xz --limit 500      # accuracy per file and overall
 
@@ -33,7 +34,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core import checkpoints, metrics as bundle_metrics
-from core.math_solver import confidence, data, model as solver_model, normalize
+from core.math_solver import confidence, data, normalize, solvers
+from core.math_solver.solution import Solution
 
 COUNTS = ("correct", "valid", "rule_correct", "first_evaluating_correct", "most_probable_value_correct", "some_beam_correct",
           "unsure", "unsure_correct")
@@ -46,9 +48,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--format", choices=data.FORMATS, nargs="+", default=None,
                    help="file format, once for all files or once per file (default: guessed from the content)")
     p.add_argument("--dev", action="store_true", help="score the held-out development set instead of --data")
-    p.add_argument("--beams", type=int, default=3)
+    p.add_argument("--beams", type=int, default=None, help="beams per problem (default: the solver's, as the tab uses it)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N problems of each file")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled)")
+    p.add_argument("--solver", choices=solvers.KINDS, default=None,
+                   help="which solver of the bundle (default: the tab's, the one with the higher recorded dev accuracy)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     bundle_metrics.add_record_option(p)
@@ -61,7 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def score(solutions: list[solver_model.Solution | None], items: list[dict]) -> dict[str, int]:
+def score(solutions: list[Solution | None], items: list[dict]) -> dict[str, int]:
     """Counts over solutions aligned with their dataset items: ``correct`` (the answer the solver gives),
     ``valid`` (some beam evaluates), ``rule_correct`` (the best beam with a plausible value), ``first_evaluating_correct`` (the best beam that evaluates, without the
     plausibility rule), ``most_probable_value_correct`` (the answer-level vote, ``confidence.most_probable_value``),
@@ -118,10 +122,10 @@ def scorable(items: list[dict]) -> list[dict]:
     return kept
 
 
-def solve_items(solver: solver_model.Solver, items: list[dict], beams: int, batch_size: int, label: str):
+def solve_items(solver, items: list[dict], beams: int, batch_size: int, label: str):
     """Solutions aligned with ``items``; ``None`` for a problem the solver refuses (no numbers …)."""
     order = sorted(range(len(items)), key=lambda i: len(items[i]["original_text"]))  # little padding per batch
-    solutions: list[solver_model.Solution | None] = [None] * len(items)
+    solutions: list[Solution | None] = [None] * len(items)
     for start in tqdm(range(0, len(order), batch_size), desc=f"solve {label}", mininterval=10):
         problems, positions = [], []
         for i in order[start : start + batch_size]:
@@ -141,7 +145,8 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    solver = checkpoints.load("math_solver", solver_model.load, args.checkpoint)
+    solver = checkpoints.load("math_solver", lambda directory, device: solvers.load(directory, device, args.solver), args.checkpoint)
+    args.beams = args.beams or solver.default_beams
     total, n, unscored, per_source = dict.fromkeys(COUNTS, 0), 0, 0, {}
     sources = [("dev", data.dev_problems())] if args.dev else [
         (data.source_name(path), data.read_problems(path, data_format)) for path, data_format in zip(args.data, args.format)]
@@ -152,18 +157,19 @@ def main(argv=None) -> None:
         per_source[source] = {**metrics(counts, len(scored)), "unscored": len(items) - len(scored)}
         total = {key: total[key] + counts[key] for key in COUNTS}
         n, unscored = n + len(scored), unscored + len(items) - len(scored)
-    result = {**metrics(total, n), "unscored": unscored, "beams": args.beams,
+    result = {**metrics(total, n), "unscored": unscored, "beams": args.beams, "solver": type(solver).__name__,
               "data": "dev" if args.dev else str(args.data[0]) if len(args.data) == 1 else [str(path) for path in args.data],
               "ranker": solver.ranker.about if solver.ranker else None}
     if len(sources) > 1:
         result["per_source"] = per_source
     if args.record:
-        record(args, result, argv)
+        record(args, result, argv, "tree_" if type(solver).__name__ == "TreeSolver" else "")
     print(json.dumps(result, ensure_ascii=False))
 
 
-def record(args: argparse.Namespace, result: dict, argv) -> None:
-    """Store the measurement under a key naming the problems and beams (only whole standard sets)."""
+def record(args: argparse.Namespace, result: dict, argv, prefix: str = "") -> None:
+    """Store the measurement under a key naming the solver (``prefix``), the problems and beams (only whole
+    standard sets); the tab's solver's measurements are the headline."""
     if args.dev:
         key, label = "dev", f"held-out dev ({result['n']:,} new Math23K problems), answer accuracy, {args.beams} beams"
         anchor = "Math23K (5-fold): Transformer 61.5%, GTS 74.2%, BERTGen 76.6%"
@@ -178,9 +184,11 @@ def record(args: argparse.Namespace, result: dict, argv) -> None:
                   f"{result['ranker']['dev_accuracy_2_fold']:.1%}; the fixed rule: {result['rule_accuracy']:.1%})")
     elif result["ranker"]:
         value += f" (the fixed rule instead of the ranker: {result['rule_accuracy']:.2%})"
-    bundle_metrics.record("math_solver", f"{key}_beams{args.beams}", label=label, value=value,
+    if prefix:
+        label = "tree decoder: " + label
+    bundle_metrics.record("math_solver", f"{prefix}{key}_beams{args.beams}", label=label, value=value,
                           raw=result, command=bundle_metrics.command_line("core.math_solver.evaluate", argv),
-                          anchor=anchor, headline=args.beams == 3)
+                          anchor=anchor, headline=args.beams == (5 if prefix else 3))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,8 @@ Two kinds of checkpoint directory load here:
 * an mT5 directory laid out like ``google/mt5-small`` (``spiece.model``), loaded as
   ``MT5ForConditionalGeneration`` with ``T5Tokenizer``, for fine-tuning with ``train --init``.
 
-The model writes an equation over placeholders; it is substituted with the problem's numbers and
-evaluated exactly by :mod:`core.math_solver.expression`. The answer comes from the beam a learned ranker prefers
-(:mod:`core.math_solver.ranker`, when the checkpoint has one), else from the best beam whose value is a plausible
-primary-school answer (``normalize.plausible_answer``), else from the best beam that evaluates.
+The model writes an equation over placeholders; :mod:`core.math_solver.solution` reads, evaluates and chooses among
+the beams, as it does for the tree solver (:mod:`core.math_solver.tree`).
 """
 
 from __future__ import annotations
@@ -21,15 +19,14 @@ import logging
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, MT5ForConditionalGeneration, T5Config, T5ForConditionalGeneration
 
 from core import training
-from core.math_solver import expression, normalize, ranker
+from core.math_solver import normalize, ranker
+from core.math_solver.solution import Solution, read_candidate
 
 VOCAB_FILE = "vocab.txt"
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: T5's pad (= decoder start) and eos
@@ -150,61 +147,6 @@ def load_model(directory: Path | str) -> torch.nn.Module:
 # Solving
 
 
-@dataclass(frozen=True)
-class Candidate:
-    written: str  # what the model wrote (placeholders)
-    score: float  # mean log-probability per token of the beam (what beam search ranks by)
-    log_prob: float  # log-probability of the whole sequence: how likely the model finds this equation
-    equation: str  # readable infix with the problem's numbers, "" when it does not parse
-    value: Fraction | None  # None when it does not evaluate
-    error: str  # why not, when value is None
-
-
-@dataclass(frozen=True)
-class Solution:
-    problem: normalize.Problem
-    candidates: tuple[Candidate, ...]  # best first
-    ranker_probabilities: tuple[float, ...] | None = None  # per candidate, when the checkpoint has a ranker
-
-    @property
-    def best(self) -> Candidate | None:
-        """The candidate the learned ranker prefers when there is one, else :attr:`best_by_rule`."""
-        if self.ranker_probabilities is None:
-            return self.best_by_rule
-        chosen = ranker.choose([c.value is not None for c in self.candidates], list(self.ranker_probabilities))
-        return None if chosen is None else self.candidates[chosen]
-
-    @property
-    def best_by_rule(self) -> Candidate | None:
-        """The best beam whose value is a plausible answer, else the best beam that evaluates."""
-        evaluated = [c for c in self.candidates if c.value is not None]
-        plausible = (c for c in evaluated if normalize.plausible_answer(c.value, self.problem))
-        return next(plausible, evaluated[0] if evaluated else None)
-
-    @property
-    def answer(self) -> normalize.Answer | None:
-        best = self.best
-        return normalize.format_answer(best.value, self.problem.text) if best else None
-
-
-def equation_tree(written: str, problem: normalize.Problem):
-    """The tree of what the model wrote with the problem's numbers in place, spelt as the problem spells them."""
-    return expression.substitute(expression.parse(written), problem.values, problem.texts)
-
-
-def read_candidate(written: str, score: float, log_prob: float, problem: normalize.Problem) -> Candidate:
-    """Parse, substitute and evaluate one beam; failures become a reason, never an exception."""
-    try:
-        tree = equation_tree(written, problem)
-    except ValueError as exc:
-        return Candidate(written, score, log_prob, "", None, str(exc))
-    equation = expression.to_infix(tree, pretty=True)
-    try:
-        return Candidate(written, score, log_prob, equation, expression.evaluate_tree(tree), "")
-    except ValueError as exc:
-        return Candidate(written, score, log_prob, equation, None, str(exc))
-
-
 class OnlyTokens(LogitsProcessor):
     """Forbid every token outside ``allowed`` (the model may only write equation symbols)."""
 
@@ -217,8 +159,11 @@ class OnlyTokens(LogitsProcessor):
 
 
 class Solver:
+    default_beams = 3  # the tab's and evaluate's beam count for this solver
+
     def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device | str = "cpu",
-                 beam_ranker: ranker.Ranker | None = None):
+                 beam_ranker: ranker.Ranker | None = None, directory: Path | None = None):
+        self.directory = directory  # where it was loaded from (its ranker is fitted into it)
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.ranker = beam_ranker
@@ -286,7 +231,7 @@ def load(directory: Path | str, device: torch.device | str = "cpu") -> Solver:
         beam_ranker = ranker.Ranker.load(ranker_file)
         if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
             logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule "
-                                                "(refit: python -m core.math_solver.ranker)", ranker_file)
+                                                "(refit: python -m core.math_solver.fit_ranker)", ranker_file)
             beam_ranker = None
-    return Solver(model, load_tokenizer(directory), device, beam_ranker)
+    return Solver(model, load_tokenizer(directory), device, beam_ranker, Path(directory))
 

@@ -271,6 +271,12 @@ _AT_MOST = re.compile(r"至多|最多")
 _AT_LEAST = re.compile(r"至少|最少")
 
 
+def question_of(text: str) -> str:
+    """The problem's last clause: where it says what it asks for."""
+    clauses = [c for c in re.split(r"[，,。？?！!；;]|\.(?!\d)", text) if c.strip()]
+    return clauses[-1] if clauses else text
+
+
 @dataclass(frozen=True)
 class Answer:
     value: Fraction
@@ -307,7 +313,10 @@ def format_answer(value: Fraction, question: str) -> Answer:
         approx = "" if round(percent, 2) == percent else "≈ "
         return Answer(value, f"{approx}{text}%", exact, decimal, "a 百分之几 question: the answer is a percentage")
     if value.denominator != 1 and _COUNT_QUESTION.search(question):
-        if _AT_MOST.search(question):
+        # the question's own 至少 / 最多 decides ("每条船最多坐6人，至少需要多少条船" asks for at least)
+        asked = question_of(question)
+        clause = asked if _AT_MOST.search(asked) or _AT_LEAST.search(asked) else question
+        if _AT_MOST.search(clause) and not _AT_LEAST.search(clause):
             whole, how = math.floor(value), "rounded down: only complete ones count (最多)"
         else:
             whole, how = math.ceil(value), "rounded up: a part still needs a whole one (至少)"

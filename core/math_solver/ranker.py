@@ -8,7 +8,7 @@ problem's numbers it uses, all of them or not, its length), and a few cues of wh
 for a whole number, "平均" for a division, "一共" for a sum, …: :data:`CUES`). The solver's fixed rule, the best beam
 with a plausible value, ignores most of that.
 
-    python -m core.math_solver.ranker --threads 2        # fit on the dev set's beams, write assets/math_solver/ranker.json
+Fitting on the dev set's beams: ``python -m core.math_solver.fit_ranker``.
 
 The ranker is fitted on the beams of the held-out development set (``data.dev_problems``; the model never trained on
 it), which is where rules are chosen; its accuracy there is reported 2-fold cross-validated (fitted on one half,
@@ -17,20 +17,15 @@ measured on the other), since the dev problems are its training data. Test sets 
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import math
 import random
 import re
-import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
-from core import checkpoints, logistic, training
+from core import logistic
 from core.logistic import Logistic
 from core.math_solver import normalize
 
@@ -38,7 +33,7 @@ RANKER_FILE = "ranker.json"
 # Words of the problem paired with what they suggest of the equation (written with placeholders) or its value: a
 # feature is 1 when the problem has the words and the beam has the property. All eight together raised the ranker's
 # 2-fold cross-validated dev accuracy from 44.7% to 45.9% on the checkpoint they were written for (`python -m
-# core.math_solver.ranker`, model card).
+# core.math_solver.fit_ranker`, model card).
 COUNTED = "个人名辆只本棵条块张次天台位支箱盒间套件头匹朵瓶包袋根颗级组页场道"
 CUES = {
     "count_asked_whole": ("question", rf"(多少|几)[{COUNTED}]", lambda written, value: value.denominator == 1),
@@ -55,15 +50,9 @@ FEATURES = ("log_prob", "mean_log_prob", "first_beam", "beam_position", "evaluat
 L2 = 1e-3  # weight decay of the fit: a dozen weights from thousands of beams need little
 
 
-def question_of(text: str) -> str:
-    """The problem's last clause: where it says what it asks for."""
-    clauses = [c for c in re.split(r"[，,。？?！!；;]|\.(?!\d)", text) if c.strip()]
-    return clauses[-1] if clauses else text
-
-
 def asked(problem: normalize.Problem) -> list[bool]:
     """For each :data:`CUES` entry, whether the problem (or its question) has the cue's words."""
-    places = {"problem": problem.text, "question": question_of(problem.text)}
+    places = {"problem": problem.text, "question": normalize.question_of(problem.text)}
     return [re.search(pattern, places[place]) is not None for place, pattern, _ in CUES.values()]
 
 
@@ -158,34 +147,3 @@ def cross_validated_accuracy(problems, n: int, seed: int = 0) -> float:
         labels = [label for _, beam_labels in train for label in beam_labels]
         right += accuracy(fit(rows, labels), held_out, len(held_out)) * len(held_out)
     return right / n
-
-
-def main(argv=None) -> None:
-    from core.math_solver import data, evaluate, model as solver_model  # the solver imports this module
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=checkpoints.BUNDLED, help="the solver whose beams are ranked (default: bundled)")
-    p.add_argument("--beams", type=int, default=3, help="beams per problem, as the tab uses them (default 3)")
-    p.add_argument("--out", type=Path, default=checkpoints.ASSETS_DIR / "math_solver" / RANKER_FILE)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    directory = checkpoints.locate("math_solver", args.checkpoint)
-    solver = solver_model.Solver(solver_model.load_model(directory), solver_model.load_tokenizer(directory))  # no ranker
-    items = evaluate.scorable(data.dev_problems())
-    solutions = evaluate.solve_items(solver, items, args.beams, args.batch_size, "dev")
-    problems = labelled_beams(solutions, items)
-    rule = evaluate.metrics(evaluate.score(solutions, items), len(items))["accuracy"]
-    about = {"fitted_on": f"beams of the {len(items):,} dev problems (data.dev_problems), {args.beams} beams each",
-             "dev_accuracy_2_fold": round(cross_validated_accuracy(problems, len(items)), 4),
-             "dev_accuracy_of_the_rule": rule, "model_fingerprint": training.weights_fingerprint(solver.model), "command": "python -m core.math_solver.ranker " + " ".join(
-                 sys.argv[1:] if argv is None else argv), "date": dt.date.today().isoformat()}
-    ranker = fit([row for beams, _ in problems for row in beams], [label for _, labels in problems for label in labels], about)
-    ranker.save(args.out)
-    print(json.dumps(about, ensure_ascii=False))
-
-
-if __name__ == "__main__":
-    main()
