@@ -205,7 +205,7 @@ TYPED_BEFORE = {"roformer_sim": ["58.8", "58.79"], "perturbed_masking": ["0.75",
                 "xiangqi": ["35%", "95%", "53%", "45%"]}
 # model: (measurement, its number, how the intro writes it)
 INTRO_FIGURES = {"roformer_sim": ("test_spearman", "spearman.avg", "{:.1f}"),
-                 "math_solver": ("ape210k_test_beams3", "accuracy", "{:.1%}"),
+                 "math_solver": ("tree_ape210k_test_beams5", "accuracy", "{:.1%}"),
                  "xiangqi": ("predict_validation_games300", "top1", "{:.1%}"),
                  "perturbed_masking": ("pku_test_f1", "f1", "{:.3f}"),
                  "vae": ("valid_nll_k5000_n1000", "nll_nats", "{:.2f}")}
