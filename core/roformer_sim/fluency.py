@@ -395,8 +395,14 @@ def check_labels(judge: FluencyJudge, path: Path) -> dict:
     labels = read_labels(path)
     scores = judge.scores([t for t, _, _ in labels])
     result = rates([s for s, (_, y, _) in zip(scores, labels) if y], [s for s, (_, y, _) in zip(scores, labels) if not y], judge.threshold)
-    result["by_kind_accepted"] = {kind: f"{sum(s >= judge.threshold for s, (_, _, k) in zip(scores, labels) if k == kind)}/"
-                                        f"{sum(k == kind for _, _, k in labels)}" for kind in dict.fromkeys(k for _, _, k in labels)}
+    result["by_kind"] = {}
+    for kind in dict.fromkeys(k for _, _, k in labels):
+        rows = [(s >= judge.threshold, y) for s, (_, y, k) in zip(scores, labels) if k == kind]
+        passed = [y for accepted, y in rows if accepted]
+        # how many of the kind it passes, and how many of those the reader found fluent
+        result["by_kind"][kind] = {"passed": f"{len(passed)}/{len(rows)}", "fluent_among_passed": f"{sum(passed)}/{len(passed)}"}
+    accepted = [y for s, (_, y, _) in zip(scores, labels) if s >= judge.threshold]
+    result["precision"] = round(sum(accepted) / max(len(accepted), 1), 4)  # of the texts it passes, the share a reader finds fluent
     return result
 
 
@@ -503,8 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--sts-dir", type=Path, default=STS_DIR)
     b.add_argument("--extra-dir", type=Path, default=EXTRA_DIR)
     b.add_argument("--prose", type=Path, default=PROSE_FILE)
-    b.add_argument("--per-kind", type=int, default=2000, help="sentences per pool (fit positives, fit negatives, dev, test)")
-    b.add_argument("--generated-sources", type=int, default=250, help="inputs the generator samples 8 candidates for")
+    b.add_argument("--per-kind", type=int, default=1500, help="sentences per pool (fit positives, fit negatives, dev, test)")
+    b.add_argument("--generated-sources", type=int, default=200, help="inputs the generator samples 8 candidates for")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
