@@ -13,10 +13,10 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   吃吃吃 is not), and the share of characters in such runs or repeating the pair before them.
 A logistic model (``core.logistic``) weighs them. It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
-sentences cut short, characters repeated, and the bundled generator's own samples at the tab's settings and at
+sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
 only measured. The threshold maximises balanced accuracy ((TPR + TNR) / 2) between held-out real sentences and
-held-out generator samples at the tab's settings (the text the tab must judge); the other kinds are measured at it.
+held-out generator samples at top-p 0.95 (the kind of text the tab judges); the other kinds are measured at it.
 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
@@ -57,7 +57,7 @@ LABELS_FILE = DATA_DIR / "paraphrase_judgements" / "judged_calibration.tsv"
 PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
 FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter", "dict_word_share", "word_log_freq", "bigram_log_prob",
             "unseen_bigram_share", "end_log_prob", "run_beyond_two", "excess_repeats")
-# "generated": the bundled generator at the tab's settings (top-p 0.95), which a blind reader found 96% not fluent
+# "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
 HELD_OUT_KINDS = ("shuffled", "spliced")
@@ -439,7 +439,7 @@ def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int
 
 def fit_judge(features: dict[str, np.ndarray]) -> tuple[logistic.Logistic, float, dict]:
     """The logistic model (each fitted kind of negative weighing as much as the positives), the balanced threshold
-    between dev positives and dev generator samples at the tab's settings, and the rates on dev and test."""
+    between dev positives and dev generator samples at top-p 0.95, and the rates on dev and test."""
     kinds = ["positive", *FIT_KINDS]
     blocks = [features[f"fit/{kind}"] for kind in kinds]
     repeats = [max(1, round(len(blocks[0]) / max(len(b), 1))) for b in blocks]
