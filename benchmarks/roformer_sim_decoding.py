@@ -21,8 +21,9 @@ from core.roformer_sim import evaluate, generate
 from core.roformer_sim.fluency import FluencyJudge
 from core.roformer_sim.model import load
 
-GRID = [  # (top_p, copy_bias, repetition_penalty): the present default first
-    (0.95, 0.0, 0.0), (0.95, 1.5, 0.0), (0.95, 0.0, 1.5), (0.95, 1.5, 1.5), (0.95, 3.0, 1.5), (0.8, 1.5, 1.5),
+GRID = [  # (top_p, copy_bias, repetition_penalty): the tab's earlier default (0.95, 0, 0) first
+    (0.95, 0.0, 0.0), (0.95, 1.5, 0.0), (0.95, 0.0, 1.5), (0.95, 1.5, 1.5), (0.95, 3.0, 0.0), (0.8, 1.5, 0.0),
+    (0.6, 1.5, 0.0), (0.8, 0.0, 0.0),
 ]
 
 
@@ -31,13 +32,15 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--per-set", type=int, default=25)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--settings", default=None, help="instead of GRID: 'top_p,copy_bias,penalty;...'")
     args = parser.parse_args()
+    grid = [tuple(float(v) for v in item.split(",")) for item in args.settings.split(";")] if args.settings else GRID
     torch.set_num_threads(args.threads)
     sim = load(checkpoints.locate("roformer_sim", args.checkpoint), checkpoints.device())
     judge = FluencyJudge()
     texts = evaluate.dev_inputs(evaluate.STS_DIR, args.per_set)
     results = []
-    for top_p, copy_bias, penalty in GRID:
+    for top_p, copy_bias, penalty in grid:
         settings = {**generate.TAB_DEFAULTS, "top_p": top_p, "copy_bias": copy_bias, "repetition_penalty": penalty}
         start = time.perf_counter()
         r = evaluate.evaluate_shown(sim, texts, judge, None, settings)

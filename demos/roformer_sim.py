@@ -16,7 +16,8 @@ from demos.common import guarded, model_card_accordion, model_selector, model_sw
 MAX_HEATMAP_LINES = 12
 DEFAULTS = generate.TAB_DEFAULTS  # evaluate shown measures what these settings show
 
-INTRO = tab_intro("**Type a Chinese sentence** for paraphrases ranked by similarity; compare two sentences, draw a "
+INTRO = tab_intro("**Type a Chinese sentence** for paraphrases ranked by similarity (✓: passes a fluency judge; most of "
+                  "this small model's paraphrases fail it, and the tab says so); compare two sentences, draw a "
                   "similarity matrix or search a list by meaning.", "roformer_sim", "test_spearman", "spearman.avg",
                   "Its similarity scores agree with human labels at Spearman×100 **{:.1f}** (4 Chinese test sets).")
 
@@ -24,10 +25,10 @@ HOW_IT_WORKS = """RoFormer-Sim (SimBERTv2) is one network with two jobs: a UniLM
 sentence vector (the [CLS] state through a linear pooler) whose cosine **scores** similarity
 ([Su Jianlin, SimBERTv2来了](https://kexue.fm/archives/8454), [-FT](https://kexue.fm/archives/8541)).
 Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input,
-fluent ones first. **Fluent** is the verdict of a separate judge checked against a blind reader's labels (not the generator):
-most candidates of this tiny model fail it, and the tab says so when none passes. Mask positions (token numbers, 1 = first
-character) let the model "fill in and rephrase". The bundled model is tiny (4.2M parameters, trained on this repo's 2-core CPU;
-see the model card).
+those that pass a separate fluency judge first (✓; not the generator). The judge is checked on a blind reader's labels: it
+rejects most of this tiny model's candidates, yet a reader accepted only 3 of the 17 generated ones it passed; the tab says
+so when none passes. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase".
+The bundled model is tiny (4.2M parameters, trained on this repo's 2-core CPU; see the model card).
 When online, pick a Hub checkpoint for real paraphrases."""
 
 PARAPHRASE_EXAMPLES = ["广州和深圳哪个好？", "我喜欢北京", "今天天气不错", "怎么开通花呗", "微信账号怎么注销"]
@@ -72,15 +73,15 @@ def fluency_judge() -> fluency.FluencyJudge:
 def paraphrases(text, n, k, top_p, seed, mask_positions, fluent_first, source):
     sim = sim_for(source)
     shown_rows, ms = timed(fluency.judged_paraphrases, sim, fluency_judge(), text, int(n), int(k), float(top_p), seed,
-                           parse_positions(mask_positions), bool(fluent_first))
+                           parse_positions(mask_positions), bool(fluent_first), DEFAULTS["copy_bias"], DEFAULTS["repetition_penalty"])
     rows = [[i + 1, sentence, round(cosine, 4), round(score, 2), "✓" if fluent else ""]
             for i, (sentence, cosine, score, fluent) in enumerate(shown_rows)]
     shown = html.escape(text.strip())
     fluent_count = sum(row[3] for row in shown_rows)
     note = (f"{shown} → {len(shown_rows)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · "
-            f"{fluent_count} judged fluent · **{ms:.0f} ms**")
+            f"{fluent_count} pass the fluency judge · **{ms:.0f} ms**")
     if shown_rows and not fluent_count:
-        note += ("  \n**No candidate passed the fluency judge**: none of these reads as fluent Chinese. "
+        note += ("  \n**No candidate passed the fluency judge**: none of these is likely to read as fluent Chinese. "
                  "Try more candidates (n) or another seed.")
     if not shown_rows:
         note = f"{shown} → all {int(n)} samples repeated the input: raise top-p or n. · **{ms:.0f} ms**"
@@ -160,13 +161,13 @@ def build() -> None:
                 seed = gr.Number(value=DEFAULTS["seed"], precision=0, label="seed", elem_id="roformer_sim-seed")
                 mask_positions = gr.Textbox(label="mask positions (optional)", placeholder="e.g. 2,3",
                                             elem_id="roformer_sim-mask")
-            fluent_first = gr.Checkbox(value=True, label="Fluent candidates first", elem_id="roformer_sim-fluent-first",
+            fluent_first = gr.Checkbox(value=True, label="Candidates passing the fluency judge first", elem_id="roformer_sim-fluent-first",
                                        info="Fluency is judged by a logistic model over a separate masked LM's likelihoods and jieba's "
                                             "dictionary, checked on a blind reader's labels and corrupted sentences; not by the generator.")
             run = gr.Button("Generate paraphrases", variant="primary", elem_id="roformer_sim-generate")
         with gr.Column(scale=3):
             latency = gr.Markdown("Type a sentence and press generate, or click an example.", elem_id="roformer_sim-latency")
-            table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (judge probability)", "fluent"],
+            table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (judge probability)", "passes judge"],
                                  datatype=["number", "str", "number", "number", "str"],
                                  interactive=False, wrap=True, elem_id="roformer_sim-candidates")
     inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, source]

@@ -24,7 +24,7 @@ def test_paraphrase_table_and_latency(tiny_model):
     assert 0 < len(rows) <= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert note.startswith("我喜欢北京 → ") and "of 8 sampled" in note and " ms" in note
     fluent = [row[4] == "✓" for row in rows]
-    assert fluent == sorted(fluent, reverse=True) and f"{sum(fluent)} judged fluent" in note  # fluent ones first
+    assert fluent == sorted(fluent, reverse=True) and f"{sum(fluent)} pass the fluency judge" in note  # fluent ones first
     judge = tab.fluency_judge()
     assert all(row[3] == round(judge.score(row[1]), 2) and (row[4] == "✓") == judge.is_fluent(row[1]) for row in rows)
     by_cosine, _ = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, checkpoints.BUNDLED)

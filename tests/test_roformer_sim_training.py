@@ -309,3 +309,28 @@ def test_evaluate_shown_writes_what_the_tab_shows(hub_dir, tmp_path, capsys):  #
     assert result["top5_passing_share"] == round(passing / result["top5_candidates"], 4)
     with pytest.raises(SystemExit):
         evaluate.main(["shown", "--checkpoint", str(hub_dir), "--inputs", str(inputs)])
+
+
+def test_tiny_training_run_with_prose_and_bq_generation_pairs(hub_dir, sts_dir, tmp_path):  # noqa: F811
+    import lzma
+
+    write_raw_corpus(tmp_path)
+    (tmp_path / "modern_prose").mkdir()
+    with lzma.open(tmp_path / data.PROSE_FILE, "wt", encoding="utf-8") as f:
+        f.write("我们今天去公园。\n公园里人很多。\n\n晚上大家都回家了。\n回家以后吃饭。\n")
+    assert data.consecutive_sentences(tmp_path / data.PROSE_FILE) == [
+        ("我们今天去公园。", "公园里人很多。"), ("晚上大家都回家了。", "回家以后吃饭。")]  # never across a blank line
+    (tmp_path / "chinese_sts_extra").mkdir()
+    with lzma.open(tmp_path / "chinese_sts_extra" / "bq_train.tsv.xz", "wt", encoding="utf-8") as f:
+        f.write("借呗怎么还款\t借呗如何还款\t1\n花呗额度\t今天天气\t0\n")
+    out = tmp_path / "out"
+    train.main(["--init", str(hub_dir), "--out", str(out), "--work", str(tmp_path / "work"), "--sts-dir", str(sts_dir),
+                "--data-dir", str(tmp_path), "--stage1-steps", "0", "--stage2-steps", "2", "--cosent-pairs", "8",
+                "--stage2-gen-pairs", "2", "--prose-gen-pairs", "2", "--bq-train", "--cpu-bf16", "--dev-pairs", "6",
+                "--warmup", "1", "--log-every", "1"])
+    log = json.loads((out / "training_log.json").read_text())["log"]
+    plain = data.split_dev(data.labelled_pairs(sts_dir), 6)[0]
+    positives = sum(data.is_positive(name, y) for name, rows in plain.items() for _, _, y in rows)
+    assert log[0]["prose_pairs"] == 2 and log[0]["positive_pairs"] == positives + 1  # the one positive BQ train pair
+    assert [e["step"] for e in log if e["event"] == "train"] == [1, 2] and all(e["gen"] > 0 for e in log if e["event"] == "train")
+    load(out)

@@ -13,10 +13,10 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   吃吃吃 is not), and the share of characters in such runs or repeating the pair before them.
 A logistic model (``core.logistic``) weighs them. It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
-sentences cut short, characters repeated, and the bundled generator's own samples at the tab's settings and at
+sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
 only measured. The threshold maximises balanced accuracy ((TPR + TNR) / 2) between held-out real sentences and
-held-out generator samples at the tab's settings (the text the tab must judge); the other kinds are measured at it.
+held-out generator samples at top-p 0.95 (the kind of text the tab judges); the other kinds are measured at it.
 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
@@ -57,7 +57,7 @@ LABELS_FILE = DATA_DIR / "paraphrase_judgements" / "judged_calibration.tsv"
 PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
 FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter", "dict_word_share", "word_log_freq", "bigram_log_prob",
             "unseen_bigram_share", "end_log_prob", "run_beyond_two", "excess_repeats")
-# "generated": the bundled generator at the tab's settings (top-p 0.95), which a blind reader found 96% not fluent
+# "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
 HELD_OUT_KINDS = ("shuffled", "spliced")
@@ -395,8 +395,14 @@ def check_labels(judge: FluencyJudge, path: Path) -> dict:
     labels = read_labels(path)
     scores = judge.scores([t for t, _, _ in labels])
     result = rates([s for s, (_, y, _) in zip(scores, labels) if y], [s for s, (_, y, _) in zip(scores, labels) if not y], judge.threshold)
-    result["by_kind_accepted"] = {kind: f"{sum(s >= judge.threshold for s, (_, _, k) in zip(scores, labels) if k == kind)}/"
-                                        f"{sum(k == kind for _, _, k in labels)}" for kind in dict.fromkeys(k for _, _, k in labels)}
+    result["by_kind"] = {}
+    for kind in dict.fromkeys(k for _, _, k in labels):
+        rows = [(s >= judge.threshold, y) for s, (_, y, k) in zip(scores, labels) if k == kind]
+        passed = [y for accepted, y in rows if accepted]
+        # how many of the kind it passes, and how many of those the reader found fluent
+        result["by_kind"][kind] = {"passed": f"{len(passed)}/{len(rows)}", "fluent_among_passed": f"{sum(passed)}/{len(passed)}"}
+    accepted = [y for s, (_, y, _) in zip(scores, labels) if s >= judge.threshold]
+    result["precision"] = round(sum(accepted) / max(len(accepted), 1), 4)  # of the texts it passes, the share a reader finds fluent
     return result
 
 
@@ -433,7 +439,7 @@ def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int
 
 def fit_judge(features: dict[str, np.ndarray]) -> tuple[logistic.Logistic, float, dict]:
     """The logistic model (each fitted kind of negative weighing as much as the positives), the balanced threshold
-    between dev positives and dev generator samples at the tab's settings, and the rates on dev and test."""
+    between dev positives and dev generator samples at top-p 0.95, and the rates on dev and test."""
     kinds = ["positive", *FIT_KINDS]
     blocks = [features[f"fit/{kind}"] for kind in kinds]
     repeats = [max(1, round(len(blocks[0]) / max(len(b), 1))) for b in blocks]
@@ -503,8 +509,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--sts-dir", type=Path, default=STS_DIR)
     b.add_argument("--extra-dir", type=Path, default=EXTRA_DIR)
     b.add_argument("--prose", type=Path, default=PROSE_FILE)
-    b.add_argument("--per-kind", type=int, default=2000, help="sentences per pool (fit positives, fit negatives, dev, test)")
-    b.add_argument("--generated-sources", type=int, default=250, help="inputs the generator samples 8 candidates for")
+    b.add_argument("--per-kind", type=int, default=1500, help="sentences per pool (fit positives, fit negatives, dev, test)")
+    b.add_argument("--generated-sources", type=int, default=200, help="inputs the generator samples 8 candidates for")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
