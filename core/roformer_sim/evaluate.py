@@ -10,7 +10,7 @@ bojone/BERT-whitening chn/eval.py, maxlen 64) plus "avg", next to a character-ov
 in the same run. ``generate``: paraphrases of test-set positive pairs' first sentences; the share of
 inputs that get a candidate differing from the input beyond punctuation, the mean cosine of the best
 such candidate, and its character F1 against the human paraphrase, next to copying the input; and, by
-the fluency judge of fluency.py (a character LM that is not the generator), the share of the top-5
+the fluency judge of fluency.py (not the generator; checked on blind labels), the share of the top-5
 candidates judged fluent and the share of inputs with a fluent non-copy candidate of cosine >= 0.8
 (issue #23's targets), next to the share of the human paraphrases judged fluent. With
 ``--compare-checkpoint`` the same figures for a second checkpoint (e.g. the present bundle) are measured
