@@ -15,7 +15,6 @@ the beams, as it does for the tree solver (:mod:`core.math_solver.tree`).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from collections import Counter
@@ -24,9 +23,8 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, MT5ForConditionalGeneration, T5Config, T5ForConditionalGeneration
 
-from core import training
 from core.math_solver import normalize, ranker
-from core.math_solver.solution import Solution, read_candidate
+from core.math_solver.solution import BeamSolver, fitted_ranker
 
 VOCAB_FILE = "vocab.txt"
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2: T5's pad (= decoder start) and eos
@@ -158,16 +156,12 @@ class OnlyTokens(LogitsProcessor):
         return scores.masked_fill(self.blocked[: scores.shape[-1]].to(scores.device), -math.inf)
 
 
-class Solver:
-    default_beams = 3  # the tab's and evaluate's beam count for this solver
+class Solver(BeamSolver):
+    default_beams = 3
 
     def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device | str = "cpu",
                  beam_ranker: ranker.Ranker | None = None, directory: Path | None = None):
-        self.directory = directory  # where it was loaded from (its ranker is fitted into it)
-        self.model = model.to(device).eval()
-        self.tokenizer = tokenizer
-        self.ranker = beam_ranker
-        self.device = torch.device(device)
+        super().__init__(model, tokenizer, device, beam_ranker, directory)
         allowed = tokenizer.equation_ids()
         self.restrict = LogitsProcessorList([OnlyTokens(allowed, model.config.vocab_size)] if allowed else [])
 
@@ -207,31 +201,10 @@ class Solver:
         found = list(zip(texts, scores.tolist(), (scores * lengths).tolist()))
         return [found[i : i + beams] for i in range(0, len(found), beams)]
 
-    def solve_many(self, problems: list[normalize.Problem], beams: int = 3) -> list[Solution]:
-        if not 1 <= beams <= 10:
-            raise ValueError(f"beams must be between 1 and 10, got {beams}")
-        solutions = []
-        for problem, found in zip(problems, self.generate([p.source for p in problems], beams)):
-            candidates = tuple(read_candidate(text, score, log_prob, problem) for text, score, log_prob in found)
-            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)).tolist())
-                             if self.ranker else None)
-            solutions.append(Solution(problem, candidates, probabilities))
-        return solutions
-
-    def solve(self, text: str, beams: int = 3) -> Solution:
-        """Solve one problem text; ``ValueError`` for empty, over-long or number-free input."""
-        return self.solve_many([normalize.encode_problem(text)], beams)[0]
-
 
 def load(directory: Path | str, device: torch.device | str = "cpu") -> Solver:
     """Loader for ``core.checkpoints.load("math_solver", load)``; with the directory's ``ranker.json`` when it was
     fitted to this model's beams (its weights fingerprint matches), else answering by the rule."""
-    model, ranker_file, beam_ranker = load_model(directory), Path(directory) / ranker.RANKER_FILE, None
-    if ranker_file.is_file():
-        beam_ranker = ranker.Ranker.load(ranker_file)
-        if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
-            logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule "
-                                                "(refit: python -m core.math_solver.fit_ranker)", ranker_file)
-            beam_ranker = None
-    return Solver(model, load_tokenizer(directory), device, beam_ranker, Path(directory))
+    model = load_model(directory)
+    return Solver(model, load_tokenizer(directory), device, fitted_ranker(directory, model), Path(directory))
 

@@ -9,9 +9,14 @@ primary-school answer (``normalize.plausible_answer``), else from the best beam 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
+import torch
+
+from core import training
 from core.math_solver import expression, normalize, ranker
 
 
@@ -68,3 +73,52 @@ def read_candidate(written: str, score: float, log_prob: float, problem: normali
         return Candidate(written, score, log_prob, equation, expression.evaluate_tree(tree), "")
     except ValueError as exc:
         return Candidate(written, score, log_prob, equation, None, str(exc))
+
+
+class BeamSolver:
+    """What both solvers share: the problem's beams (each solver's ``generate``) read into ``Solution``s, ranked by the
+    checkpoint's ranker when it has one. Subclasses set ``default_beams`` and write ``generate``."""
+
+    default_beams: int  # the tab's and evaluate's beam count for this solver
+
+    def __init__(self, model: torch.nn.Module, tokenizer, device: torch.device | str = "cpu",
+                 beam_ranker: ranker.Ranker | None = None, directory: Path | None = None):
+        self.directory = directory  # where it was loaded from (its ranker is fitted into it)
+        self.model = model.to(device).eval()
+        self.tokenizer = tokenizer
+        self.ranker = beam_ranker
+        self.device = torch.device(device)
+
+    def generate(self, sources: list[str], beams: int) -> list[list[tuple[str, float, float]]]:
+        """The ``beams`` best equations (placeholders, mean log-prob per symbol, sequence log-prob) per source."""
+        raise NotImplementedError
+
+    def solve_many(self, problems: list[normalize.Problem], beams: int | None = None) -> list[Solution]:
+        beams = self.default_beams if beams is None else beams
+        if not 1 <= beams <= 10:
+            raise ValueError(f"beams must be between 1 and 10, got {beams}")
+        solutions = []
+        for problem, found in zip(problems, self.generate([p.source for p in problems], beams)):
+            candidates = tuple(read_candidate(text, score, log_prob, problem) for text, score, log_prob in found)
+            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)).tolist())
+                             if self.ranker else None)
+            solutions.append(Solution(problem, candidates, probabilities))
+        return solutions
+
+    def solve(self, text: str, beams: int | None = None) -> Solution:
+        """Solve one problem text; ``ValueError`` for empty, over-long or number-free input."""
+        return self.solve_many([normalize.encode_problem(text)], beams)[0]
+
+
+def fitted_ranker(directory: Path | str, model: torch.nn.Module) -> ranker.Ranker | None:
+    """The directory's ``ranker.json`` when it was fitted to this model's beams (its weights fingerprint matches);
+    else ``None``, and the solver answers by the rule."""
+    ranker_file = Path(directory) / ranker.RANKER_FILE
+    if not ranker_file.is_file():
+        return None
+    beam_ranker = ranker.Ranker.load(ranker_file)
+    if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
+        logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule "
+                                            "(refit: python -m core.math_solver.fit_ranker)", ranker_file)
+        return None
+    return beam_ranker

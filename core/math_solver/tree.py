@@ -16,7 +16,6 @@ The written equation goes through the T5 solver's reading (placeholders, exact e
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -26,10 +25,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from core import int8, training
+from core import int8
 from core.math_solver import expression, normalize, ranker
 from core.math_solver.model import CharTokenizer
-from core.math_solver.solution import Solution, read_candidate
+from core.math_solver.solution import BeamSolver, fitted_ranker
 
 MODEL_TYPE = "gts_tree"
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -427,18 +426,8 @@ def load_model(directory: Path | str) -> TreeModel:
 # Solving
 
 
-class TreeSolver:
-    """The same interface as ``model.Solver``: ``solve`` / ``solve_many`` give ``Solution``s of ranked candidates."""
-
-    default_beams = 5  # the tab's and evaluate's beam count for this solver (GTS's beam size)
-
-    def __init__(self, model: TreeModel, tokenizer: CharTokenizer, device: torch.device | str = "cpu",
-                 beam_ranker: ranker.Ranker | None = None, directory: Path | None = None):
-        self.directory = directory  # where it was loaded from (its ranker is fitted into it)
-        self.model = model.to(device).eval()
-        self.tokenizer = tokenizer
-        self.ranker = beam_ranker
-        self.device = torch.device(device)
+class TreeSolver(BeamSolver):
+    default_beams = 5  # GTS's beam size
 
     @torch.inference_mode()
     def generate(self, sources: list[str], beams: int) -> list[list[tuple[str, float, float]]]:
@@ -448,28 +437,8 @@ class TreeSolver:
         return [[(from_prefix(row.symbols, constants), row.log_prob / len(row.symbols), row.log_prob) for row in rows]
                 for rows in self.model.beam_search(memory, beams)]
 
-    def solve_many(self, problems: list[normalize.Problem], beams: int = 5) -> list[Solution]:
-        if not 1 <= beams <= 10:
-            raise ValueError(f"beams must be between 1 and 10, got {beams}")
-        solutions = []
-        for problem, found in zip(problems, self.generate([p.source for p in problems], beams)):
-            candidates = tuple(read_candidate(text, score, log_prob, problem) for text, score, log_prob in found)
-            probabilities = (tuple(self.ranker.probabilities(ranker.beam_features(candidates, problem)).tolist())
-                             if self.ranker else None)
-            solutions.append(Solution(problem, candidates, probabilities))
-        return solutions
-
-    def solve(self, text: str, beams: int = 5) -> Solution:
-        """Solve one problem text; ``ValueError`` for empty, over-long or number-free input."""
-        return self.solve_many([normalize.encode_problem(text)], beams)[0]
-
 
 def load(directory: Path | str, device: torch.device | str = "cpu") -> TreeSolver:
     """The tree solver of a checkpoint directory, with its ``ranker.json`` when that was fitted to these weights."""
-    model, ranker_file, beam_ranker = load_model(directory), Path(directory) / ranker.RANKER_FILE, None
-    if ranker_file.is_file():
-        beam_ranker = ranker.Ranker.load(ranker_file)
-        if beam_ranker.about.get("model_fingerprint") != training.weights_fingerprint(model):
-            logging.getLogger(__name__).warning("%s was fitted to another model's beams: answering by the rule", ranker_file)
-            beam_ranker = None
-    return TreeSolver(model, CharTokenizer.from_pretrained(directory), device, beam_ranker, Path(directory))
+    model = load_model(directory)
+    return TreeSolver(model, CharTokenizer.from_pretrained(directory), device, fitted_ranker(directory, model), Path(directory))
