@@ -46,8 +46,7 @@ def main() -> None:
     p.add_argument("--shapes", nargs="+", default=["256x1", "256x2", "512x2"], help="hidden x encoder layers")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    test_texts = {item["original_text"].strip() for item in data.read_problems(data.APE_TEST)}
-    train, _ = data.split_dev(data.build_training_set(list(data.DEFAULT_TRAIN), test_texts)[0], data.DEV_SIZE)
+    train, _, _ = data.training_and_dev(list(data.DEFAULT_TRAIN), data.APE_TEST, data.DEV_SIZE)
     constants = tree.constant_vocabulary([e.target for e in train])
     train, targets, _ = prepare(train, constants)
     sources = [e.source for e in train]

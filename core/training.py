@@ -186,6 +186,13 @@ def budget_or_step_progress(used_minutes: float, budget: float | None, step: int
     return max(by_budget, by_steps)
 
 
+def run_config(args, keep: tuple[str, ...]) -> dict:
+    """The arguments named in ``keep``, paths as text: what a resumed run must share with the run that saved the
+    state (``RunState``)."""
+    return {key: [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
+            for key, value in vars(args).items() if key in keep}
+
+
 def apply_preset(args, defaults: dict, preset: dict) -> None:
     """Fill every option left unset (None) from the preset, else from ``defaults``: explicit options win."""
     for key, value in {**defaults, **preset}.items():

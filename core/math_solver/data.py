@@ -178,10 +178,22 @@ def split_dev(examples: list[Example], dev_size: int) -> tuple[list[Example], li
     return [e for e in examples if e.text not in dev_texts], [e for e in examples if e.text in dev_texts]
 
 
+def test_texts(test_path: Path) -> set[str]:
+    """The problem texts of the test file (none when it is not here): never trained on."""
+    return {item["original_text"].strip() for item in read_problems(test_path)} if Path(test_path).is_file() else set()
+
+
+def training_and_dev(train_paths: list[Path], test_path: Path, dev_size: int) -> tuple[list[Example], list[Example], Counter]:
+    """What every math trainer trains and chooses on: the training problems without any whose text is in the test
+    file, split into train and the held-out dev set; and why problems were dropped."""
+    examples, dropped = build_training_set(train_paths, test_texts(test_path))
+    train, dev = split_dev(examples, dev_size)
+    return train, dev, dropped
+
+
 def dev_problems(paths=DEFAULT_TRAIN, dev_size: int = DEV_SIZE, test: Path = APE_TEST) -> list[dict]:
     """The dataset items of the dev set that ``train`` holds out with the same files and size."""
-    test_texts = {item["original_text"].strip() for item in read_problems(test)} if Path(test).is_file() else set()
-    _, dev = split_dev(build_training_set(list(paths), test_texts)[0], dev_size)
+    _, dev, _ = training_and_dev(list(paths), test, dev_size)
     dev_texts = {e.text for e in dev}
     items, seen = [], set()
     for path in paths:

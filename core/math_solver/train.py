@@ -158,12 +158,9 @@ def denoising_loss(net, tokenizer, sources: list[list[int]], batch_size: int = 6
     return round(total / len(sources), 4)
 
 
-def run_config(args) -> dict:
-    """What a resumed run must share with the run that saved the state (budgets may grow)."""
-    keep = ("train", "test", "init", "denoise", "texts", "batch_size", "lr", "warmup", "dropout", "d_model", "layers", "decoder_layers",
+# What a resumed run must share with the run that saved the state (budgets may grow).
+RUN_KEYS = ("train", "test", "init", "denoise", "texts", "batch_size", "lr", "warmup", "dropout", "d_model", "layers", "decoder_layers",
             "heads", "d_ff", "dev_size", "seed")
-    return {key: [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
-            for key, value in vars(args).items() if key in keep}
 
 
 def main(argv=None) -> None:
@@ -171,15 +168,13 @@ def main(argv=None) -> None:
     runtime = training.setup(args.seed, args.threads)
     log_file = args.state_dir / "log.jsonl"
 
-    test_texts = {item["original_text"].strip() for item in data.read_problems(args.test)} if args.test.is_file() else set()
-    examples, dropped = data.build_training_set(args.train, test_texts)
-    train, dev = data.split_dev(examples, args.dev_size)
+    train, dev, dropped = data.training_and_dev(args.train, args.test, args.dev_size)
     random.Random(args.seed).shuffle(train)
     stats = {"train": len(train), "dev": len(dev), "dropped": dict(dropped.most_common()),
              "train_per_source": {k: sum(e.origin == k for e in train) for k in sorted({e.origin for e in train})}}
     texts = [e.source for e in train]
     if args.denoise:
-        seen = test_texts | {e.text for e in train + dev}
+        seen = data.test_texts(args.test) | {e.text for e in train + dev}
         more, more_dropped = data.unlabeled_sources(args.texts, seen)
         texts += more
         stats.update(denoise_texts=len(texts), texts_dropped=dict(more_dropped.most_common()))
@@ -208,7 +203,7 @@ def main(argv=None) -> None:
 
     steps_per_epoch = len(epoch_batches(0))
     total = int(args.epochs * steps_per_epoch)
-    state = training.RunState(args.state_dir / "state.pt", run_config(args), may_change=("epochs", "cpu_minutes"))
+    state = training.RunState(args.state_dir / "state.pt", training.run_config(args, RUN_KEYS), may_change=("epochs", "cpu_minutes"))
     progress = state.resume(model, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
     step, cpu_before = progress["step"], progress["cpu_minutes"]
     if step:

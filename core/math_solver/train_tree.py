@@ -99,19 +99,15 @@ def dev_accuracy(solver: tree.TreeSolver, examples: list[data.Example], batch_si
     return round(right / len(examples), 4)
 
 
-def run_config(args) -> dict:
-    keep = ("train", "test", "batch_size", "lr", "warmup", "hidden", "layers", "dropout", "dev_size", "seed", "bf16")
-    return {k: [str(x) for x in v] if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)
-            for k, v in vars(args).items() if k in keep}
+# What a resumed run must share with the run that saved the state (budgets may grow).
+RUN_KEYS = ("train", "test", "batch_size", "lr", "warmup", "hidden", "layers", "dropout", "dev_size", "seed", "bf16")
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     runtime = training.setup(args.seed, args.threads)
     log_file = args.state_dir / "log.jsonl"
-    test_texts = {item["original_text"].strip() for item in data.read_problems(args.test)} if args.test.is_file() else set()
-    examples, dropped = data.build_training_set(args.train, test_texts)
-    train, dev = data.split_dev(examples, args.dev_size)
+    train, dev, dropped = data.training_and_dev(args.train, args.test, args.dev_size)
     constants = tree.constant_vocabulary([e.target for e in train])
     train, targets, unusable = prepare(train, constants)
     order = list(range(len(train)))
@@ -136,7 +132,7 @@ def main(argv=None) -> None:
 
     steps_per_epoch = len(epoch_batches(0))
     total = int(args.epochs * steps_per_epoch)
-    state = training.RunState(args.state_dir / "state.pt", run_config(args), may_change=("epochs", "cpu_minutes"))
+    state = training.RunState(args.state_dir / "state.pt", training.run_config(args, RUN_KEYS), may_change=("epochs", "cpu_minutes"))
     progress = state.resume(net, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
     step, cpu_before = progress["step"], progress["cpu_minutes"]
     if step:

@@ -213,12 +213,9 @@ def initial_model(args, vocab: MoveVocab, device) -> MoveGPT:
     return MoveGPT(GPTConfig(len(vocab), args.block_size, args.layers, args.heads, args.embd)).to(device)
 
 
-def run_config(args) -> dict:
-    """What a resumed run must share with the run that saved the state (budgets may grow)."""
-    keep = ("games", "init", "engine_labels", "lessons", "teacher_share", "layers", "heads", "embd", "block_size",
+# What a resumed run must share with the run that saved the state (budgets may grow).
+RUN_KEYS = ("games", "init", "engine_labels", "lessons", "teacher_share", "layers", "heads", "embd", "block_size",
             "batch_size", "lr", "warmup", "weight_decay", "seed")
-    return {key: [str(v) for v in value] if isinstance(value, list) else (str(value) if isinstance(value, Path) else value)
-            for key, value in vars(args).items() if key in keep}
 
 
 def main(argv=None) -> None:
@@ -256,7 +253,7 @@ def main(argv=None) -> None:
         return training.shard(training.length_bucketed_batches(lengths, args.batch_size - rows_from_teachers, rng), runtime)
 
     steps_per_epoch = len(epoch_batches(0))
-    state = training.RunState(args.work_dir / "train_state.pt", run_config(args), may_change=("cpu_minutes", "max_steps"))
+    state = training.RunState(args.work_dir / "train_state.pt", training.run_config(args, RUN_KEYS), may_change=("cpu_minutes", "max_steps"))
     progress = state.resume(model, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0}
     step, cpu_before = progress["step"], progress["cpu_minutes"]
     if step:
