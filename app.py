@@ -29,7 +29,7 @@ TABS = [
 ]
 
 INTRO = """# 科学空间 demos · five models from Su Jianlin's blog
-Paraphrases and sentence similarity (RoFormer-Sim), math word problems (T5), Chinese chess against a GPT,
+Paraphrases and sentence similarity (RoFormer-Sim), math word problems (a goal-driven tree decoder), Chinese chess against a GPT,
 unsupervised segmentation and parsing (Perturbed Masking), and a VAE density estimator.
 Every bundled model was trained by this repository on public data; each tab's model card says how well it scores."""
 

@@ -28,8 +28,7 @@ TYPED_EXAMPLES = [
 # What the intro says the tab's solver is (``solvers.preferred_kind``: the one with the higher recorded dev accuracy),
 # and the metrics entry of its Ape210K test score.
 BUNDLED_MODELS = {
-    "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class) that writes the equation as a tree",
-             "tree_ape210k_test_beams5"),
+    "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class)", "tree_ape210k_test_beams5"),
     "t5": ("a 4M-parameter T5", "ape210k_test_beams3"),
 }
 BUNDLED_KIND = solvers.preferred_kind(checkpoints.spec(MODEL).asset_dir)
