@@ -32,7 +32,7 @@ START_TIMEOUT_S = 600
 
 # One main action per tab, as a visitor's first click would send it (other inputs: the controls' defaults).
 FIRST_ANSWERS = {
-    "paraphrase": ("/roformer_sim_paraphrase", ("我喜欢北京",)),
+    "paraphrase": ("/roformer_sim_paraphrase", ("我喜欢北京", 20, 10, 0.8, 0, "")),  # the tab's defaults; no mask
     "math": ("/math_solver_solve", ("学校把135本练习本平均分给3个班，每班多少本？",)),
     "xiangqi": ("/xiangqi_play", ("h2e2",)),
     "segmentation": ("/perturbed_masking_analyse", ("大肠杆菌是人和许多动物肠道中最主要且数量最多的一种细菌",)),
