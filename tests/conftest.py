@@ -96,3 +96,14 @@ def pytest_sessionfinish(session, exitstatus):
         for rep in skipped:
             print(f"CI forbids skips: {rep.nodeid}: {rep.longrepr}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Beam search on tiny models is latency-bound: two threads on a busy 2-core machine are 10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,15 +20,7 @@ PROBLEMS = [
     {"original_text": "小明有12颗糖，分给4个人，每人几颗？", "equation": "x=12/4", "ans": "3"},
 ]
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Beam search on tiny models is latency-bound: two threads on a busy 2-core machine are 10x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

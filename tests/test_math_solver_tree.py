@@ -17,12 +17,7 @@ TEXTS = ["学校把N0本练习本平均分给N1个班，每班多少本？", "�
          "一件上衣N0元，降低了N1%，降价了多少元？", "一段布长N0米，剪去N1，又剪去N2米，还剩多少米？"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(seed: int = 0, hidden: int = 16) -> tuple[tree.TreeModel, CharTokenizer]:
