@@ -10,7 +10,8 @@ from core.math_solver import confidence, evaluate, model, normalize
 from core.math_solver.solution import Solution, read_candidate
 from demos import math_solver as tab
 from demos.common import guarded
-from tests.test_math_solver_model import one_torch_thread  # noqa: F401 (autouse fixture)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ASSET = checkpoints.spec("math_solver").asset_dir
 

@@ -7,11 +7,11 @@ import pytest
 from core import checkpoints
 from core.math_solver import evaluate, solvers, tree
 from demos import math_solver as tab
-from tests.test_math_solver_model import one_torch_thread  # noqa: F401 (autouse fixture)
 
 BUNDLE = checkpoints.spec("math_solver").asset_dir
 TREE = BUNDLE / solvers.TREE_FOLDER
-pytestmark = pytest.mark.skipif(not tree.is_tree_checkpoint(TREE), reason="no bundled tree model")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.skipif(not tree.is_tree_checkpoint(TREE), reason="no bundled tree model")]
 
 # The tab's typed examples (shown when the Ape210K test file is absent) and the answers a teacher writes.
 EXAMPLE_ANSWERS = ["45", "384", "3.6", "60", "5", "8"]
