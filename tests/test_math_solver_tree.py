@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.math_solver import expression, normalize, solvers, train_tree, tree
+from core.math_solver import expression, normalize, solvers, train_tree, tree, weak_labels
 from core.math_solver.model import CharTokenizer
 
 CONSTANTS = ("1", "2", "3.14", "100")
@@ -192,6 +192,25 @@ def test_trainer_learns_a_template_and_loads_through_the_shared_loader(tmp_path)
     train_tree.main(args)
     resumed = [json.loads(line) for line in (tmp_path / "state" / "log.jsonl").read_text().splitlines()][len(log):]
     assert [line["event"] for line in resumed[:2]] == ["data", "resumed"] and "train" not in {line["event"] for line in resumed}
+
+    # Weak labels: answer-only problems labelled by this model's beams (a wrong answer stays unlabelled), then a run
+    # started from the checkpoint trains on them with its vocabulary and constants.
+    answers_only = [{"id": str(k), "original_text": f"学校把{a * b}本练习本平均分给{b}个班，每班多少本？", "equation": "", "ans": str(a + d)}
+                    for k, (a, b, d) in enumerate([(15, 3, 0), (16, 4, 0), (17, 5, 0), (18, 2, 1)])]
+    labelled, counts = weak_labels.label(solver, answers_only, beams=1)
+    assert counts == {"labelled": 3, "no beam has the answer": 1}
+    assert [item["equation"] for item in labelled] == ["x=45/3", "x=64/4", "x=85/5"]
+    weak_labels.write_jsonl(labelled, tmp_path / "weak.jsonl")
+    start = {name: t.clone() for name, t in solver.model.state_dict().items()}
+    continued = [*args[:args.index("--out")], "--out", str(tmp_path / "continued"), "--state-dir", str(tmp_path / "state2"),
+                 "--threads", "1", "--init", str(tmp_path / "model"), "--epochs", "1", "--hidden", "8"]
+    continued[1:2] = [str(train_file), str(tmp_path / "weak.jsonl")]
+    train_tree.main(continued)
+    again = solvers.load(tmp_path / "continued")
+    assert again.model.config == solver.model.config  # the checkpoint's size wins over --hidden
+    assert again.tokenizer.tokens == solver.tokenizer.tokens
+    assert any(not torch.equal(again.model.state_dict()[name].float(), t.float()) for name, t in start.items())
+    assert again.solve("学校把96本练习本平均分给8个班，每班多少本？").best.value == 12
 
 
 def test_the_bundle_prefers_the_solver_with_the_higher_recorded_dev_accuracy(tmp_path):

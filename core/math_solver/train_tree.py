@@ -44,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
     p.add_argument("--train", nargs="+", type=Path, default=list(data.DEFAULT_TRAIN), help="Ape210K / Math23K files to train on")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this tree checkpoint's weights, vocabulary and constants (its size and dropout, not --hidden/--layers/--dropout)")
     p.add_argument("--test", type=Path, default=data.APE_TEST, help="test file whose problems are removed from training (by text)")
     p.add_argument("--out", type=Path, default=Path("runs/math_tree/model"), help="checkpoint directory")
     p.add_argument("--state-dir", type=Path, default=Path("runs/math_tree/state"), help="resumable training state and log")
@@ -100,7 +102,7 @@ def dev_accuracy(solver: tree.TreeSolver, examples: list[data.Example], batch_si
 
 
 # What a resumed run must share with the run that saved the state (budgets may grow).
-RUN_KEYS = ("train", "test", "batch_size", "lr", "warmup", "hidden", "layers", "dropout", "dev_size", "seed", "bf16")
+RUN_KEYS = ("train", "init", "test", "batch_size", "lr", "warmup", "hidden", "layers", "dropout", "dev_size", "seed", "bf16")
 
 
 def main(argv=None) -> None:
@@ -108,7 +110,9 @@ def main(argv=None) -> None:
     runtime = training.setup(args.seed, args.threads)
     log_file = args.state_dir / "log.jsonl"
     train, dev, dropped = data.training_and_dev(args.train, args.test, args.dev_size)
-    constants = tree.constant_vocabulary([e.target for e in train])
+    # A run started from a checkpoint keeps its constants and vocabulary: its embeddings are indexed by them.
+    start = tree.load_model(args.init).float() if args.init else None
+    constants = start.config.constants if start else tree.constant_vocabulary([e.target for e in train])
     train, targets, unusable = prepare(train, constants)
     order = list(range(len(train)))
     random.Random(args.seed).shuffle(order)
@@ -117,9 +121,12 @@ def main(argv=None) -> None:
              "unusable_equations": dict(unusable.most_common())}
     training.log_line(runtime, log_file, event="data", **stats)
 
-    tokenizer = CharTokenizer.build([e.source for e in train])
-    config = tree.TreeConfig(len(tokenizer), constants, hidden=args.hidden, layers=args.layers, dropout=args.dropout)
-    net = tree.TreeModel(config).to(runtime.device)
+    if start:
+        tokenizer, net = CharTokenizer.from_pretrained(args.init), start
+    else:
+        tokenizer = CharTokenizer.build([e.source for e in train])
+        net = tree.TreeModel(tree.TreeConfig(len(tokenizer), constants, hidden=args.hidden, layers=args.layers, dropout=args.dropout))
+    net.to(runtime.device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=1e-5)
     sources = [e.source for e in train]
 
