@@ -22,6 +22,8 @@ prepare() {
     xz -c "$shared/ape210k/test.ape.json" >"$DATA/ape210k/test.ape.json.xz"
     cp "$shared/math23k/math23k_train_full.jsonl.xz" "$DATA/math23k/"
     cp "$shared/xiangqi/"*.jsonl.xz "$DATA/xiangqi/"
+    # Weak labels for the answer-only CCF-BDCI problems, found by the bundled tree solver's beams (3 CPU-minutes).
+    ${PYTHON:-python3} -m core.math_solver.weak_labels --threads 1 --out "$DATA/math_weak" | tail -1
     du -sh "$DATA"
     # The GPU machine's Python (3.12) may lack pyffish, the xiangqi rules: its wheel travels in .whl (git-ignored).
     rm -rf .whl && python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -61,9 +63,10 @@ run() {
         --save-fp16 --state-dir $runs/math_cont/state --out $runs/math_cont/model >$runs/math_cont.log 2>&1 &
     $py -m core.math_solver.train "${math[@]}" --batch-size 64 --lr 7e-4 --warmup 300 --dropout 0.1 \
         --save-fp16 --state-dir $runs/math_scratch/state --out $runs/math_scratch/model >$runs/math_scratch.log 2>&1 &
-    # The tree decoder (GTS class), its GPU preset: 2-layer encoder, hidden 384, int8 weights (one bundle file).
+    # The tree decoder (GTS class), its GPU preset: 2-layer encoder, hidden 384, int8 weights (one bundle file), with the
+    # CCF-BDCI weak labels beside the labelled problems.
     $py -m core.math_solver.train_tree --preset gpu --train "$DATA/ape210k/valid.ape.json.xz" \
-        "$DATA/math23k/math23k_train_full.jsonl.xz" --test "$DATA/ape210k/test.ape.json.xz" --cpu-minutes "$MINUTES" \
+        "$DATA/math23k/math23k_train_full.jsonl.xz" "$DATA/math_weak/weak.jsonl" --test "$DATA/ape210k/test.ape.json.xz" --cpu-minutes "$MINUTES" \
         --keep-best --threads 1 --state-dir $runs/math_tree/state --out $runs/math_tree/model >$runs/math_tree.log 2>&1 &
 
     # Replay both game files once, on every core, into a cache each xiangqi run then reads.
