@@ -5,10 +5,12 @@ import json
 import lzma
 import random
 
+import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.math_solver import data, normalize, weak_labels
+from core.math_solver import data, evaluate, normalize, weak_labels
 from core.math_solver.solution import Solution, read_candidate
 
 PROBLEM = "他有5个苹果，又买了2个，一共有几个？"
@@ -40,8 +42,8 @@ def test_answers_match_as_numbers_and_percentages():
 def test_the_held_out_problems_do_not_depend_on_the_order(seed, size):
     items = [{"original_text": f"问题{k}：{k}加{k}是多少？", "ans": str(2 * k)} for k in range(12)]
     shuffled = random.Random(seed).sample(items, len(items))
-    to_label, held = weak_labels.split_held_out(items, size)
-    to_label_again, held_again = weak_labels.split_held_out(shuffled, size)
+    to_label, held = data.split_held_out(items, size)
+    to_label_again, held_again = data.split_held_out(shuffled, size)
     assert len(held) == size and len(to_label) == 12 - size
     assert {i["original_text"] for i in held} == {i["original_text"] for i in held_again}
     assert not {i["original_text"] for i in held} & {i["original_text"] for i in to_label_again}
@@ -51,8 +53,16 @@ def test_answer_only_lines_become_items_the_evaluator_scores(tmp_path):
     path = tmp_path / "answers.jsonl.xz"
     with lzma.open(path, "wt", encoding="utf-8") as handle:
         handle.write(json.dumps({"id": "0", "question": f" {PROBLEM} ", "answer": "7"}, ensure_ascii=False) + "\n\n")
-    items = weak_labels.read_answer_only(path)
-    assert items == [{"id": "0", "original_text": PROBLEM, "equation": "", "ans": "7"}]
+    items = data.read_answer_only(path)
+    assert items == [{"id": "0", "original_text": PROBLEM, "equation": "", "ans": "7", "format": "ape210k"}]
     weak_labels.write_jsonl(items, tmp_path / "out" / "dev.jsonl")
     read_back = data.read_problems(tmp_path / "out" / "dev.jsonl")
     assert read_back[0]["format"] == "ape210k" and read_back[0]["ans"] == "7"
+
+
+def test_evaluate_scores_the_held_out_ccf_problems_by_their_answers(capsys, one_torch_thread):
+    evaluate.main(["--ccf-dev", "--limit", "4", "--beams", "1"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["data"] == "ccf_dev" and result["n"] == 4 and result["beams"] == 1
+    with pytest.raises(SystemExit):  # one held-out set at a time
+        evaluate.parse_args(["--ccf-dev", "--dev"])

@@ -30,6 +30,9 @@ MATH23K_FILES = (DATA_DIR / "math23k" / "testset.json", DATA_DIR / "math23k" / "
 MATH23K_FULL = DATA_DIR / "math23k" / "math23k_train_full.jsonl.xz"
 DEFAULT_TRAIN = (APE_VALID, MATH23K_FULL)
 DEV_SIZE = 1000
+# CCF-BDCI 2020 contest problems with answers only (data README §17): weak labels, and an answer-only dev set.
+CCF_ANSWERS = DATA_DIR / "math_extra" / "ccf_bdci2020_train_answers.jsonl.xz"
+CCF_DEV_SIZE = 1000
 FORMATS = ("ape210k", "math23k", "hmwp", "cm17k")
 EQUATION_FORMATS = ("hmwp", "cm17k")  # equations in x: taught only where no similar problem was seen before
 _NUMERALS = set("零一二两三四五六七八九十百千万亿半")
@@ -203,6 +206,27 @@ def dev_problems(paths=DEFAULT_TRAIN, dev_size: int = DEV_SIZE, test: Path = APE
                 seen.add(text)
                 items.append(item)
     return items
+
+
+def read_answer_only(path: Path | str) -> list[dict]:
+    """The ``{"id", "question", "answer"}`` lines of an answers-only file as ape210k items with an empty equation."""
+    opener = lzma.open if Path(path).suffix == ".xz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [{"id": row["id"], "original_text": row["question"].strip(), "equation": "", "ans": str(row["answer"]),
+             "format": "ape210k"} for row in rows]
+
+
+def split_held_out(items: list[dict], size: int) -> tuple[list[dict], list[dict]]:
+    """(the rest, held out): the ``size`` items with the smallest sha1 of their text are held out, whatever the order."""
+    ranked = sorted(items, key=lambda item: hashlib.sha1(item["original_text"].encode("utf-8")).hexdigest())
+    held = {item["original_text"] for item in ranked[:size]}
+    return [item for item in items if item["original_text"] not in held], [item for item in items if item["original_text"] in held]
+
+
+def ccf_dev_problems(path: Path | str = CCF_ANSWERS, size: int = CCF_DEV_SIZE) -> list[dict]:
+    """The CCF-BDCI problems held out from weak labelling (``weak_labels``): scored by their answers alone."""
+    return split_held_out(read_answer_only(path), size)[1]
 
 
 def unlabeled_sources(paths: list[Path], exclude_texts: set[str]) -> tuple[list[str], Counter]:

@@ -47,7 +47,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="problem files to solve (default: Ape210K test)")
     p.add_argument("--format", choices=data.FORMATS, nargs="+", default=None,
                    help="file format, once for all files or once per file (default: guessed from the content)")
-    p.add_argument("--dev", action="store_true", help="score the held-out development set instead of --data")
+    held_out = p.add_mutually_exclusive_group()
+    held_out.add_argument("--dev", action="store_true", help="score the held-out development set instead of --data")
+    held_out.add_argument("--ccf-dev", action="store_true",
+                          help="score the 1,000 CCF-BDCI problems held out from the weak labels (answers only) instead of --data")
     p.add_argument("--beams", type=int, default=None, help="beams per problem (default: the solver's, as the tab uses it)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N problems of each file")
     p.add_argument("--checkpoint", default=None, help="checkpoint directory or Hub id (default: bundled)")
@@ -148,8 +151,10 @@ def main(argv=None) -> None:
     solver = checkpoints.load("math_solver", lambda directory, device: solvers.load(directory, device, args.solver), args.checkpoint)
     args.beams = args.beams or solver.default_beams
     total, n, unscored, per_source = dict.fromkeys(COUNTS, 0), 0, 0, {}
-    sources = [("dev", data.dev_problems())] if args.dev else [
-        (data.source_name(path), data.read_problems(path, data_format)) for path, data_format in zip(args.data, args.format)]
+    if args.dev or args.ccf_dev:
+        sources = [("dev", data.dev_problems())] if args.dev else [("ccf_dev", data.ccf_dev_problems())]
+    else:
+        sources = [(data.source_name(path), data.read_problems(path, data_format)) for path, data_format in zip(args.data, args.format)]
     for source, items in sources:
         items = items[: args.limit]
         scored = scorable(items)
@@ -158,7 +163,8 @@ def main(argv=None) -> None:
         total = {key: total[key] + counts[key] for key in COUNTS}
         n, unscored = n + len(scored), unscored + len(items) - len(scored)
     result = {**metrics(total, n), "unscored": unscored, "beams": args.beams, "solver": type(solver).__name__,
-              "data": "dev" if args.dev else str(args.data[0]) if len(args.data) == 1 else [str(path) for path in args.data],
+              "data": (sources[0][0] if args.dev or args.ccf_dev else str(args.data[0]) if len(args.data) == 1
+                       else [str(path) for path in args.data]),
               "ranker": solver.ranker.about if solver.ranker else None}
     if len(sources) > 1:
         result["per_source"] = per_source
@@ -173,11 +179,14 @@ def record(args: argparse.Namespace, result: dict, argv, prefix: str = "") -> No
     if args.dev:
         key, label = "dev", f"held-out dev ({result['n']:,} new Math23K problems), answer accuracy, {args.beams} beams"
         anchor = "Math23K (5-fold): Transformer 61.5%, GTS 74.2%, BERTGen 76.6%"
+    elif args.ccf_dev:
+        key, label = "ccf_dev", f"CCF-BDCI 2020 held-out problems ({result['n']:,}, answers only), answer accuracy, {args.beams} beams"
+        anchor = "none published for this split"
     elif [Path(p).resolve() for p in args.data] == [data.APE_TEST.resolve()] and args.limit is None:
         key, label = "ape210k_test", f"Ape210K test answer accuracy, {args.beams} beams ({result['n']:,} problems)"
         anchor = "70.20% Ape210K seq2seq, 72.35% Su's BERT-base UniLM (both trained on 200k problems)"
     else:
-        raise SystemExit("--record takes the whole Ape210K test (default --data, no --limit) or --dev")
+        raise SystemExit("--record takes the whole Ape210K test (default --data, no --limit), --dev or --ccf-dev")
     value = f"{result['accuracy']:.2%}"
     if result["ranker"] and args.dev:  # the ranker was fitted on these problems: its fair dev score is cross-validated
         value += (f" (the ranker was fitted on these problems; fitted on one half, measured on the other: "

@@ -1,45 +1,26 @@
 """Equations for problems that come with an answer only: weak supervision for the tree solver.
 
-    python -m core.math_solver.weak_labels --threads 1        # CCF-BDCI 2020 → runs/math_weak/{weak,dev}.jsonl
+    python -m core.math_solver.weak_labels --threads 1        # CCF-BDCI 2020 → runs/math_weak/weak.jsonl
 
 The CCF-BDCI 2020 contest problems (data README §17) have numeric answers and no equations. A solver searches each
 problem's equations (its beams); the best-ranked beam whose value is the given answer becomes the problem's equation, so
 the labels are the equations the model already finds most likely among the right ones. The 1,000 problems with the
-smallest text hash are held out first and never labelled: an answer-only dev set of another source than Math23K.
+smallest text hash are held out first and never labelled (``data.ccf_dev_problems``): an answer-only dev set of
+another source than Math23K, which ``evaluate --ccf-dev`` scores.
 
-Both outputs are ape210k-format JSON Lines (``original_text``, ``equation``, ``ans``): ``train_tree --train`` reads the
-weak labels, ``evaluate --data runs/math_weak/dev.jsonl`` scores the held-out problems (the answer is all it scores).
+The output is ape210k-format JSON Lines (``original_text``, ``equation``, ``ans``), which ``train_tree --train`` reads.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import lzma
 from collections import Counter
 from pathlib import Path
 
 from core import checkpoints
 from core.math_solver import data, evaluate, expression, normalize, solvers
 from core.math_solver.solution import Solution, equation_tree
-
-CCF_ANSWERS = data.DATA_DIR / "math_extra" / "ccf_bdci2020_train_answers.jsonl.xz"
-HELD_OUT = 1000
-
-
-def read_answer_only(path: Path | str) -> list[dict]:
-    """The ``{"question", "answer"}`` lines of an answers-only file as ape210k items with an empty equation."""
-    with lzma.open(path, "rt", encoding="utf-8") if str(path).endswith(".xz") else open(path, encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    return [{"id": row["id"], "original_text": row["question"].strip(), "equation": "", "ans": str(row["answer"])} for row in rows]
-
-
-def split_held_out(items: list[dict], size: int) -> tuple[list[dict], list[dict]]:
-    """(to label, held out): the ``size`` items with the smallest sha1 of their text are held out, whatever the order."""
-    ranked = sorted(items, key=lambda item: hashlib.sha1(item["original_text"].encode("utf-8")).hexdigest())
-    held = {item["original_text"] for item in ranked[:size]}
-    return [item for item in items if item["original_text"] not in held], [item for item in items if item["original_text"] in held]
 
 
 def matching_equation(solution: Solution, answer: str) -> str | None:
@@ -75,9 +56,9 @@ def write_jsonl(items: list[dict], path: Path) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=CCF_ANSWERS, help="answers-only JSON Lines ({id, question, answer})")
-    p.add_argument("--out", type=Path, default=Path("runs/math_weak"), help="folder for weak.jsonl and dev.jsonl")
-    p.add_argument("--held-out", type=int, default=HELD_OUT, help="problems held out as an answer-only dev set")
+    p.add_argument("--data", type=Path, default=data.CCF_ANSWERS, help="answers-only JSON Lines ({id, question, answer})")
+    p.add_argument("--out", type=Path, default=Path("runs/math_weak"), help="folder for weak.jsonl")
+    p.add_argument("--held-out", type=int, default=data.CCF_DEV_SIZE, help="problems held out as an answer-only dev set")
     p.add_argument("--checkpoint", default=None, help="the labelling solver's checkpoint (default: the bundled tree solver)")
     p.add_argument("--beams", type=int, default=10, help="beams searched per problem")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -87,10 +68,9 @@ def main(argv=None) -> None:
 
         torch.set_num_threads(args.threads)
     solver = checkpoints.load("math_solver", lambda directory, device: solvers.load(directory, device, "tree"), args.checkpoint)
-    to_label, held_out = split_held_out(read_answer_only(args.data), args.held_out)
+    to_label, held_out = data.split_held_out(data.read_answer_only(args.data), args.held_out)
     labelled, counts = label(solver, to_label, args.beams)
     write_jsonl(labelled, args.out / "weak.jsonl")
-    write_jsonl(held_out, args.out / "dev.jsonl")
     print(json.dumps({"labelled": len(labelled), "searched": len(to_label), "held_out": len(held_out), "beams": args.beams,
                       "counts": dict(counts), "out": str(args.out)}, ensure_ascii=False))
 
