@@ -27,9 +27,11 @@ TYPED_EXAMPLES = [
 
 # What the intro says the tab's solver is (``solvers.preferred_kind``: the one with the higher recorded dev accuracy),
 # and the metrics entry of its Ape210K test score.
-BUNDLED_MODELS = {
-    "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class)", "tree_ape210k_test_beams5"),
-    "t5": ("a 4M-parameter T5", "ape210k_test_beams3"),
+BUNDLED_MODELS = {  # what it is, its Ape210K test metric, what it learnt from
+    "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class)", "tree_ape210k_test_beams5",
+             "Ape210K valid and Math23K (about 25k problems) and on 5,630 answer-only CCF-BDCI problems whose equations "
+             "its own beams found"),
+    "t5": ("a 4M-parameter T5", "ape210k_test_beams3", "Ape210K valid and Math23K (about 25k problems)"),
 }
 BUNDLED_KIND = solvers.preferred_kind(checkpoints.spec(MODEL).asset_dir)
 
@@ -40,17 +42,18 @@ INTRO = tab_intro("**Paste a Chinese primary-school word problem**: "
 
 HOW_IT_WORKS = f"""A small model reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
-whitelist parser — model output is never run as code. The answer comes from the beam a learned **ranker** prefers (it weighs
-the beams' probabilities, how they agree, whether the value is one a primary-school problem can have, whether the
-equation uses the problem's numbers, and a few cues of what the question asks for, e.g. a count wants a whole number; without a ranker, the best beam with such a value), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
+whitelist parser — model output is never run as code. The answer comes from the best beam whose value a primary-school
+problem can have (for a checkpoint with a learned **ranker**, the T5's, from the beam the ranker prefers: it weighs the
+beams' probabilities, how they agree, that plausibility, whether the equation uses the problem's numbers, and a few cues
+of what the question asks for, e.g. a count wants a whole number), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
 with the **working**: each operation of the equation and its exact result. The model's probability of the answer (summed over
 the beams that give it) says when to check: below {confidence.UNSURE_BELOW:.0%} the answer is marked **unsure: check this one**.
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
 A fine-tuned mT5 directory from `python -m core.math_solver.train --init google/mt5-small` can be used with
 `MATH_SOLVER_CHECKPOINT=<dir>`.
 
-**The bundled model**: {BUNDLED_MODELS[BUNDLED_KIND][0]}, trained here on Ape210K valid and
-Math23K (about 25k problems, see the model card). Check its equation before trusting the answer."""
+**The bundled model**: {BUNDLED_MODELS[BUNDLED_KIND][0]}, trained here on {BUNDLED_MODELS[BUNDLED_KIND][2]}
+(see the model card). Check its equation before trusting the answer."""
 
 
 def test_set_examples() -> list[str]:
