@@ -77,10 +77,9 @@ def counted(n: int, limit: int | None, unit: str) -> str:
     return f"{'first' if limit and n >= limit else 'all'} {n:,} {unit}"
 
 
-def record(model: str, key: str, *, label: str, value: str, raw: dict, command: str, anchor: str = "–",
-           headline: bool = False) -> dict:
+def record(model: str, key: str, *, label: str, value: str, raw: dict, command: str, anchor: str = "–") -> dict:
     """Store one measurement of the bundled model (replacing an older one with the same key)."""
-    entry = {"label": label, "value": value, "anchor": anchor, "headline": headline, "command": command,
+    entry = {"label": label, "value": value, "anchor": anchor, "command": command,
              "date": dt.date.today().isoformat(), "hardware": hardware(), "raw": raw}
     entries = load(model)
     entries[key] = entry

@@ -14,9 +14,9 @@ def test_record_replaces_by_key_and_renders_everywhere(tmp_path, monkeypatch):
     (tmp_path / "vae").mkdir()
     assert metrics.figure("vae", "nll", "nll") is None and metrics.card_table("vae").startswith("_Not recorded yet")
     metrics.record("vae", "nll", label="NLL", value="90.00 nats", raw={"nll": 90.0}, command="python -m core.vae.evaluate",
-                   anchor="88.71", headline=True)
+                   anchor="88.71")
     metrics.record("vae", "nll", label="NLL", value="85.68 nats", raw={"nll": 85.68}, command="python -m core.vae.evaluate",
-                   anchor="88.71", headline=True)
+                   anchor="88.71")
     saved = json.loads((tmp_path / "vae" / "metrics.json").read_text(encoding="utf-8"))
     assert list(saved) == ["nll"] and saved["nll"]["raw"] == {"nll": 85.68} and saved["nll"]["date"]
     assert metrics.figure("vae", "nll", "nll") == 85.68 and metrics.figure("vae", "nll", "nll.mean") is None
@@ -65,13 +65,13 @@ def tiny_sts(tmp_path, monkeypatch):
     return evaluate
 
 
-def test_roformer_sim_similarity_records_the_four_sets_as_the_headline(recorded, tiny_sts):
+def test_roformer_sim_similarity_records_the_four_sets_in_one_entry(recorded, tiny_sts):
     result = tiny_sts.main(["similarity", "--threads", "1", "--record"])
     entry = recorded("roformer_sim")["test_spearman"]
     ours = result["spearman"]
     assert entry["value"].startswith(f"{ours['ATEC']:.2f} / {ours['BQ']:.2f} / {ours['LCQMC']:.2f} / {ours['STS-B']:.2f} "
                                       f"/ avg {ours['avg']:.2f} (character overlap, same run: avg ")
-    assert entry["headline"] and entry["raw"] == result and "blog 8541" in entry["anchor"]
+    assert entry["raw"] == result and "blog 8541" in entry["anchor"]
     assert entry["command"] == "python -m core.roformer_sim.evaluate similarity --threads 1 --record"
 
 
@@ -79,7 +79,7 @@ def test_roformer_sim_generate_records_the_input_count(recorded, tiny_sts):
     result = tiny_sts.main(["generate", "--datasets", "LCQMC", "--limit", "2", "--n", "4", "--threads", "1", "--record"])
     entry = recorded("roformer_sim")["generate_lcqmc_2_per_set_n4_p0.95"]
     assert entry["label"].startswith("paraphrases of 2 test inputs (first 2 positive pairs of LCQMC; n = 4, top-p 0.95)")
-    assert entry["value"].startswith(f"{result['share_with_non_copy']:.0%} · ") and not entry["headline"]
+    assert entry["value"].startswith(f"{result['share_with_non_copy']:.0%} · ")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -115,7 +115,7 @@ def test_perturbed_masking_segment_parse_and_mlm_record(recorded, shared_data, t
     entries = recorded("perturbed_masking")
     assert list(entries) == ["pku_test_f1", "ud_dev_uas_layer4_gold_root_first2", "heldout_mlm_accuracy"]
     segment = entries["pku_test_f1"]
-    assert segment["headline"] and segment["anchor"] == "FMM with the PKU dictionary 0.874"
+    assert segment["anchor"] == "FMM with the PKU dictionary 0.874"
     assert segment["label"].startswith("SIGHAN 2005 PKU test word F1, all 2 lines, fitted rule, every layer")
     others = segment["raw"]["other_rules_f1"]  # the tuned defaults' run also scores every other rule
     assert set(others) == {"absolute", "relative", "combined"}
@@ -123,12 +123,12 @@ def test_perturbed_masking_segment_parse_and_mlm_record(recorded, shared_data, t
     parse = entries["ud_dev_uas_layer4_gold_root_first2"]
     assert parse["label"].startswith("UD Chinese GSDSimp dev UAS without punctuation, first 2 sentences (")
     assert parse["value"] == (f"{parse['raw']['uas']:.3f} (left chain {parse['raw']['left_chain_uas']:.3f}, "
-                              f"right chain {parse['raw']['right_chain_uas']:.3f})") and not parse["headline"]
-    assert entries["heldout_mlm_accuracy"]["raw"]["dev_lines"] == 1000 and not entries["heldout_mlm_accuracy"]["headline"]
-    # a rule other than the tuned one is its own entry, not the headline
+                              f"right chain {parse['raw']['right_chain_uas']:.3f})")
+    assert entries["heldout_mlm_accuracy"]["raw"]["dev_lines"] == 1000
+    # a rule other than the tuned one is its own entry
     evaluate.main(["segment", "--rule", "relative", "--layer", "4", "--threshold", "0.9838", "--record"])
     relative = recorded("perturbed_masking")["pku_test_f1_relative_layer4_threshold0.9838"]
-    assert not relative["headline"] and "relative rule, layer 4" in relative["label"] and not relative["raw"]["other_rules_f1"]
+    assert "relative rule, layer 4" in relative["label"] and not relative["raw"]["other_rules_f1"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -150,7 +150,7 @@ def test_vae_records_by_k_and_image_count(recorded, shared_data):
     result = evaluate.main(["--k", "4", "--limit", "3", "--threads", "1", "--record"])
     entry = recorded("vae")["valid_nll_k4_n3"]
     assert entry["label"] == "validation NLL, K = 4 importance samples, first 3 images"
-    assert entry["value"].startswith(f"{result['nll_nats']:.2f} nats (") and not entry["headline"]  # headline: K ≥ 5000
+    assert entry["value"].startswith(f"{result['nll_nats']:.2f} nats (")
     with pytest.raises(SystemExit, match="validation images"):
         evaluate.main(["--data", "other.mat", "--record"])
     with pytest.raises(SystemExit, match="drop --checkpoint"):
@@ -173,14 +173,14 @@ def test_xiangqi_predict_and_match_record(recorded, monkeypatch):
     entries = recorded("xiangqi")
     predict = entries["predict_validation_games2"]
     assert predict["label"] == "validation move prediction top-1 / top-5 among legal moves, all 2 games (8 positions)"
-    assert predict["value"] == f"{predict['raw']['top1']:.1%} / {predict['raw']['top5']:.1%}" and predict["headline"]
+    assert predict["value"] == f"{predict['raw']['top1']:.1%} / {predict['raw']['top5']:.1%}"
     match = entries["match_greedy_vs_random"]
     raw = match["raw"]
     assert match["label"] == "greedy mode vs a random mover, 2 games"
-    assert match["value"] == f"{raw['score']:.1%} ({raw['wins']} W {raw['draws']} D {raw['losses']} L)" and match["headline"]
+    assert match["value"] == f"{raw['score']:.1%} ({raw['wins']} W {raw['draws']} D {raw['losses']} L)"
     evaluate.main(["match", "--opponent", "random", "--n-games", "2", "--mode", "greedy", "--seed", "2", "--record"])
     other_games = recorded("xiangqi")["match_greedy_vs_random_seed2"]  # does not replace the entry of seed 0
-    assert other_games["label"] == "greedy mode vs a random mover, 2 games (seed 2)" and not other_games["headline"]
+    assert other_games["label"] == "greedy mode vs a random mover, 2 games (seed 2)"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -175,7 +175,7 @@ def main(argv=None) -> None:
 
 def record(args: argparse.Namespace, result: dict, argv, prefix: str = "") -> None:
     """Store the measurement under a key naming the solver (``prefix``), the problems and beams (only whole
-    standard sets); the tab's solver's measurements are the headline."""
+    standard sets)."""
     if args.dev:
         key, label = "dev", f"held-out dev ({result['n']:,} new Math23K problems), answer accuracy, {args.beams} beams"
         anchor = "Math23K (5-fold): Transformer 61.5%, GTS 74.2%, BERTGen 76.6%"
@@ -197,7 +197,7 @@ def record(args: argparse.Namespace, result: dict, argv, prefix: str = "") -> No
         label = "tree decoder: " + label
     bundle_metrics.record("math_solver", f"{prefix}{key}_beams{args.beams}", label=label, value=value,
                           raw=result, command=bundle_metrics.command_line("core.math_solver.evaluate", argv),
-                          anchor=anchor, headline=args.beams == (5 if prefix else 3))
+                          anchor=anchor)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,7 @@ def check_record(args: argparse.Namespace, datasets: list[str]) -> None:
 
 
 def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> None:
-    """similarity: one entry, the tab's headline; generate: one entry per input count, datasets, n and top-p."""
+    """similarity: one entry; generate: one entry per input count, datasets, n and top-p."""
     command = metrics.command_line("core.roformer_sim.evaluate", argv)
     if args.task == "similarity":
         ours, overlap = result["spearman"], result["char_overlap_baseline"]
@@ -241,8 +241,7 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
             label="test Spearman×100 " + " / ".join(DATASETS) + " / avg (cosine vs label, every pair)",
             value=" / ".join(f"{ours[d]:.2f}" for d in DATASETS) + f" / avg {ours['avg']:.2f} "
                   f"(character overlap, same run: avg {overlap['avg']:.2f})",
-            raw=result, command=command, anchor="RoFormer-Sim base 39.27 / 48.31 / 72.30 / 71.75 / 57.9 (blog 8541)",
-            headline=True)
+            raw=result, command=command, anchor="RoFormer-Sim base 39.27 / 48.31 / 72.30 / 71.75 / 57.9 (blog 8541)")
         return
     if args.task == "shown":
         named = "inputs of " + (Path(args.inputs).name if args.inputs else f"test sets (first {args.limit or 50} positive pairs of each)")

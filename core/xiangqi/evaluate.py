@@ -157,7 +157,7 @@ def record_predict(result: dict, limit: int, command: str) -> None:
         label=f"validation move prediction top-1 / top-5 among legal moves, "
               f"{metrics.counted(result['games'], limit, 'games')} ({result['positions']:,} positions)",
         value=f"{result['top1']:.1%} / {result['top5']:.1%}", raw=result, command=command,
-        anchor="none published (chess human-move matching ≈ 50%)", headline=True)
+        anchor="none published (chess human-move matching ≈ 50%)")
 
 
 def record_match(result: dict, command: str) -> None:
@@ -170,7 +170,7 @@ def record_match(result: dict, command: str) -> None:
         label=f"{result['mode']} mode vs {opponent}, {result['games']} games{openings}"
               + (f" (seed {result['seed']})" if seed else ""),
         value=f"{result['score']:.1%} ({result['wins']} W {result['draws']} D {result['losses']} L)",
-        raw=result, command=command, headline=not seed)
+        raw=result, command=command)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
