@@ -37,6 +37,7 @@ import math
 import random
 import re
 import functools
+import hashlib
 import sys
 import unicodedata
 import zlib
@@ -243,6 +244,13 @@ class Evidence:
     @functools.cached_property
     def char_lm(self) -> tuple[char_lm.CharLM, dict[str, int]]:
         return char_lm.load(self.char_lm_dir)
+
+    def fingerprints(self) -> dict[str, str]:
+        """A hash of the weight files behind each feature: cached features are reused only for the same files."""
+        files = {MLM_FEATURES: self.masked_lm_dir / "model.safetensors", WORD_FEATURES: self.ngram_file,
+                 LM_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE}
+        return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+                for group, path in files.items() for name in group}
 
     def cut(self, text: str) -> list[str]:
         """jieba's dictionary words (no HMM guessing), punctuation dropped."""
@@ -501,16 +509,18 @@ def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATUR
 
 def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path | None) -> dict[str, np.ndarray]:
     """Every one of ``FEATURES`` for each set's texts, (n, len(FEATURES)) per set. With ``cache`` (an .npz and a
-    .texts.json beside it), a set's column is read from it when the set's texts are exactly the cached ones, and what
-    had to be computed is written back."""
+    .texts.json beside it), a set's column is read from it when the set's texts are exactly the cached ones and the
+    column was computed from the same weight files (``Evidence.fingerprints``); what had to be computed is written back."""
     cached_texts, cached = {}, {}
     if cache is not None and cache.is_file():
         cached_texts = json.loads(cache.with_suffix(".texts.json").read_text(encoding="utf-8"))
         with np.load(cache) as saved:
             cached = {key: saved[key] for key in saved.files}
+    fingerprints = evidence.fingerprints()
+    current = [f for f in FEATURES if f"fingerprint|{f}" in cached and str(cached[f"fingerprint|{f}"]) == fingerprints[f]]
     features = {}
     for name, texts in tqdm(sets.items(), desc="features"):
-        known = {f: cached[f"{name}|{f}"] for f in FEATURES if cached_texts.get(name) == texts and f"{name}|{f}" in cached}
+        known = {f: cached[f"{name}|{f}"] for f in current if cached_texts.get(name) == texts and f"{name}|{f}" in cached}
         missing = [f for f in FEATURES if f not in known]
         if missing:
             computed = np.concatenate([evidence.features(texts[i : i + 500], missing) for i in range(0, len(texts), 500)])
@@ -518,7 +528,8 @@ def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path
         features[name] = np.stack([known[f] for f in FEATURES], axis=1)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, **{f"{name}|{f}": rows[:, i] for name, rows in features.items() for i, f in enumerate(FEATURES)})
+        np.savez(cache, **{f"{name}|{f}": rows[:, i] for name, rows in features.items() for i, f in enumerate(FEATURES)},
+                 **{f"fingerprint|{f}": np.asarray(fingerprints[f]) for f in FEATURES})
         cache.with_suffix(".texts.json").write_text(json.dumps(sets, ensure_ascii=False), encoding="utf-8")
     return features
 
