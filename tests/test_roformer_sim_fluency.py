@@ -81,6 +81,7 @@ def test_bundled_judge_is_small_and_records_its_checks(judge):
     files = list(fluency.ASSET_DIR.iterdir())
     assert {p.name for p in files} == {fluency.JUDGE_FILE, fluency.NGRAM_FILE}
     assert all(p.stat().st_size <= BUNDLE_LIMIT for p in files)
+    assert judge.names == fluency.FEATURE_SETS["without_char_lm"]  # the char LM lowered the checks: not weighed
     record = judge.record
     assert set(record["test"]["held_out_rejected"]) == set(fluency.HELD_OUT_KINDS)
     assert not set(fluency.HELD_OUT_KINDS) & set(record["fit"]["kinds"])  # held-out kinds were never fitted on
@@ -95,6 +96,13 @@ def test_bundled_judge_rejects_shuffled_sentences(judge):
     assert judge.score("今天天气怎么样") > judge.score("样么天怎今气天")
 
 
+def test_evidence_computes_only_the_groups_asked_and_the_same_values(judge):
+    texts = ["今天天气怎么样", "明天晚上日早上出外一般", "我喜欢北京"]
+    every = judge.evidence.features(texts, judge.names)
+    for names in (fluency.WORD_FEATURES, fluency.MLM_FEATURES, ("end_log_prob", "mlm_min")):
+        assert np.allclose(judge.evidence.features(texts, names), every[:, [judge.names.index(n) for n in names]], equal_nan=True)
+
+
 def test_bundled_judge_rejects_repeated_characters_and_blank_text(judge):
     assert not judge.is_fluent("小孩不再吃吃吃吃什么")
     assert judge.scores(["", "？！"]) == [0.0, 0.0]
@@ -107,3 +115,19 @@ def test_judge_command_prints_one_json_line_per_input_line(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["text"] for line in lines] == ["今天天气怎么样", "样么天怎今气天"]
     assert lines[0]["fluent"] is True and lines[1]["fluent"] is False and lines[0]["score"] > lines[1]["score"]
+
+
+def test_fit_judge_weighs_only_the_named_features():
+    rng = np.random.default_rng(0)
+    names = ["fit/positive", *(f"fit/{k}" for k in fluency.FIT_KINDS), "dev/positive", *(f"dev/{k}" for k in fluency.FIT_KINDS),
+             "test/positive", *(f"test/{k}" for k in fluency.HELD_OUT_KINDS)]
+    features = {}
+    for name in names:  # lm_mean tells real sentences from every negative; the rest is noise
+        rows = rng.normal(size=(200, len(fluency.FEATURES)))
+        rows[:, fluency.FEATURES.index("lm_mean")] += 3 if name.endswith("positive") else -3
+        features[name] = rows
+    model, threshold, report = fluency.fit_judge(features, ("lm_mean", "mlm_mean"))
+    assert len(model.weights) == 2 and abs(model.weights[0]) > 5 * abs(model.weights[1])
+    assert report["test"]["positive_accepted"] >= 0.95 and min(report["test"]["held_out_rejected"].values()) >= 0.95
+    _, _, noise = fluency.fit_judge(features, ("mlm_mean",))
+    assert noise["test"]["positive_accepted"] + noise["test"]["held_out_rejected"]["spliced"] < 1.3

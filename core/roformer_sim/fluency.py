@@ -11,11 +11,12 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   each word given the one before, the share of word pairs never seen, and the log probability of ending where it ends;
 - repeats beyond what Chinese does by itself: how far the longest run of one character exceeds two (天天 is a word,
   吃吃吃 is not), and the share of characters in such runs or repeating the pair before them;
-- a causal character LM of modern prose (``char_lm``, in ``char_lm/``; trained by ``core.roformer_sim.train_char_lm``,
-  never on the generator's pairs or objective, and never used by the generator): the mean log probability per
-  character given everything before it, the worst 3-character window (where two spliced halves meet), and the mean
-  gain over each character's unigram log probability (rare but fitting characters are not punished).
-A logistic model (``core.logistic``) weighs them. It is fitted on real sentences (the train/valid sentences of the
+- measured but not weighed by the bundled judge (``compare``; it lowered the checks, roformer_sim card): a causal
+  character LM of modern prose (``char_lm``, in a judge folder's ``char_lm/``; trained by
+  ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
+  the mean log probability per character given everything before it, the worst 3-character window (where two spliced
+  halves meet), and the mean gain over each character's unigram log probability.
+A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``without_char_lm``). It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
 sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
@@ -25,7 +26,8 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges); the 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
     python -m core.roformer_sim.fluency check            # TPR / TNR on the blind labels (data README §18)
-    python -m core.roformer_sim.fluency compare --cache runs/fluency/features.npz   # each feature set, same data
+    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz
+        # each feature set fitted and measured on the same data; DIR holds word_bigrams.npz and a char LM in char_lm/
 """
 
 from __future__ import annotations
@@ -535,9 +537,10 @@ def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path
 
 
 def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
-          seed: int, cache: Path | None = None, feature_set: str = "all") -> dict:
+          seed: int, cache: Path | None = None, feature_set: str = "without_char_lm") -> dict:
     """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given), fit on the
-    ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``)."""
+    ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``, when
+    the set uses it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / NGRAM_FILE).is_file():
         unigram, bigram = count_bigrams(ngram_corpus(data_dir, sts_dir, extra_dir), word_tokenizer())
@@ -553,12 +556,13 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
         "score": "probability of fluent under the logistic model; fluent = score >= threshold",
         "masked_lm": "assets/perturbed_masking",
         "word_bigrams": f"{NGRAM_FILE}: jieba words of chinese_sts_extra (not bq_train), chinese_prose, chinese_nlp_corpus",
-        "char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)",
+        **({"char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)"}
+           if set(names) & set(LM_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
                 "per_kind": per_kind, "generated_sources": generated_sources},
         **report,
         "positives_from": "STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, modern_prose",
-        "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else ""),
+        "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "without_char_lm" else ""),
     }
     (out_dir / JUDGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
@@ -596,7 +600,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
-    b.add_argument("--features", choices=sorted(FEATURE_SETS), default="all", help="the feature set to fit (default all)")
+    b.add_argument("--features", choices=sorted(FEATURE_SETS), default="without_char_lm",
+                   help="the feature set to fit (default without_char_lm, the bundled judge's; the others need --out/char_lm/)")
     m = sub.add_parser("compare", help="fit each feature set on the same examples; print dev, held-out kinds and blind labels")
     for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
                             ("--cache", None), ("--labels", LABELS_FILE)):
