@@ -131,3 +131,8 @@ def test_fit_judge_weighs_only_the_named_features():
     assert report["test"]["positive_accepted"] >= 0.95 and min(report["test"]["held_out_rejected"].values()) >= 0.95
     _, _, noise = fluency.fit_judge(features, ("mlm_mean",))
     assert noise["test"]["positive_accepted"] + noise["test"]["held_out_rejected"]["spliced"] < 1.3
+
+
+def test_auc_counts_ordered_pairs():
+    assert fluency.auc([3, 4], [1, 2]) == 1.0 and fluency.auc([1, 2], [3, 4]) == 0.0
+    assert fluency.auc([1, 2], [2, 1]) == 0.5 and fluency.auc([np.nan], [0.0]) == 0.0

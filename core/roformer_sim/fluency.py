@@ -205,6 +205,13 @@ def balanced_threshold(positive: Sequence[float], negative: Sequence[float]) -> 
     return float(candidates[int(np.argmax(balanced))])
 
 
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """The probability that a random positive scores above a random negative (ties count half); NaN scores last."""
+    pos = np.nan_to_num(np.asarray(positive, dtype=np.float64), nan=-np.inf)[:, None]
+    neg = np.nan_to_num(np.asarray(negative, dtype=np.float64), nan=-np.inf)[None, :]
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
 def rates(scores_positive: Sequence[float], scores_negative: Sequence[float], threshold: float) -> dict:
     return {"tpr": round(float(np.mean(np.asarray(scores_positive) >= threshold)), 4) if len(scores_positive) else None,
             "tnr": round(float(np.mean(np.asarray(scores_negative) < threshold)), 4) if len(scores_negative) else None,
@@ -583,6 +590,12 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
         scores = model.probabilities(label_features[:, [FEATURES.index(n) for n in names]])
         result[feature_set] = {"threshold": round(threshold, 6), "dev": report["dev"], "test": report["test"],
                                "labels": label_rates(scores.tolist(), labels, threshold)}
+    # Each feature alone, as a ranking (higher = more fluent): real test sentences against each held-out kind, and
+    # dev real sentences against dev generator samples.
+    result["feature_auc"] = {name: {**{kind: round(auc(features["test/positive"][:, i], features[f"test/{kind}"][:, i]), 3)
+                                       for kind in HELD_OUT_KINDS},
+                                    "generated": round(auc(features["dev/positive"][:, i], features["dev/generated"][:, i]), 3)}
+                             for i, name in enumerate(FEATURES)}
     return result
 
 
@@ -625,6 +638,8 @@ def main(argv: list[str] | None = None) -> None:
         result = compare(args.out, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
                          args.cache, args.labels)
         for feature_set, row in result.items():
+            if feature_set == "feature_auc":
+                continue
             print(f"{feature_set:16s} labels TPR {row['labels']['tpr']} TNR {row['labels']['tnr']} "
                   f"balanced {row['labels']['balanced_accuracy']} · held-out rejected {row['test']['held_out_rejected']} · "
                   f"test positives accepted {row['test']['positive_accepted']}")
