@@ -109,3 +109,24 @@ def test_trainer_runs_resumes_and_keeps_the_best_checkpoint(tmp_path, capsys):
     evaluated = train_char_lm.main([*common, "--evaluate", str(tmp_path / "model")])
     assert evaluated["dev_nats_per_token"] == second["dev_nats_per_token"]
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dev_tokens"] == evaluated["dev_tokens"]
+
+
+def test_trainer_continues_a_checkpoint_on_chinese_prose_with_its_vocabulary(tmp_path):
+    prose = tmp_path / "prose.txt.xz"
+    with lzma.open(prose, "wt", encoding="utf-8") as f:
+        f.write("\n".join(TOY[i % 3] for i in range(40)) + "\n")
+    (tmp_path / "data" / "chinese_prose").mkdir(parents=True)
+    with lzma.open(tmp_path / "data" / "chinese_prose" / "talk.txt.xz", "wt", encoding="utf-8") as f:
+        f.write("\n".join("春夏秋冬。一二三四？金木水火" for _ in range(20)) + "\n")  # three sentences a line
+    shape = ["--vocab-size", "20", "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--batch", "8", "--warmup", "2",
+             "--dev-every", "5", "--block-size", "16", "--dev-lines", "6"]
+    train_char_lm.main([*shape, "--prose", str(prose), "--judge-lines", "4", "--steps", "6", "--work", str(tmp_path / "w1"),
+                        "--out", str(tmp_path / "base")])
+    continued = train_char_lm.main([*shape, "--init", str(tmp_path / "base"), "--corpus", "chinese_prose", "--data-dir",
+                                    str(tmp_path / "data"), "--steps", "6", "--work", str(tmp_path / "w2"), "--out", str(tmp_path / "cont")])
+    assert continued["steps"] == 6
+    (base, base_index), (model, index) = char_lm.load(tmp_path / "base"), char_lm.load(tmp_path / "cont")
+    assert index == base_index and torch.isfinite(model.unigram_log_probs).all()
+    assert not torch.allclose(model.unigram_log_probs, base.unigram_log_probs, atol=1e-2)  # counted on the new text
+    log = [json.loads(line) for line in (tmp_path / "w2" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["train_rows"] == 60 - 6  # each line split into its three sentences, 6 held out

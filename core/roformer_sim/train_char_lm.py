@@ -2,13 +2,18 @@
 
     python -m core.roformer_sim.train_char_lm --cpu-minutes 55 --cpu-bf16 --out runs/char_lm/model   # the bundle's run
     python -m core.roformer_sim.train_char_lm --preset gpu                                           # one GPU, ~6 minutes
-    python -m core.roformer_sim.train_char_lm --evaluate assets/roformer_sim/fluency/char_lm         # dev loss of a checkpoint
+    python -m core.roformer_sim.train_char_lm --evaluate runs/char_lm/model                           # dev loss of a checkpoint
+    python -m core.roformer_sim.train_char_lm --init runs/char_lm/model --corpus chinese_prose --cpu-minutes 12 --cpu-bf16 \
+        --work runs/char_lm/work_cp --out runs/char_lm/model_cp      # continued on everyday registers
 
-One sentence a row (<s> + its first 63 characters + </s> when it fits), length-bucketed batches, AdamW with warm-up and
+Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese) or ``chinese_prose`` (C3 dialogues,
+reviews, news titles, app descriptions, …; split into sentences, STS test sentences dropped; the bundled paraphrase
+generator never reads either). One sentence a row (<s> + its first 63 characters + </s> when it fits), length-bucketed batches, AdamW with warm-up and
 cosine decay over a CPU-minute budget (or a step count). The prose's first ``JUDGE_LINES`` lines are never trained on:
 the fluency judge takes its prose sentences from there (``fluency.real_sentences``), and an LM that had read them
 would flatter them. The next ``--dev-lines`` lines are the dev set: its loss is logged every ``--dev-every`` steps and
-the best checkpoint is kept (int8, ``core.int8``). Resumable: the state is saved to ``--work`` every few minutes and
+the best checkpoint is kept (int8, ``core.int8``). ``--init`` continues a checkpoint's weights and vocabulary (the
+unigram baseline is counted again on the new text). Resumable: the state is saved to ``--work`` every few minutes and
 on SIGTERM; the same command continues (``--cpu-minutes`` and ``--steps`` may grow). The last stdout line is one JSON
 object of metrics.
 """
@@ -44,13 +49,16 @@ PRESETS = {
             "dev_every": 500, "cpu_minutes": 6.0},
 }
 SHAPE = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
-RUN_KEYS = ("prose", *SHAPE, "batch", "lr", "warmup", "weight_decay", "judge_lines", "dev_lines", "seed", "cpu_bf16")
+RUN_KEYS = ("prose", "corpus", "init", *SHAPE, "batch", "lr", "warmup", "weight_decay", "judge_lines", "dev_lines", "seed", "cpu_bf16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
-    p.add_argument("--prose", type=Path, default=DATA_DIR / PROSE_FILE, help="one sentence a line, xz (default %(default)s)")
+    p.add_argument("--corpus", choices=("modern_prose", "chinese_prose"), default="modern_prose")
+    p.add_argument("--prose", type=Path, default=DATA_DIR / PROSE_FILE, help="modern prose: one sentence a line, xz (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="chinese_prose: the shared data folder (default %(default)s)")
+    p.add_argument("--init", type=Path, default=None, help="continue this checkpoint (its shape and vocabulary)")
     p.add_argument("--work", type=Path, default=checkpoints.REPO_ROOT / "runs" / "char_lm" / "work", help="corpus cache, state, log.jsonl")
     p.add_argument("--out", type=Path, default=checkpoints.REPO_ROOT / "runs" / "char_lm" / "model", help="best checkpoint (int8)")
     p.add_argument("--evaluate", type=Path, default=None, help="only print the dev loss of this checkpoint directory")
@@ -86,28 +94,47 @@ def read_prose(path: Path) -> list[str]:
         return [text for text in (normalize(line) for line in f) if text]
 
 
-def build_vocab(lines: list[str], size: int) -> tuple[list[str], np.ndarray]:
-    """The special tokens and the ``size - 4`` most frequent characters; and log P(token) over what the LM predicts
-    (characters, unknown ones as <unk>, and </s>), the judge's unigram baseline."""
+def read_chinese_prose(data_dir: Path) -> list[str]:
+    """The sentences of ``chinese_prose/``, as the judge's word bigram counts split them, STS test sentences dropped."""
+    from core.roformer_sim.fluency import SENTENCE_END
+    from core.roformer_sim.data import DATASETS, STS_DIR, read_pairs, test_file
+
+    tests = {normalize(s) for name in DATASETS for a, b, _ in read_pairs(test_file(STS_DIR, name)) for s in (a, b)}
+    sentences = []
+    for path in sorted((data_dir / "chinese_prose").glob("*.txt.xz")):
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            sentences += [s for line in f for s in (normalize(p) for p in SENTENCE_END.split(line.strip().replace("_", ""))) if s]
+    return [s for s in sentences if s not in tests]
+
+
+def build_vocab(lines: list[str], size: int, vocab: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """The special tokens and the ``size - 4`` most frequent characters (or the given ``vocab``); and log P(token)
+    over what the LM predicts (characters, unknown ones as <unk>, and </s>), the judge's unigram baseline."""
     counts = Counter(ch for line in lines for ch in line)
-    vocab = [*SPECIAL_TOKENS, *(ch for ch, _ in counts.most_common(size - len(SPECIAL_TOKENS)))]
+    vocab = vocab or [*SPECIAL_TOKENS, *(ch for ch, _ in counts.most_common(size - len(SPECIAL_TOKENS)))]
     known = set(vocab)
     frequency = np.zeros(len(vocab))
     for i, tok in enumerate(vocab):
         frequency[i] = counts.get(tok, 0)
     frequency[vocab.index(UNK)] = sum(c for ch, c in counts.items() if ch not in known)
     frequency[vocab.index(EOS)] = len(lines)
-    frequency[[vocab.index(PAD), vocab.index(BOS)]] = 1  # never predicted; kept finite
+    frequency = np.maximum(frequency, 1)  # PAD and BOS are never predicted, and a given vocab may hold unseen characters
     return vocab, np.log(frequency / frequency.sum())
 
 
 def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Vocabulary, unigram log probs, and (flat ids, row offsets) of train and dev, cached in ``--work``."""
-    cache = args.work / f"corpus-v{args.vocab_size}-b{args.block_size}-j{args.judge_lines}-d{args.dev_lines}.npz"
+    name = f"v{args.vocab_size}-b{args.block_size}-j{args.judge_lines}-d{args.dev_lines}" if args.corpus == "modern_prose" else \
+        f"{args.corpus}-v{args.vocab_size}-b{args.block_size}-d{args.dev_lines}" + ("-init" if args.init else "")
+    cache = args.work / f"corpus-{name}.npz"
     if runtime.is_main and not cache.is_file():
-        lines = read_prose(args.prose)
-        dev_lines, train_lines = lines[args.judge_lines : args.judge_lines + args.dev_lines], lines[args.judge_lines + args.dev_lines :]
-        vocab, unigram = build_vocab(train_lines, args.vocab_size)
+        if args.corpus == "modern_prose":  # its first lines are the judge's
+            lines = read_prose(args.prose)[args.judge_lines :]
+        else:
+            lines = read_chinese_prose(args.data_dir)
+            random.Random(0).shuffle(lines)  # the files are by source: the dev slice samples them all
+        dev_lines, train_lines = lines[: args.dev_lines], lines[args.dev_lines :]
+        vocab, unigram = build_vocab(train_lines, args.vocab_size, list(load(args.init)[1]) if args.init else None)
         index = {tok: i for i, tok in enumerate(vocab)}
 
         def flat(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +205,11 @@ def main(argv=None) -> dict | None:
     training.log_line(runtime, log_file, event="data", vocab=len(vocab), train_rows=len(lengths), train_tokens=int(lengths.sum()),
                       dev_rows=len(dev[1]) - 1)
 
-    net = CharLM(CharLMConfig(len(vocab), args.block_size, args.n_layer, args.n_head, args.n_embd))
+    if args.init is not None:
+        net, _ = load(args.init)
+        net.train()
+    else:
+        net = CharLM(CharLMConfig(len(vocab), args.block_size, args.n_layer, args.n_head, args.n_embd))
     net.unigram_log_probs.copy_(torch.from_numpy(unigram))
     model = training.wrap(training.Objective(net, lm_loss), runtime)
     decay = [p for p in net.parameters() if p.ndim >= 2]
