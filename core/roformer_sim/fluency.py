@@ -544,7 +544,7 @@ def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path
 
 
 def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
-          seed: int, cache: Path | None = None, feature_set: str = "without_char_lm") -> dict:
+          seed: int, cache: Path | None = None, feature_set: str = "all") -> dict:
     """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given), fit on the
     ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``, when
     the set uses it)."""
@@ -569,7 +569,7 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
                 "per_kind": per_kind, "generated_sources": generated_sources},
         **report,
         "positives_from": "STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, modern_prose",
-        "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "without_char_lm" else ""),
+        "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else ""),
     }
     (out_dir / JUDGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
@@ -613,8 +613,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
-    b.add_argument("--features", choices=sorted(FEATURE_SETS), default="without_char_lm",
-                   help="the feature set to fit (default without_char_lm, the bundled judge's; the others need --out/char_lm/)")
+    b.add_argument("--features", choices=sorted(FEATURE_SETS), default="all",
+                   help="the feature set to fit (default all, the bundled judge's)")
     m = sub.add_parser("compare", help="fit each feature set on the same examples; print dev, held-out kinds and blind labels")
     for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
                             ("--cache", None), ("--labels", LABELS_FILE)):
