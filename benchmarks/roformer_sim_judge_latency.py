@@ -2,6 +2,7 @@
 sampling and cosine ranking alone vs the same plus judging every distinct candidate (``fluency.judged_paraphrases``).
 
     python benchmarks/roformer_sim_judge_latency.py [--threads 2] [--inputs benchmarks/everyday_sentences.txt] [--limit 10]
+        [--other-judge DIR]   # also another judge folder (e.g. an earlier judge.json without the char LM), side by side
 """
 
 from __future__ import annotations
@@ -24,25 +25,35 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--inputs", type=Path, default=Path(__file__).with_name("everyday_sentences.txt"))
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--other-judge", type=Path, default=None, help="a second judge folder timed in the same loop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sim = load(checkpoints.locate("roformer_sim"), checkpoints.device())
     judge = fluency.FluencyJudge()
     texts = [line.strip() for line in args.inputs.read_text(encoding="utf-8").splitlines() if line.strip()][: args.limit]
     settings = generate.TAB_DEFAULTS
-    fluency.judged_paraphrases(sim, judge, texts[0], **settings)  # warm-up
-    plain, judged = [], []
+    judges = {"with_judge": judge, **({"with_other_judge": fluency.FluencyJudge(args.other_judge)} if args.other_judge else {})}
+    for each in judges.values():
+        fluency.judged_paraphrases(sim, each, texts[0], **settings)  # warm-up
+    plain, judged = [], {name: [] for name in judges}
     for text in texts:  # alternating, so that a busy machine slows both alike
         start = time.perf_counter()
         generate.paraphrase(sim, text, settings["n"], settings["n"], settings["top_p"], settings["seed"])
         plain.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        fluency.judged_paraphrases(sim, judge, text, **settings)
-        judged.append(time.perf_counter() - start)
-    result = {"median_s_without_judge": round(statistics.median(plain), 3), "median_s_with_judge": round(statistics.median(judged), 3),
-              "ratio": round(statistics.median(judged) / statistics.median(plain), 2), "inputs": len(texts), "threads": args.threads}
+        for name, each in judges.items():
+            start = time.perf_counter()
+            fluency.judged_paraphrases(sim, each, text, **settings)
+            judged[name].append(time.perf_counter() - start)
+    result = {"median_s_without_judge": round(statistics.median(plain), 3),
+              **{f"median_s_{name}": round(statistics.median(times), 3) for name, times in judged.items()},
+              "ratio": round(statistics.median(judged["with_judge"]) / statistics.median(plain), 2), "inputs": len(texts),
+              "threads": args.threads}
     print(f"median per request: {result['median_s_without_judge']} s without the judge, {result['median_s_with_judge']} s with it "
           f"({result['ratio']}×)")
+    if args.other_judge:
+        result["other_judge"] = str(args.other_judge)
+        result["ratio_to_other_judge"] = round(statistics.median(judged["with_judge"]) / statistics.median(judged["with_other_judge"]), 2)
+        print(f"{result['median_s_with_other_judge']} s with {args.other_judge} ({result['ratio_to_other_judge']}× for the bundled judge)")
     print(json.dumps(result))
 
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # One prepared command for a short GPU loan (the `device` tool: one H200, ~15 minutes in all): train the math solver
-# and the xiangqi GPT side by side on the one GPU, each with a wall-clock budget, and write what comes back to $OUT.
+# and the xiangqi GPT side by side on the one GPU (with the fluency judge's character LM), each with a wall-clock
+# budget, and write what comes back to $OUT.
 #
 #   scripts/gpu_loan.sh prepare        # here: the data the runs read into .gpu_data/, pyffish into .whl/ (git-ignored, ~8 MB)
 #   scripts/gpu_loan.sh lessons [MIN]  # here, optional, after prepare: tactical lessons for the int8 GPT (55 minutes)
@@ -17,11 +18,12 @@ MINUTES=${GPU_MINUTES:-6.5}  # wall minutes of each training run
 
 prepare() {
     local shared=../shared/data
-    rm -rf "$DATA" && mkdir -p "$DATA/ape210k" "$DATA/math23k" "$DATA/xiangqi"
+    rm -rf "$DATA" && mkdir -p "$DATA/ape210k" "$DATA/math23k" "$DATA/xiangqi" "$DATA/modern_prose"
     xz -c "$shared/ape210k/valid.ape.json" >"$DATA/ape210k/valid.ape.json.xz"
     xz -c "$shared/ape210k/test.ape.json" >"$DATA/ape210k/test.ape.json.xz"
     cp "$shared/math23k/math23k_train_full.jsonl.xz" "$DATA/math23k/"
     cp "$shared/xiangqi/"*.jsonl.xz "$DATA/xiangqi/"
+    cp "$shared/modern_prose/niutrans_modern.txt.xz" "$DATA/modern_prose/"  # 30 MB: the char LM's prose
     # Weak labels for the answer-only CCF-BDCI problems, found by the bundled tree solver's beams (3 CPU-minutes).
     ${PYTHON:-python3} -m core.math_solver.weak_labels --threads 1 --out "$DATA/math_weak" | tail -1
     du -sh "$DATA"
@@ -69,6 +71,10 @@ run() {
         "$DATA/math23k/math23k_train_full.jsonl.xz" "$DATA/math_weak/weak.jsonl" --test "$DATA/ape210k/test.ape.json.xz" --cpu-minutes "$MINUTES" \
         --keep-best --threads 1 --state-dir $runs/math_tree/state --out $runs/math_tree/model >$runs/math_tree.log 2>&1 &
 
+    # The fluency judge's character LM, its GPU preset (4 x 256, int8: still one bundle file).
+    $py -m core.roformer_sim.train_char_lm --preset gpu --cpu-minutes "$MINUTES" --prose "$DATA/modern_prose/niutrans_modern.txt.xz" \
+        --work $runs/char_lm/work --out $runs/char_lm/model >$runs/char_lm.log 2>&1 &
+
     # Replay both game files once, on every core, into a cache each xiangqi run then reads.
     local games=("$DATA/xiangqi/ccpd_games_iccs.jsonl.xz" "$DATA/xiangqi/dpxq_games_iccs.jsonl.xz")
     $py -c "import sys; from core.xiangqi.data import cached_games; from core.xiangqi.vocab import MoveVocab
@@ -87,7 +93,7 @@ for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache'
     wait
     nvidia-smi --query-gpu=memory.used --format=csv >>$runs/gpu.txt 2>&1
 
-    for name in math_cont math_scratch math_tree xq_int8 xq_cont; do
+    for name in math_cont math_scratch math_tree xq_int8 xq_cont char_lm; do
         [ -d $runs/$name/model ] && tar -czf "$OUT/$name.tar.gz" -C $runs/$name model
     done
     # Logs and training stats of every run.

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from core.roformer_sim import fluency
 
 BUNDLE_LIMIT = 9.5 * 1024 * 1024
+JUDGE_FOLDER_LIMIT = 14 * 1000 * 1000  # the judge's share of assets/: 1.7 MB of word bigrams + at most 12 MB more
 REAL = ["今天天气怎么样", "怎么开通花呗", "广州和深圳哪个好？", "我喜欢北京", "微信账号怎么注销", "这部电影好看吗",
         "明天早上我要早点出门", "这家饭馆的面条很好吃", "附近有没有便宜的停车场", "我的手机没电了"]
 
@@ -78,9 +79,11 @@ def judge():
 
 
 def test_bundled_judge_is_small_and_records_its_checks(judge):
-    files = list(fluency.ASSET_DIR.iterdir())
-    assert {p.name for p in files} == {fluency.JUDGE_FILE, fluency.NGRAM_FILE}
+    assert {p.name for p in fluency.ASSET_DIR.iterdir()} == {fluency.JUDGE_FILE, fluency.NGRAM_FILE, fluency.CHAR_LM_DIR}
+    files = [p for p in fluency.ASSET_DIR.rglob("*") if p.is_file()]
     assert all(p.stat().st_size <= BUNDLE_LIMIT for p in files)
+    assert sum(p.stat().st_size for p in files) <= JUDGE_FOLDER_LIMIT
+    assert judge.names == fluency.FEATURES  # the char LM's features are weighed
     record = judge.record
     assert set(record["test"]["held_out_rejected"]) == set(fluency.HELD_OUT_KINDS)
     assert not set(fluency.HELD_OUT_KINDS) & set(record["fit"]["kinds"])  # held-out kinds were never fitted on
@@ -95,6 +98,20 @@ def test_bundled_judge_rejects_shuffled_sentences(judge):
     assert judge.score("今天天气怎么样") > judge.score("样么天怎今气天")
 
 
+def test_evidence_computes_only_the_groups_asked_and_the_same_values(judge):
+    texts = ["今天天气怎么样", "明天晚上日早上出外一般", "我喜欢北京"]
+    every = judge.evidence.features(texts, judge.names)
+    for names in (fluency.LM_FEATURES, fluency.WORD_FEATURES, fluency.MLM_FEATURES, ("lm_mean", "mlm_min")):
+        assert np.allclose(judge.evidence.features(texts, names), every[:, [judge.names.index(n) for n in names]], equal_nan=True)
+
+
+def test_bundled_char_lm_finds_the_joint_of_spliced_halves(judge):
+    first, second = "这家饭馆的面条很好吃", "附近有没有便宜的停车场"
+    lm = judge.evidence.features([first, second, first[:6] + second[6:]], fluency.LM_FEATURES)  # 这家饭馆的面|宜的停车场
+    worst = fluency.LM_FEATURES.index("lm_worst_window")
+    assert lm[2, worst] < min(lm[0, worst], lm[1, worst]) - 1
+
+
 def test_bundled_judge_rejects_repeated_characters_and_blank_text(judge):
     assert not judge.is_fluent("小孩不再吃吃吃吃什么")
     assert judge.scores(["", "？！"]) == [0.0, 0.0]
@@ -107,3 +124,24 @@ def test_judge_command_prints_one_json_line_per_input_line(tmp_path, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert [line["text"] for line in lines] == ["今天天气怎么样", "样么天怎今气天"]
     assert lines[0]["fluent"] is True and lines[1]["fluent"] is False and lines[0]["score"] > lines[1]["score"]
+
+
+def test_fit_judge_weighs_only_the_named_features():
+    rng = np.random.default_rng(0)
+    names = ["fit/positive", *(f"fit/{k}" for k in fluency.FIT_KINDS), "dev/positive", *(f"dev/{k}" for k in fluency.FIT_KINDS),
+             "test/positive", *(f"test/{k}" for k in fluency.HELD_OUT_KINDS)]
+    features = {}
+    for name in names:  # lm_mean tells real sentences from every negative; the rest is noise
+        rows = rng.normal(size=(200, len(fluency.FEATURES)))
+        rows[:, fluency.FEATURES.index("lm_mean")] += 3 if name.endswith("positive") else -3
+        features[name] = rows
+    model, threshold, report = fluency.fit_judge(features, ("lm_mean", "mlm_mean"))
+    assert len(model.weights) == 2 and abs(model.weights[0]) > 5 * abs(model.weights[1])
+    assert report["test"]["positive_accepted"] >= 0.95 and min(report["test"]["held_out_rejected"].values()) >= 0.95
+    _, _, noise = fluency.fit_judge(features, ("mlm_mean",))
+    assert noise["test"]["positive_accepted"] + noise["test"]["held_out_rejected"]["spliced"] < 1.3
+
+
+def test_auc_counts_ordered_pairs():
+    assert fluency.auc([3, 4], [1, 2]) == 1.0 and fluency.auc([1, 2], [3, 4]) == 0.0
+    assert fluency.auc([1, 2], [2, 1]) == 0.5 and fluency.auc([np.nan], [0.0]) == 0.0

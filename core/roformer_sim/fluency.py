@@ -10,8 +10,13 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
 - a word bigram model (hashed counts of jieba words of other text, ``word_bigrams.npz``): the mean log probability of
   each word given the one before, the share of word pairs never seen, and the log probability of ending where it ends;
 - repeats beyond what Chinese does by itself: how far the longest run of one character exceeds two (天天 is a word,
-  吃吃吃 is not), and the share of characters in such runs or repeating the pair before them.
-A logistic model (``core.logistic``) weighs them. It is fitted on real sentences (the train/valid sentences of the
+  吃吃吃 is not), and the share of characters in such runs or repeating the pair before them;
+- measured but not weighed by the bundled judge (``compare``; it lowered the checks, roformer_sim card): a causal
+  character LM of modern prose (``char_lm``, in a judge folder's ``char_lm/``; trained by
+  ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
+  the mean log probability per character given everything before it, the worst 3-character window (where two spliced
+  halves meet), and the mean gain over each character's unigram log probability.
+A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``without_char_lm``). It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
 sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
@@ -21,6 +26,8 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges); the 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
     python -m core.roformer_sim.fluency check            # TPR / TNR on the blind labels (data README §18)
+    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz
+        # each feature set fitted and measured on the same data; DIR holds word_bigrams.npz and a char LM in char_lm/
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ import lzma
 import math
 import random
 import re
+import functools
+import hashlib
 import sys
 import unicodedata
 import zlib
@@ -45,18 +54,26 @@ from tqdm import tqdm
 from core import checkpoints, logistic
 from core.perturbed_masking.impact import Encoder
 from core.perturbed_masking.model import load as load_masked_lm
-from core.roformer_sim import generate
+from core.roformer_sim import char_lm, generate
+from core.roformer_sim.char_lm import normalize
 from core.roformer_sim.data import DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, STS_DIR, TRAIN_FILES, raw_sentences, read_pairs, test_file
 from core.roformer_sim.model import Sim, load
 
 ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
 JUDGE_FILE = "judge.json"
 NGRAM_FILE = "word_bigrams.npz"
+CHAR_LM_DIR = "char_lm"
 MASKED_LM_DIR = checkpoints.ASSETS_DIR / "perturbed_masking"
 LABELS_FILE = DATA_DIR / "paraphrase_judgements" / "judged_calibration.tsv"
 PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
-FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter", "dict_word_share", "word_log_freq", "bigram_log_prob",
-            "unseen_bigram_share", "end_log_prob", "run_beyond_two", "excess_repeats")
+# The features in groups, each computed by one piece of ``Evidence``.
+MLM_FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter")
+WORD_FEATURES = ("dict_word_share", "word_log_freq", "bigram_log_prob", "unseen_bigram_share", "end_log_prob",
+                 "run_beyond_two", "excess_repeats")
+LM_FEATURES = ("lm_mean", "lm_worst_window", "lm_gain_over_unigram")
+FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES)
+# What ``compare`` fits and measures side by side, on the same texts.
+FEATURE_SETS = {"without_char_lm": (*MLM_FEATURES, *WORD_FEATURES), "char_lm_alone": LM_FEATURES, "all": FEATURES}
 # "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
@@ -72,11 +89,6 @@ SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
 
 
 # ---------------------------------------------------------------- pure pieces
-
-
-def normalize(text: str) -> str:
-    """NFKC (full-width Latin, digits and punctuation to half-width), lower case, no spaces."""
-    return "".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def is_word_char(ch: str) -> bool:
@@ -193,6 +205,13 @@ def balanced_threshold(positive: Sequence[float], negative: Sequence[float]) -> 
     return float(candidates[int(np.argmax(balanced))])
 
 
+def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """The probability that a random positive scores above a random negative (ties count half); NaN scores last."""
+    pos = np.nan_to_num(np.asarray(positive, dtype=np.float64), nan=-np.inf)[:, None]
+    neg = np.nan_to_num(np.asarray(negative, dtype=np.float64), nan=-np.inf)[None, :]
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
 def rates(scores_positive: Sequence[float], scores_negative: Sequence[float], threshold: float) -> dict:
     return {"tpr": round(float(np.mean(np.asarray(scores_positive) >= threshold)), 4) if len(scores_positive) else None,
             "tnr": round(float(np.mean(np.asarray(scores_negative) < threshold)), 4) if len(scores_negative) else None,
@@ -211,13 +230,36 @@ def word_tokenizer():
 
 
 class Evidence:
-    """The masked LM and jieba's dictionary, turned into ``FEATURES`` per text."""
+    """The masked LM, jieba's dictionary with the word bigrams, and the character LM, turned into ``FEATURES`` per text.
+    Each is loaded when first needed."""
 
-    def __init__(self, ngram_file: str | Path = ASSET_DIR / NGRAM_FILE, masked_lm_dir: str | Path = MASKED_LM_DIR):
-        self.encoder: Encoder = load_masked_lm(Path(masked_lm_dir))
-        self.words = word_tokenizer()
-        with np.load(ngram_file) as tables:
-            self.unigram, self.bigram = tables["unigram"], tables["bigram"]
+    def __init__(self, ngram_file: str | Path = ASSET_DIR / NGRAM_FILE, masked_lm_dir: str | Path = MASKED_LM_DIR,
+                 char_lm_dir: str | Path = ASSET_DIR / CHAR_LM_DIR):
+        self.ngram_file, self.masked_lm_dir, self.char_lm_dir = Path(ngram_file), Path(masked_lm_dir), Path(char_lm_dir)
+
+    @functools.cached_property
+    def encoder(self) -> Encoder:
+        return load_masked_lm(self.masked_lm_dir)
+
+    @functools.cached_property
+    def words(self):
+        return word_tokenizer()
+
+    @functools.cached_property
+    def bigram_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self.ngram_file) as tables:
+            return tables["unigram"], tables["bigram"]
+
+    @functools.cached_property
+    def char_lm(self) -> tuple[char_lm.CharLM, dict[str, int]]:
+        return char_lm.load(self.char_lm_dir)
+
+    def fingerprints(self) -> dict[str, str]:
+        """A hash of the weight files behind each feature: cached features are reused only for the same files."""
+        files = {MLM_FEATURES: self.masked_lm_dir / "model.safetensors", WORD_FEATURES: self.ngram_file,
+                 LM_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE}
+        return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+                for group, path in files.items() for name in group}
 
     def cut(self, text: str) -> list[str]:
         """jieba's dictionary words (no HMM guessing), punctuation dropped."""
@@ -250,16 +292,23 @@ class Evidence:
                 out[owners[r]].append(value)
         return out
 
-    def features(self, texts: Sequence[str]) -> np.ndarray:
+    def word_features(self, text: str) -> list[float]:
+        words = self.cut(text)
+        judged = "".join(ch for ch in text if is_word_char(ch))
+        return [*word_summary(words, self.words.FREQ), *bigram_summary(words, *self.bigram_tables),
+                min(max(longest_run(judged) - 2, 0), 3), excess_repeats(judged)]
+
+    def features(self, texts: Sequence[str], names: Sequence[str] = FEATURES) -> np.ndarray:
+        """(len(texts), len(names)): the named features of each text; only the groups they belong to are computed."""
         texts = [normalize(t) for t in texts]
-        rows = []
-        for text, log_probs in zip(texts, self.masked_log_probs(texts)):
-            words = self.cut(text)
-            judged = "".join(ch for ch in text if is_word_char(ch))
-            rows.append([*mlm_summary(log_probs), *word_summary(words, self.words.FREQ),
-                         *bigram_summary(words, self.unigram, self.bigram),
-                         min(max(longest_run(judged) - 2, 0), 3), excess_repeats(judged)])
-        return np.asarray(rows, dtype=np.float64).reshape(len(texts), len(FEATURES))
+        columns: dict[str, np.ndarray] = {}
+        if set(names) & set(MLM_FEATURES):
+            columns.update(zip(MLM_FEATURES, np.asarray([mlm_summary(lp) for lp in self.masked_log_probs(texts)]).reshape(-1, 3).T))
+        if set(names) & set(WORD_FEATURES):
+            columns.update(zip(WORD_FEATURES, np.asarray([self.word_features(t) for t in texts]).reshape(-1, len(WORD_FEATURES)).T))
+        if set(names) & set(LM_FEATURES):
+            columns.update(zip(LM_FEATURES, char_lm.text_summaries(*self.char_lm, texts).T))
+        return np.stack([np.asarray(columns[name], dtype=np.float64) for name in names], axis=1).reshape(len(texts), len(names))
 
 
 # ---------------------------------------------------------------- the judge
@@ -274,17 +323,18 @@ class FluencyJudge:
         if not path.is_file():
             raise FileNotFoundError(f"no fluency judge in {directory}: build it with `python -m core.roformer_sim.fluency build`")
         self.record = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(self.record["features"]) != FEATURES:
-            raise ValueError(f"{path} was fitted on features {self.record['features']}, this code computes {list(FEATURES)}")
+        self.names = tuple(self.record["features"])
+        if not set(self.names) <= set(FEATURES):
+            raise ValueError(f"{path} was fitted on features {list(self.names)}, this code computes {list(FEATURES)}")
         self.model = logistic.Logistic(**logistic.fields(self.record["logistic"]))
         self.threshold = float(self.record["threshold"])
-        self.evidence = evidence or Evidence(directory / NGRAM_FILE)
+        self.evidence = evidence or Evidence(directory / NGRAM_FILE, char_lm_dir=directory / CHAR_LM_DIR)
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """Probability of fluent for each text; a text without a letter or digit scores 0."""
         if not texts:
             return []
-        probs = self.model.probabilities(self.evidence.features(texts))
+        probs = self.model.probabilities(self.evidence.features(texts, self.names))
         return [float(p) if any(is_word_char(ch) for ch in t) else 0.0 for t, p in zip(texts, probs)]
 
     def score(self, text: str) -> float:
@@ -393,15 +443,20 @@ def read_labels(path: Path) -> list[tuple[str, int, str]]:
 
 def check_labels(judge: FluencyJudge, path: Path) -> dict:
     labels = read_labels(path)
-    scores = judge.scores([t for t, _, _ in labels])
-    result = rates([s for s, (_, y, _) in zip(scores, labels) if y], [s for s, (_, y, _) in zip(scores, labels) if not y], judge.threshold)
+    return label_rates(judge.scores([t for t, _, _ in labels]), labels, judge.threshold)
+
+
+def label_rates(scores: Sequence[float], labels: Sequence[tuple[str, int, str]], threshold: float) -> dict:
+    """TPR / TNR of ``scores`` at ``threshold`` on the blind ``labels``, balanced accuracy, and what passes by kind."""
+    result = rates([s for s, (_, y, _) in zip(scores, labels) if y], [s for s, (_, y, _) in zip(scores, labels) if not y], threshold)
+    result["balanced_accuracy"] = round((result["tpr"] + result["tnr"]) / 2, 4)
     result["by_kind"] = {}
     for kind in dict.fromkeys(k for _, _, k in labels):
-        rows = [(s >= judge.threshold, y) for s, (_, y, k) in zip(scores, labels) if k == kind]
+        rows = [(s >= threshold, y) for s, (_, y, k) in zip(scores, labels) if k == kind]
         passed = [y for accepted, y in rows if accepted]
         # how many of the kind it passes, and how many of those the reader found fluent
         result["by_kind"][kind] = {"passed": f"{len(passed)}/{len(rows)}", "fluent_among_passed": f"{sum(passed)}/{len(passed)}"}
-    accepted = [y for s, (_, y, _) in zip(scores, labels) if s >= judge.threshold]
+    accepted = [y for s, (_, y, _) in zip(scores, labels) if s >= threshold]
     result["precision"] = round(sum(accepted) / max(len(accepted), 1), 4)  # of the texts it passes, the share a reader finds fluent
     return result
 
@@ -437,9 +492,12 @@ def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int
     return sets
 
 
-def fit_judge(features: dict[str, np.ndarray]) -> tuple[logistic.Logistic, float, dict]:
-    """The logistic model (each fitted kind of negative weighing as much as the positives), the balanced threshold
-    between dev positives and dev generator samples at top-p 0.95, and the rates on dev and test."""
+def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATURES) -> tuple[logistic.Logistic, float, dict]:
+    """The logistic model over the ``names`` columns of ``all_features`` (each set's rows of every one of ``FEATURES``;
+    each fitted kind of negative weighing as much as the positives), the balanced threshold between dev positives and
+    dev generator samples at top-p 0.95, and the rates on dev and test."""
+    columns = [FEATURES.index(name) for name in names]
+    features = {name: rows[:, columns] for name, rows in all_features.items()}
     kinds = ["positive", *FIT_KINDS]
     blocks = [features[f"fit/{kind}"] for kind in kinds]
     repeats = [max(1, round(len(blocks[0]) / max(len(b), 1))) for b in blocks]
@@ -458,46 +516,87 @@ def fit_judge(features: dict[str, np.ndarray]) -> tuple[logistic.Logistic, float
     return model, threshold, report
 
 
+def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path | None) -> dict[str, np.ndarray]:
+    """Every one of ``FEATURES`` for each set's texts, (n, len(FEATURES)) per set. With ``cache`` (an .npz and a
+    .texts.json beside it), a set's column is read from it when the set's texts are exactly the cached ones and the
+    column was computed from the same weight files (``Evidence.fingerprints``); what had to be computed is written back."""
+    cached_texts, cached = {}, {}
+    if cache is not None and cache.is_file():
+        cached_texts = json.loads(cache.with_suffix(".texts.json").read_text(encoding="utf-8"))
+        with np.load(cache) as saved:
+            cached = {key: saved[key] for key in saved.files}
+    fingerprints = evidence.fingerprints()
+    current = [f for f in FEATURES if f"fingerprint|{f}" in cached and str(cached[f"fingerprint|{f}"]) == fingerprints[f]]
+    features = {}
+    for name, texts in tqdm(sets.items(), desc="features"):
+        known = {f: cached[f"{name}|{f}"] for f in current if cached_texts.get(name) == texts and f"{name}|{f}" in cached}
+        missing = [f for f in FEATURES if f not in known]
+        if missing:
+            computed = np.concatenate([evidence.features(texts[i : i + 500], missing) for i in range(0, len(texts), 500)])
+            known.update(zip(missing, computed.T))
+        features[name] = np.stack([known[f] for f in FEATURES], axis=1)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **{f"{name}|{f}": rows[:, i] for name, rows in features.items() for i, f in enumerate(FEATURES)},
+                 **{f"fingerprint|{f}": np.asarray(fingerprints[f]) for f in FEATURES})
+        cache.with_suffix(".texts.json").write_text(json.dumps(sets, ensure_ascii=False), encoding="utf-8")
+    return features
+
+
 def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
-          seed: int, cache: Path | None = None) -> dict:
-    """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given, and read from
-    it when it exists), fit, and write ``judge.json`` next to the bigram tables."""
+          seed: int, cache: Path | None = None, feature_set: str = "all") -> dict:
+    """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given), fit on the
+    ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``, when
+    the set uses it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / NGRAM_FILE).is_file():
         unigram, bigram = count_bigrams(ngram_corpus(data_dir, sts_dir, extra_dir), word_tokenizer())
         np.savez_compressed(out_dir / NGRAM_FILE, unigram=unigram, bigram=bigram)
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed)
-    cached_texts, cached = {}, {}
-    if cache is not None and cache.is_file():  # a set's features are reused only for exactly the same texts
-        cached_texts = json.loads(cache.with_suffix(".texts.json").read_text(encoding="utf-8"))
-        with np.load(cache) as saved:
-            cached = {name.replace("|", "/"): saved[name] for name in saved.files}
-    evidence = Evidence(out_dir / NGRAM_FILE)
-    features = {}
-    for name, texts in tqdm(sets.items(), desc="features"):
-        if cached_texts.get(name) == texts and name in cached and cached[name].shape[1] == len(FEATURES):
-            features[name] = cached[name]
-        else:
-            features[name] = np.concatenate([evidence.features(texts[i : i + 500]) for i in range(0, len(texts), 500)])
-    if cache is not None:
-        np.savez(cache, **{name.replace("/", "|"): rows for name, rows in features.items()})
-        cache.with_suffix(".texts.json").write_text(json.dumps(sets, ensure_ascii=False), encoding="utf-8")
-    model, threshold, report = fit_judge(features)
+    features = example_features(sets, Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR), cache)
+    names = FEATURE_SETS[feature_set]
+    model, threshold, report = fit_judge(features, names)
     record = {
-        "features": list(FEATURES),
+        "features": list(names),
         "logistic": asdict(model),
         "threshold": round(threshold, 6),
         "score": "probability of fluent under the logistic model; fluent = score >= threshold",
         "masked_lm": "assets/perturbed_masking",
         "word_bigrams": f"{NGRAM_FILE}: jieba words of chinese_sts_extra (not bq_train), chinese_prose, chinese_nlp_corpus",
+        **({"char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)"}
+           if set(names) & set(LM_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
                 "per_kind": per_kind, "generated_sources": generated_sources},
         **report,
         "positives_from": "STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, modern_prose",
-        "command": "python -m core.roformer_sim.fluency build",
+        "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else ""),
     }
     (out_dir / JUDGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
+
+
+def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int, seed: int,
+            cache: Path | None, labels_file: Path) -> dict:
+    """Each of ``FEATURE_SETS`` fitted as ``build`` fits it, on the same example sets, and measured on the same texts:
+    dev, the held-out kinds, and the blind labels (never fitted or thresholded on)."""
+    sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed)
+    evidence = Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR)
+    features = example_features(sets, evidence, cache)
+    labels = read_labels(labels_file)
+    label_features = evidence.features([t for t, _, _ in labels])
+    result = {}
+    for feature_set, names in FEATURE_SETS.items():
+        model, threshold, report = fit_judge(features, names)
+        scores = model.probabilities(label_features[:, [FEATURES.index(n) for n in names]])
+        result[feature_set] = {"threshold": round(threshold, 6), "dev": report["dev"], "test": report["test"],
+                               "labels": label_rates(scores.tolist(), labels, threshold)}
+    # Each feature alone, as a ranking (higher = more fluent): real test sentences against each held-out kind, and
+    # dev real sentences against dev generator samples.
+    result["feature_auc"] = {name: {**{kind: round(auc(features["test/positive"][:, i], features[f"test/{kind}"][:, i]), 3)
+                                       for kind in HELD_OUT_KINDS},
+                                    "generated": round(auc(features["dev/positive"][:, i], features["dev/generated"][:, i]), 3)}
+                             for i, name in enumerate(FEATURES)}
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -514,6 +613,16 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
+    b.add_argument("--features", choices=sorted(FEATURE_SETS), default="all",
+                   help="the feature set to fit (default all, the bundled judge's)")
+    m = sub.add_parser("compare", help="fit each feature set on the same examples; print dev, held-out kinds and blind labels")
+    for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
+                            ("--cache", None), ("--labels", LABELS_FILE)):
+        m.add_argument(option, type=Path, default=default)
+    m.add_argument("--per-kind", type=int, default=1500)
+    m.add_argument("--generated-sources", type=int, default=200)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--threads", type=int, default=1)
     j = sub.add_parser("judge", help="score a file of texts, one per line (- = stdin)")
     j.add_argument("file")
     c = sub.add_parser("check", help="TPR / TNR of the bundled judge on blind labels")
@@ -522,8 +631,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         torch.set_num_threads(args.threads)
         result = build(args.out, args.data_dir, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
-                       args.cache)
+                       args.cache, args.features)
         print(json.dumps({k: result[k] for k in ("threshold", "dev", "test")}, ensure_ascii=False))
+    elif args.command == "compare":
+        torch.set_num_threads(args.threads)
+        result = compare(args.out, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
+                         args.cache, args.labels)
+        for feature_set, row in result.items():
+            if feature_set == "feature_auc":
+                continue
+            print(f"{feature_set:16s} labels TPR {row['labels']['tpr']} TNR {row['labels']['tnr']} "
+                  f"balanced {row['labels']['balanced_accuracy']} · held-out rejected {row['test']['held_out_rejected']} · "
+                  f"test positives accepted {row['test']['positive_accepted']}")
+        print(json.dumps(result, ensure_ascii=False))
     elif args.command == "judge":
         judge = FluencyJudge()
         lines = (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")).read().splitlines()

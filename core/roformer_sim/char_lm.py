@@ -1,0 +1,158 @@
+"""A small causal character LM of modern prose: the fluency judge's in-context evidence (nanoGPT layout).
+
+A word bigram model sees two words at a time; word salad made of real words (明天晚上日早上出外一般) and the joint of two
+spliced half sentences pass it. A left-to-right Transformer over characters reads the whole prefix, so a character
+that does not continue it scores low wherever it sits. The judge (``core.roformer_sim.fluency``) reads three numbers
+per text from it (``lm_summary``): the mean log probability per character, the worst window's, and the mean gain over
+the character's unigram log probability (kept in the model, so rare but fitting characters are not punished).
+
+Independence: the LM is trained on modern prose alone (``python -m core.roformer_sim.train_char_lm``), never on the
+paraphrase generator's pairs or objective, and the generator and its decoding never use it.
+
+The Transformer blocks are the xiangqi GPT's (``core.xiangqi.model.Block``); this file adds the character vocabulary,
+the unigram baseline and scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core import int8 as weight_file
+from core.xiangqi.model import Block
+
+CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)
+WINDOW = 3  # characters per window of ``lm_summary``'s worst window: the joint of a splice spans about this many
+
+
+@dataclass
+class CharLMConfig:
+    vocab_size: int
+    block_size: int = 64  # tokens: <s> + up to 63 characters (the judge's texts are 4 to 40)
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 256
+    dropout: float = 0.0
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width Latin, digits and punctuation to half-width), lower case, no spaces: what the LM reads."""
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+class CharLM(nn.Module):
+    def __init__(self, config: CharLMConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # tied
+        # log P(token) in the training text (set by the trainer): the baseline of the judge's gain over unigram
+        self.register_buffer("unigram_log_probs", torch.zeros(config.vocab_size))
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) of the next token after each of ``ids`` (B, T)."""
+        T = ids.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"{T} tokens exceed the character LM's context of {self.config.block_size}")
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(T, device=ids.device))
+        for block in self.blocks:
+            x = block(x, None, 0)
+        return self.head(self.ln_f(x))
+
+    def save_pretrained(self, directory: Path, vocab: Sequence[str], int8: bool = True) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_FILE).write_text(json.dumps({"model_type": "char-lm", **asdict(self.config)}, indent=2) + "\n", encoding="utf-8")
+        weight_file.write({k: v for k, v in self.state_dict().items() if k != "head.weight"}, directory / WEIGHTS_FILE, int8=int8)
+        (directory / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+
+def load(directory: Path, device: torch.device | str = "cpu") -> tuple[CharLM, dict[str, int]]:
+    """The model (fp32, eval mode) and its character index, from a directory written by ``save_pretrained``."""
+    directory = Path(directory)
+    raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    config = CharLMConfig(**{k: v for k, v in raw.items() if k in CharLMConfig.__dataclass_fields__})
+    vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[: config.vocab_size]
+    if len(vocab) != config.vocab_size:
+        raise ValueError(f"{directory}: vocab.txt has {len(vocab)} tokens, config says {config.vocab_size}")
+    model = CharLM(config)
+    state = weight_file.read(directory / WEIGHTS_FILE)
+    missing = set(model.state_dict()) - set(state) - {"head.weight"}
+    if missing:
+        raise ValueError(f"{directory}: checkpoint lacks weights {sorted(missing)}")
+    model.load_state_dict(state, strict=False)  # head.weight is tied to tok_emb.weight
+    return model.to(device).eval(), {tok: i for i, tok in enumerate(vocab)}
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def encode(text: str, index: dict[str, int], block_size: int) -> list[int]:
+    """<s>, the characters (unknown ones as <unk>) and </s>; a text longer than the context keeps its first
+    ``block_size`` characters and no </s> (the model sees <s> + block_size - 1 of them, and predicts one more)."""
+    ids = [index[BOS], *(index.get(ch, index[UNK]) for ch in text)]
+    return ids[: block_size + 1] if len(ids) > block_size else [*ids, index[EOS]]
+
+
+@torch.inference_mode()
+def token_log_probs(model: CharLM, rows: Sequence[Sequence[int]], batch_size: int = 256) -> list[np.ndarray]:
+    """For each row of ids from ``encode``, log P(token | the tokens before it) of every token after <s>.
+
+    Rows are right-padded into batches; the model is causal, so padding never changes a real token's probability."""
+    device = model.tok_emb.weight.device
+    out: list[np.ndarray] = [np.zeros(0)] * len(rows)
+    order = sorted(range(len(rows)), key=lambda r: len(rows[r]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(rows[r]) for r in chunk)
+        ids = torch.zeros(len(chunk), width, dtype=torch.long)
+        for i, r in enumerate(chunk):
+            ids[i, : len(rows[r])] = torch.tensor(rows[r])
+        ids = ids.to(device)
+        logp = torch.log_softmax(model(ids[:, :-1]).float(), dim=-1).gather(2, ids[:, 1:, None])[..., 0].cpu().numpy()
+        for i, r in enumerate(chunk):
+            out[r] = logp[i, : len(rows[r]) - 1].astype(np.float64)
+    return out
+
+
+def lm_summary(log_probs: np.ndarray, unigram: np.ndarray, window: int = WINDOW) -> tuple[float, float, float]:
+    """(mean log probability per token, the lowest mean over ``window`` consecutive tokens, mean gain of the log
+    probability over the token's unigram log probability); NaN for no tokens."""
+    if len(log_probs) == 0:
+        return (np.nan,) * 3
+    width = min(window, len(log_probs))
+    windows = np.convolve(log_probs, np.ones(width) / width, mode="valid")
+    return float(log_probs.mean()), float(windows.min()), float((log_probs - unigram).mean())
+
+
+def text_summaries(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:
+    """``lm_summary`` of each (normalized) text: an array (len(texts), 3)."""
+    rows = [encode(text, index, model.config.block_size) for text in texts]
+    unigram = model.unigram_log_probs.cpu().numpy().astype(np.float64)
+    return np.asarray([lm_summary(lp, unigram[np.asarray(row[1:], dtype=np.int64)]) for lp, row in zip(token_log_probs(model, rows), rows)],
+                      dtype=np.float64).reshape(len(texts), 3)
