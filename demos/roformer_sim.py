@@ -26,7 +26,7 @@ sentence vector (the [CLS] state through a linear pooler) whose cosine **scores*
 ([Su Jianlin, SimBERTv2来了](https://kexue.fm/archives/8454), [-FT](https://kexue.fm/archives/8541)).
 Here the n candidates are sampled in one batch with a key/value cache, deduplicated, and ranked by cosine to the input,
 those that pass a separate fluency judge first (✓; not the generator). The judge is checked on a blind reader's labels: it
-rejects most of this tiny model's candidates, yet a reader accepted only 3 of the 17 generated ones it passed; the tab says
+rejects most of this tiny model's candidates, yet a reader accepted only 3 of the 16 generated ones it passed; the tab says
 so when none passes. Mask positions (token numbers, 1 = first character) let the model "fill in and rephrase".
 The bundled model is tiny (4.2M parameters, trained on this repo's 2-core CPU; see the model card).
 When online, pick a Hub checkpoint for real paraphrases."""

@@ -1,4 +1,4 @@
-"""A small causal character LM of modern prose: the fluency judge's in-context evidence (nanoGPT layout).
+"""A small causal character LM of prose: the fluency judge's in-context evidence (nanoGPT layout).
 
 A word bigram model sees two words at a time; word salad made of real words (明天晚上日早上出外一般) and the joint of two
 spliced half sentences pass it. A left-to-right Transformer over characters reads the whole prefix, so a character
@@ -6,8 +6,9 @@ that does not continue it scores low wherever it sits. The judge (``core.roforme
 per text from it (``lm_summary``): the mean log probability per character, the worst window's, and the mean gain over
 the character's unigram log probability (kept in the model, so rare but fitting characters are not punished).
 
-Independence: the LM is trained on modern prose alone (``python -m core.roformer_sim.train_char_lm``), never on the
-paraphrase generator's pairs or objective, and the generator and its decoding never use it.
+Independence: the LM is trained on prose alone (``python -m core.roformer_sim.train_char_lm``: modern prose, then the
+everyday registers of ``chinese_prose/``), never on the paraphrase generator's pairs or objective, and the generator
+and its decoding never use it.
 
 The Transformer blocks are the xiangqi GPT's (``core.xiangqi.model.Block``); this file adds the character vocabulary,
 the unigram baseline and scoring.

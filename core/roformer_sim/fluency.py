@@ -11,12 +11,12 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   each word given the one before, the share of word pairs never seen, and the log probability of ending where it ends;
 - repeats beyond what Chinese does by itself: how far the longest run of one character exceeds two (天天 is a word,
   吃吃吃 is not), and the share of characters in such runs or repeating the pair before them;
-- measured but not weighed by the bundled judge (``compare``; it lowered the checks, roformer_sim card): a causal
-  character LM of modern prose (``char_lm``, in a judge folder's ``char_lm/``; trained by
+- a causal character LM of prose (``char_lm``, in the judge folder's ``char_lm/``; trained by
   ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
   the mean log probability per character given everything before it, the worst 3-character window (where two spliced
   halves meet), and the mean gain over each character's unigram log probability.
-A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``without_char_lm``). It is fitted on real sentences (the train/valid sentences of the
+A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``; ``compare``
+measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
 sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
