@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from core import int8 as weight_file
-from core.xiangqi.model import Block
+from core.xiangqi.model import Block, init_gpt2
 
 CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE = "config.json", "model.safetensors", "vocab.txt"
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -63,17 +63,7 @@ class CharLM(nn.Module):
         self.head.weight = self.tok_emb.weight  # tied
         # log P(token) in the training text (set by the trainer): the baseline of the judge's gain over unigram
         self.register_buffer("unigram_log_probs", torch.zeros(config.vocab_size))
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
-            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / (2 * config.n_layer) ** 0.5)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        init_gpt2(self, config.n_layer)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, vocab) of the next token after each of ``ids`` (B, T)."""

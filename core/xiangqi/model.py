@@ -99,6 +99,20 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.ln_2(x)))
 
 
+def init_gpt2(model: nn.Module, n_layer: int) -> None:
+    """GPT-2's initialisation: weights normal(0, 0.02), biases zero, the residual projections scaled down by depth."""
+    def init_module(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    model.apply(init_module)
+    for name, p in model.named_parameters():
+        if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+            nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+
+
 class MoveGPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -110,18 +124,8 @@ class MoveGPT(nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.head.weight = self.tok_emb.weight  # tied: a move's input and output vectors agree
-        self.apply(self._init_weights)
-        nn.init.zeros_(self.board_emb.weight[NO_PIECE])  # _init_weights drew the padding row too; it must add nothing
-        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
-            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            nn.init.zeros_(module.bias)
+        init_gpt2(self, config.n_layer)
+        nn.init.zeros_(self.board_emb.weight[NO_PIECE])  # init_gpt2 drew the padding row too; it must add nothing
 
     def new_cache(self) -> KVCache:
         return KVCache(self.config.n_layer)
