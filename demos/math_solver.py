@@ -29,7 +29,7 @@ TYPED_EXAMPLES = [
 # and the metrics entry of its Ape210K test score.
 BUNDLED_MODELS = {  # what it is, its Ape210K test metric, what it learnt from
     "tree": ("a 2.6M-parameter goal-driven tree decoder (GTS class)", "tree_ape210k_test_beams5",
-             "Ape210K valid and Math23K (about 25k problems) and on 5,630 answer-only CCF-BDCI problems whose equations "
+             "Ape210K valid and Math23K (about 25k problems) and on 6,148 answer-only CCF-BDCI problems whose equations "
              "its own beams found"),
     "t5": ("a 4M-parameter T5", "ape210k_test_beams3", "Ape210K valid and Math23K (about 25k problems)"),
 }
@@ -43,9 +43,9 @@ INTRO = tab_intro("**Paste a Chinese primary-school word problem**: "
 HOW_IT_WORKS = f"""A small model reads the problem with its numbers replaced by placeholders (N0, N1, …) and writes an equation over them
 with beam search; the numbers are put back and the equation is evaluated **exactly** (fractions, not floats) by a
 whitelist parser — model output is never run as code. The answer comes from the best beam whose value a primary-school
-problem can have (for a checkpoint with a learned **ranker**, the T5's, from the beam the ranker prefers: it weighs the
-beams' probabilities, how they agree, that plausibility, whether the equation uses the problem's numbers, and a few cues
-of what the question asks for, e.g. a count wants a whole number), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
+problem can have (for a checkpoint with a learned **ranker**, such as the T5, from the beam the ranker prefers: it weighs
+the beams' probabilities, how they agree, that plausibility, whether the equation uses the problem's numbers, and a few
+cues of what the question asks for, e.g. a count wants a whole number), written the way a teacher would (percent for 百分之几, whole numbers for counting questions),
 with the **working**: each operation of the equation and its exact result. The model's probability of the answer (summed over
 the beams that give it) says when to check: below {confidence.UNSURE_BELOW:.0%} the answer is marked **unsure: check this one**.
 After [Su Jianlin, BERT可以上几年级了？Seq2Seq“硬刚”小学数学应用题](https://kexue.fm/archives/7809) (Ape210K).
