@@ -162,8 +162,9 @@ def build() -> None:
                 mask_positions = gr.Textbox(label="mask positions (optional)", placeholder="e.g. 2,3",
                                             elem_id="roformer_sim-mask")
             fluent_first = gr.Checkbox(value=True, label="Candidates passing the fluency judge first", elem_id="roformer_sim-fluent-first",
-                                       info="Fluency is judged by a logistic model over a separate masked LM's likelihoods and jieba's "
-                                            "dictionary, checked on a blind reader's labels and corrupted sentences; not by the generator.")
+                                       info="Fluency is judged by a logistic model over a separate masked LM's and character LM's likelihoods "
+                                            "and jieba's dictionary, checked on a blind reader's labels and corrupted sentences; not by "
+                                            "the generator.")
             run = gr.Button("Generate paraphrases", variant="primary", elem_id="roformer_sim-generate")
         with gr.Column(scale=3):
             latency = gr.Markdown("Type a sentence and press generate, or click an example.", elem_id="roformer_sim-latency")
