@@ -33,13 +33,13 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges); the 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import lzma
 import math
 import random
 import re
-import functools
-import hashlib
 import sys
 import unicodedata
 import zlib
