@@ -15,6 +15,8 @@ from demos.common import guarded, model_card_accordion, model_selector, model_sw
 
 MAX_HEATMAP_LINES = 12
 DEFAULTS = generate.TAB_DEFAULTS  # evaluate shown measures what these settings show
+DECODINGS = {"sampling (top-p)": False, "beam search": True}  # label -> generate's beam flag
+DEFAULT_DECODING = next(label for label, beam in DECODINGS.items() if beam == DEFAULTS["beam"])
 
 INTRO = tab_intro("**Type a Chinese sentence** for paraphrases ranked by similarity (✓: passes a fluency judge; most of "
                   "this small model's paraphrases fail it, and the tab says so); compare two sentences, draw a "
@@ -70,21 +72,27 @@ def fluency_judge() -> fluency.FluencyJudge:
     return checkpoints.cached("roformer_sim_fluency", fluency.FluencyJudge)
 
 
-def paraphrases(text, n, k, top_p, seed, mask_positions, fluent_first, source):
+def paraphrases(text, n, k, top_p, seed, mask_positions, fluent_first, decoding, source):
+    if decoding not in DECODINGS:
+        raise ValueError(f"decoding must be one of {', '.join(DECODINGS)} (got {decoding!r})")
+    beam = DECODINGS[decoding]
     sim = sim_for(source)
     shown_rows, ms = timed(fluency.judged_paraphrases, sim, fluency_judge(), text, int(n), int(k), float(top_p), seed,
-                           parse_positions(mask_positions), bool(fluent_first), DEFAULTS["copy_bias"], DEFAULTS["repetition_penalty"])
+                           parse_positions(mask_positions), bool(fluent_first), DEFAULTS["copy_bias"], DEFAULTS["repetition_penalty"],
+                           beam)
     rows = [[i + 1, sentence, round(cosine, 4), round(score, 2), "✓" if fluent else ""]
             for i, (sentence, cosine, score, fluent) in enumerate(shown_rows)]
     shown = html.escape(text.strip())
     fluent_count = sum(row[3] for row in shown_rows)
-    note = (f"{shown} → {len(shown_rows)} distinct candidates (of {int(n)} sampled, input and duplicates dropped) · "
+    drawn = f"{int(n)} beams" if beam else f"{int(n)} sampled"
+    note = (f"{shown} → {len(shown_rows)} distinct candidates (of {drawn}, input and duplicates dropped) · "
             f"{fluent_count} pass the fluency judge · **{ms:.0f} ms**")
     if shown_rows and not fluent_count:
         note += ("  \n**No candidate passed the fluency judge**: none of these is likely to read as fluent Chinese. "
-                 "Try more candidates (n) or another seed.")
+                 + ("Try more beams (n) or sampling." if beam else "Try more candidates (n), another seed or beam search."))
     if not shown_rows:
-        note = f"{shown} → all {int(n)} samples repeated the input: raise top-p or n. · **{ms:.0f} ms**"
+        retry = "raise n or try sampling" if beam else "raise top-p or n"
+        note = f"{shown} → all {drawn} repeated the input: {retry}. · **{ms:.0f} ms**"
     return rows, note
 
 
@@ -154,8 +162,11 @@ def build() -> None:
         with gr.Column(scale=2):
             text = gr.Textbox(label="Chinese sentence", placeholder="广州和深圳哪个好？", max_lines=2, elem_id="roformer_sim-text")
             with gr.Row():
-                n = gr.Slider(1, generate.MAX_CANDIDATES, value=DEFAULTS["n"], step=1, label="n: candidates sampled", elem_id="roformer_sim-n")
+                n = gr.Slider(1, generate.MAX_CANDIDATES, value=DEFAULTS["n"], step=1, label="n: candidates sampled (or beams)",
+                              elem_id="roformer_sim-n")
                 k = gr.Slider(1, 50, value=DEFAULTS["k"], step=1, label="k: candidates shown", elem_id="roformer_sim-k")
+            decoding = gr.Radio(list(DECODINGS), value=DEFAULT_DECODING, label="decoding", elem_id="roformer_sim-decoding",
+                                info="beam search keeps the n most likely sentences (top-p and seed unused); sampling draws n")
             with gr.Row():
                 top_p = gr.Slider(0.05, 1.0, value=DEFAULTS["top_p"], step=0.01, label="top-p", elem_id="roformer_sim-top-p")
                 seed = gr.Number(value=DEFAULTS["seed"], precision=0, label="seed", elem_id="roformer_sim-seed")
@@ -171,9 +182,9 @@ def build() -> None:
             table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (judge probability)", "passes judge"],
                                  datatype=["number", "str", "number", "number", "str"],
                                  interactive=False, wrap=True, elem_id="roformer_sim-candidates")
-    inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, source]
+    inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, decoding, source]
     gr.Examples(
-        examples=[[t, DEFAULTS["n"], DEFAULTS["k"], DEFAULTS["top_p"], DEFAULTS["seed"], "", True, checkpoints.BUNDLED]
+        examples=[[t, DEFAULTS["n"], DEFAULTS["k"], DEFAULTS["top_p"], DEFAULTS["seed"], "", True, DEFAULT_DECODING, checkpoints.BUNDLED]
                   for t in PARAPHRASE_EXAMPLES],
         inputs=inputs,
         outputs=[table, latency],

@@ -21,9 +21,9 @@ EMPTY_SKETCH = {"background": None, "layers": [], "composite": None, "id": None}
 # endpoint: (calls that set up the session first, the rejected input, the message the caller must receive)
 REJECTIONS = {
     "/roformer_sim_model": ([], ("junnyu/roformer_chinese_sim_char_ft_small",), "needs network"),
-    "/roformer_sim_paraphrase": ([], ("我喜欢北京", 8, 3, 0.95, 10**23, "", True, "bundled"),
+    "/roformer_sim_paraphrase": ([], ("我喜欢北京", 8, 3, 0.95, 10**23, "", True, "sampling (top-p)", "bundled"),
                                  r"seed must be a whole number from 0 to 9,007,199,254,740,991 \(2⁵³ − 1\), got a larger"),
-    "/roformer_sim_paraphrase_submit": ([], ("I want to travel to Beijing", 8, 3, 0.95, 0, "", True, "bundled"),
+    "/roformer_sim_paraphrase_submit": ([], ("I want to travel to Beijing", 8, 3, 0.95, 0, "", True, "sampling (top-p)", "bundled"),
                                         "reads Chinese, and the sentence 'I want to travel to Beijing' has no Chinese"),
     "/roformer_sim_similarity": ([], ("hello", "我喜欢北京", "bundled"), "reads Chinese, and the first sentence 'hello'"),
     "/roformer_sim_matrix": ([], ("我喜欢北京", "bundled"), "Type at least two sentences"),

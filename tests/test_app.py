@@ -155,7 +155,7 @@ def test_bad_inputs_through_the_running_app(app_url, app_log, tmp_path):
 
     client = Client(app_url, verbose=False)
     with pytest.raises(AppError, match="seed must be a whole number"):
-        client.predict("我喜欢北京", 8, 3, 0.95, 10**30, "", True, "bundled", api_name="/roformer_sim_paraphrase")
+        client.predict("我喜欢北京", 8, 3, 0.95, 10**30, "", True, "sampling (top-p)", "bundled", api_name="/roformer_sim_paraphrase")
     *_, brackets = client.predict("我", "bundled", 4, 1.0, "combined", "Perturbed Masking words",
                                   api_name="/perturbed_masking_analyse")
     assert brackets == "我"

@@ -340,3 +340,49 @@ def test_steered_paraphrases_copy_more_of_the_input(sim):
     share = lambda texts: np.mean([sum(ch in "我喜欢北京" for ch in t) / max(len(t), 1) for t in texts])  # noqa: E731
     assert share(steered) > share(plain)
     assert generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0, copy_bias=0.0) == generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0)
+
+
+def test_stammer_blocks():
+    assert generate.stammer_blocks([], set()) == []
+    assert generate.stammer_blocks([5], set()) == [5]  # 5 5: a doubled character the input lacks
+    assert generate.stammer_blocks([5], {5}) == []  # the input doubles it (看看): allowed
+    assert generate.stammer_blocks([5, 6, 5], set()) == [5, 6]  # 5 5, and the pair 5 6 a second time
+    assert generate.stammer_blocks([5, 6, 7, 5, 8, 5], {5}) == [6, 8]
+
+
+def sep_by_length(sep: int):
+    """A steer that makes [SEP] likelier with every token written, so random tiny models finish."""
+    def steer(logits, history):
+        out = logits.clone()
+        out[:, sep] += 1.5 * history.shape[1]
+        return out
+    return steer
+
+
+def mean_log_prob(sim, source, tokens, steer) -> float:
+    """Mean log probability per token of tokens + [SEP], by full recompute (the reference recipe)."""
+    stepper = generate.RecomputedSteps(sim, source, 1)
+    logits, total, history = stepper.first_logits, 0.0, torch.empty(1, 0, dtype=torch.long)
+    for token in tokens + [sim.tokenizer.sep_token_id]:
+        total += torch.log_softmax(steer(logits, history).float(), -1)[0, token].item()
+        history = torch.cat([history, torch.tensor([[token]])], dim=1)
+        logits = stepper.advance(torch.tensor([token]))
+    return total / (len(tokens) + 1)
+
+
+def test_beam_search_is_ranked_by_mean_log_prob_and_never_stammers(sim):
+    source = generate.source_ids(sim, "广州和深圳哪个好？")
+    steer = sep_by_length(sim.tokenizer.sep_token_id)
+    beams = generate.beam_search(sim, source, 6, max_new=12, steer=steer)
+    assert beams == generate.beam_search(sim, source, 6, max_new=12, steer=steer, steps=generate.RecomputedSteps)
+    assert 1 < len(beams) <= 6 and len({tuple(b) for b in beams}) == len(beams)
+    scores = [mean_log_prob(sim, source, b, steer) for b in beams]
+    assert scores == sorted(scores, reverse=True)
+    for b in beams:
+        assert all(generate.stammer_blocks(b[:i], set()).count(b[i]) == 0 for i in range(len(b)))
+
+
+def test_beam_paraphrases_ignore_seed_and_top_p(sim):
+    beam = generate.paraphrase(sim, "我喜欢北京", n=6, k=3, seed=0, beam=True)
+    assert beam == generate.paraphrase(sim, "我喜欢北京", n=6, k=3, top_p=0.3, seed=7, beam=True)
+    assert len(beam) >= 1 and "我喜欢北京" not in [t for t, _ in beam]

@@ -20,15 +20,22 @@ def tiny_model(hub_dir, monkeypatch):  # noqa: F811
 
 
 def test_paraphrase_table_and_latency(tiny_model):
-    rows, note = tab.paraphrases("我喜欢北京", 8, 3, 0.95, 0, "", True, checkpoints.BUNDLED)
+    rows, note = tab.paraphrases("我喜欢北京", 8, 3, 0.95, 0, "", True, "sampling (top-p)", checkpoints.BUNDLED)
     assert 0 < len(rows) <= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert note.startswith("我喜欢北京 → ") and "of 8 sampled" in note and " ms" in note
     fluent = [row[4] == "✓" for row in rows]
     assert fluent == sorted(fluent, reverse=True) and f"{sum(fluent)} pass the fluency judge" in note  # fluent ones first
     judge = tab.fluency_judge()
     assert all(row[3] == round(judge.score(row[1]), 2) and (row[4] == "✓") == judge.is_fluent(row[1]) for row in rows)
-    by_cosine, _ = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, checkpoints.BUNDLED)
+    by_cosine, _ = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, "sampling (top-p)", checkpoints.BUNDLED)
     assert [row[2] for row in by_cosine] == sorted((row[2] for row in by_cosine), reverse=True)
+
+
+def test_beam_search_in_the_tab(tiny_model):
+    rows, note = tab.paraphrases("我喜欢北京", 6, 3, 0.95, 0, "", True, "beam search", checkpoints.BUNDLED)
+    assert 0 < len(rows) <= 3 and "of 6 beams" in note
+    again, again_note = tab.paraphrases("我喜欢北京", 6, 3, 0.3, 9, "", True, "beam search", checkpoints.BUNDLED)
+    assert again == rows and again_note.split(" · **")[0] == note.split(" · **")[0]  # top-p and seed unused
 
 
 def test_compare_and_heatmap(tiny_model):
@@ -40,11 +47,12 @@ def test_compare_and_heatmap(tiny_model):
 @pytest.mark.parametrize(
     "handler, args, message",
     [
-        (tab.paraphrases, ("", 8, 3, 0.95, 0, "", True, "bundled"), "empty"),
-        (tab.paraphrases, ("我" * 80, 8, 3, 0.95, 0, "", True, "bundled"), "too long"),
-        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 0, "2,x", True, "bundled"), "mask positions"),
-        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 10**30, "", True, "bundled"), "seed must be a whole number from 0 to"),
-        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, None, "", True, "bundled"), "seed must be a whole number"),
+        (tab.paraphrases, ("", 8, 3, 0.95, 0, "", True, "sampling (top-p)", "bundled"), "empty"),
+        (tab.paraphrases, ("我" * 80, 8, 3, 0.95, 0, "", True, "sampling (top-p)", "bundled"), "too long"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 0, "2,x", True, "sampling (top-p)", "bundled"), "mask positions"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 10**30, "", True, "sampling (top-p)", "bundled"), "seed must be a whole number from 0 to"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, None, "", True, "sampling (top-p)", "bundled"), "seed must be a whole number"),
+        (tab.paraphrases, ("我喜欢北京", 8, 3, 0.95, 0, "", True, "greedy", "bundled"), "decoding must be one of"),
         (tab.compare, ("我喜欢北京", " ", "bundled"), "second sentence is empty"),
         (tab.heatmap, ("只有一句", "bundled"), "at least two"),
         (tab.heatmap, ("\n".join("我喜欢北京" for _ in range(13)), "bundled"), "At most 12"),

@@ -346,10 +346,10 @@ class FluencyJudge:
 
 def judged_paraphrases(sim: Sim, judge: FluencyJudge, text: str, n: int, k: int, top_p: float, seed: int,
                        mask_positions: Sequence[int] = (), fluent_first: bool = True, copy_bias: float = 0.0,
-                       repetition_penalty: float = 0.0) -> list[tuple[str, float, float, bool]]:
+                       repetition_penalty: float = 0.0, beam: bool = False) -> list[tuple[str, float, float, bool]]:
     """What the paraphrase tab shows: every distinct candidate ranked by cosine and judged (so that fluent ones further
     down the cosine order can come up), the first ``k`` kept."""
-    ranked = generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias, repetition_penalty)
+    ranked = generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias, repetition_penalty, beam)
     return judged_candidates(ranked, judge, fluent_first)[:k]
 
 
