@@ -386,3 +386,11 @@ def test_beam_paraphrases_ignore_seed_and_top_p(sim):
     beam = generate.paraphrase(sim, "我喜欢北京", n=6, k=3, seed=0, beam=True)
     assert beam == generate.paraphrase(sim, "我喜欢北京", n=6, k=3, top_p=0.3, seed=7, beam=True)
     assert len(beam) >= 1 and "我喜欢北京" not in [t for t, _ in beam]
+
+
+@pytest.mark.parametrize("beam", [False, True])
+def test_paraphrases_stop_at_twice_the_input_and_ten(sim, beam):
+    assert generate.max_paraphrase_tokens(5) == 20 and generate.max_paraphrase_tokens(60) == generate.MAX_LEN
+    texts = generate.sample(sim, "我喜欢北京", 8, 1.0, 0, beam=beam)
+    assert texts and max(len(sim.tokenizer.tokenize(t)) for t in texts) <= 20
+    assert any(len(sim.tokenizer.tokenize(t)) == 20 for t in texts)  # the random tiny model runs on to the limit

@@ -247,7 +247,8 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
         named = "inputs of " + (Path(args.inputs).name if args.inputs else f"test sets (first {args.limit or 50} positive pairs of each)")
         metrics.record(
             "roformer_sim", "shown_" + (Path(args.inputs).stem if args.inputs else f"test_{args.limit or 50}_per_set"),
-            label=f"the tab's default output for {result['inputs']} {named} (n = {result['n']}, top-p {result['top_p']:g}, "
+            label=f"the tab's default output for {result['inputs']} {named} (n = {result['n']}, "
+                  + ("beam search" if result.get("beam") else f"top-p {result['top_p']:g}") + ", "
                   f"copy bias {result.get('copy_bias', 0):g}, repetition penalty {result.get('repetition_penalty', 0):g}): "
                   f"shown top {FLUENCY_TOP} the fluency judge passes · inputs with a passing non-copy candidate of cosine "
                   f"≥ {GOOD_COSINE} among the top {FLUENCY_TOP} · among all {result['k']} shown",

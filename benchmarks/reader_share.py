@@ -1,0 +1,44 @@
+"""A reader's verdicts on the paraphrase tab's output: the share of the shown top five that the reader accepted, and the
+share of inputs with at least one accepted candidate there.
+
+    python -m core.roformer_sim.evaluate shown --inputs benchmarks/everyday_sentences.txt --out OUT.jsonl
+    python benchmarks/reader_share.py OUT.jsonl [--accepted benchmarks/everyday_reader_accepted.txt]
+
+The accepted list holds every candidate the reader judged fluent and meaning-keeping (one a line, '#' comments); a shown
+candidate not in it counts as rejected, so the shares are only meaningful for outputs the reader has read (the file says
+which). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+TOP = 5
+
+
+def reader_shares(shown: list[dict], accepted: set[str]) -> dict:
+    """Shares over ``evaluate shown``'s lines ({"input", "shown"}) of the accepted top-five candidates and inputs."""
+    tops = [row["shown"][:TOP] for row in shown]
+    candidates = sum(len(top) for top in tops)
+    return {
+        "inputs": len(tops),
+        f"top{TOP}_accepted_share": round(sum(text in accepted for top in tops for text in top) / max(candidates, 1), 4),
+        f"inputs_with_accepted_in_top{TOP}": round(sum(any(text in accepted for text in top) for top in tops) / max(len(tops), 1), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("shown", type=Path, help="the JSON-lines file of evaluate shown")
+    parser.add_argument("--accepted", type=Path, default=Path(__file__).with_name("everyday_reader_accepted.txt"))
+    args = parser.parse_args()
+    accepted = {line.strip() for line in args.accepted.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")}
+    shown = [json.loads(line) for line in args.shown.read_text(encoding="utf-8").splitlines() if line.strip()]
+    print(json.dumps(reader_shares(shown, accepted)))
+
+
+if __name__ == "__main__":
+    main()
