@@ -23,17 +23,22 @@ def exercise(page) -> None:
     seed.fill("0")
     dismiss_toasts(page)
     page.get_by_text("广州和深圳哪个好？", exact=True).first.click()
-    expect(latency).to_contain_text(re.compile(r"广州和深圳哪个好？ → \d+ distinct candidates .* \d+ ms"), timeout=90_000)
+    expect(latency).to_contain_text(re.compile(r"广州和深圳哪个好？ → \d+ distinct candidates \(of 20 beams.* \d+ ms"), timeout=90_000)
     table = page.locator("#roformer_sim-candidates")
     expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"0\.\d{2}|1\.0"))
     expect(page.locator(f"#tab-roformer_sim {ERROR_MARK}:visible")).to_have_count(0)  # the success took the marks off
     expect(table).to_contain_text("fluency (judge")  # the judge's score next to the model's cosine
     expect(latency).to_contain_text(re.compile(r"\d+ pass the fluency judge"))
 
+    decoding = page.locator("#roformer_sim-decoding label")
+    decoding.filter(has_text="sampling").click()  # the other decoding, then back to the default beam search
     page.locator("#roformer_sim-text textarea").fill("今天天气不错")
     page.locator("#roformer_sim-generate").click()
     expect(latency).to_contain_text(re.compile(r"今天天气不错 → \d+ distinct candidates \(of 20 sampled"), timeout=90_000)
     expect(table).to_contain_text(re.compile(r"0\.\d{2}|1\.0"))
+    decoding.filter(has_text="beam search").click()
+    page.locator("#roformer_sim-generate").click()
+    expect(latency).to_contain_text(re.compile(r"今天天气不错 → \d+ distinct candidates \(of 20 beams"), timeout=90_000)
 
     page.get_by_text("我不喜欢北京", exact=True).first.click()
     page.locator("#roformer_sim-compare").click()
