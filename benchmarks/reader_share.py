@@ -2,11 +2,12 @@
 share of inputs with at least one accepted candidate there.
 
     python -m core.roformer_sim.evaluate shown --inputs benchmarks/everyday_sentences.txt --out OUT.jsonl
-    python benchmarks/reader_share.py OUT.jsonl [--accepted benchmarks/everyday_reader_accepted.txt]
+    python benchmarks/reader_share.py OUT.jsonl [--accepted benchmarks/everyday_reader_accepted.txt] [--judge]
 
 The accepted list holds every candidate the reader judged fluent and meaning-keeping (one a line, '#' comments); a shown
 candidate not in it counts as rejected, so the shares are only meaningful for outputs the reader has read (the file says
-which). Prints one JSON object.
+which). With ``--judge`` also the bundled fluency judge on the same candidates: how many it passes, how many of the
+reader's rejects it passes, and how well its score ranks accepted above rejected ones (AUC). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -29,15 +30,35 @@ def reader_shares(shown: list[dict], accepted: set[str]) -> dict:
     }
 
 
+def judge_agreement(texts: list[str], accepted: set[str]) -> dict:
+    """The bundled judge against the reader on these candidates."""
+    import numpy as np
+
+    from core.roformer_sim.fluency import FluencyJudge
+
+    judge = FluencyJudge()
+    scores = np.asarray(judge.scores(texts))
+    reader = np.array([text in accepted for text in texts])
+    kept, rejected = scores[reader], scores[~reader]
+    pairs = (kept[:, None] > rejected[None, :]) + 0.5 * (kept[:, None] == rejected[None, :])
+    return {"judge_passes": int((scores >= judge.threshold).sum()), "reader_rejects": int((~reader).sum()),
+            "judge_passes_among_reader_rejects": int((rejected >= judge.threshold).sum()),
+            "judge_auc_reader": round(float(pairs.mean()), 3) if pairs.size else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shown", type=Path, help="the JSON-lines file of evaluate shown")
     parser.add_argument("--accepted", type=Path, default=Path(__file__).with_name("everyday_reader_accepted.txt"))
+    parser.add_argument("--judge", action="store_true", help="also score the candidates with the bundled fluency judge")
     args = parser.parse_args()
     accepted = {line.strip() for line in args.accepted.read_text(encoding="utf-8").splitlines()
                 if line.strip() and not line.startswith("#")}
     shown = [json.loads(line) for line in args.shown.read_text(encoding="utf-8").splitlines() if line.strip()]
-    print(json.dumps(reader_shares(shown, accepted)))
+    result = reader_shares(shown, accepted)
+    if args.judge:
+        result.update(judge_agreement([text for row in shown for text in row["shown"][:TOP]], accepted))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
