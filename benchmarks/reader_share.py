@@ -14,18 +14,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 TOP = 5
+# What a paraphrase may add or drop and still be the input: punctuation, then sentence-final particles.
+PUNCTUATION = re.compile(r"[\s，。！？、；：,.!?;:…]+")
+FINAL_PARTICLES = "啊呢吧呀吗么了的"
+
+
+def core_text(text: str) -> str:
+    """The text without punctuation and without the particles at its end."""
+    return PUNCTUATION.sub("", text).rstrip(FINAL_PARTICLES)
 
 
 def reader_shares(shown: list[dict], accepted: set[str]) -> dict:
     """Shares over ``evaluate shown``'s lines ({"input", "shown"}) of the accepted top-five candidates and inputs."""
     tops = [row["shown"][:TOP] for row in shown]
     candidates = sum(len(top) for top in tops)
+    rewritten = sum(text in accepted and core_text(text) != core_text(row["input"]) for row, top in zip(shown, tops) for text in top)
     return {
         "inputs": len(tops),
         f"top{TOP}_accepted_share": round(sum(text in accepted for top in tops for text in top) / max(candidates, 1), 4),
+        # accepted ones that change more than punctuation and final particles
+        f"top{TOP}_accepted_rewrite_share": round(rewritten / max(candidates, 1), 4),
         f"inputs_with_accepted_in_top{TOP}": round(sum(any(text in accepted for text in top) for top in tops) / max(len(tops), 1), 4),
     }
 
