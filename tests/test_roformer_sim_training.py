@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import RoFormerConfig, RoFormerForMaskedLM
 
+from core import training
 from core.roformer_sim import data, evaluate, train
 from core.roformer_sim.model import TARGET, load
 from tests.test_roformer_sim import VOCAB, hub_dir, sim  # noqa: F401 - fixtures shared with the model tests
@@ -187,6 +188,47 @@ def test_tiny_training_run_resumes_and_writes_a_loadable_checkpoint(hub_dir, sts
     assert events[-1]["event"] == "done" and events[-1]["steps"] == 5
     with pytest.raises(ValueError, match=r"different run \(differs in: lr2\)"):
         train.main(argv + ["--stage2-steps", "3", "--lr2", "1e-3"])  # a stale state is never resumed silently
+
+
+def write_prose(data_dir, long_line: str):
+    """Modern prose, one sentence a line: PAIRS' sentences in order, and one line longer than --max-chars."""
+    import lzma
+
+    (data_dir / data.PROSE_FILE).parent.mkdir(parents=True)
+    lines = [a for a, _, _ in PAIRS[:6]] + [long_line] + [b for _, b, _ in PAIRS[:6]]
+    with lzma.open(data_dir / data.PROSE_FILE, "wt", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def test_stage0_trains_the_generator_alone_on_whole_prose_sentences_and_resumes_into_stage1(hub_dir, sts_dir, tmp_path,
+                                                                                             monkeypatch):  # noqa: F811
+    write_raw_corpus(tmp_path)
+    write_prose(tmp_path, long_line="北京" * 25)
+    out, work = tmp_path / "out", tmp_path / "work"
+    argv = ["--init", str(hub_dir), "--out", str(out), "--work", str(work), "--sts-dir", str(sts_dir), "--data-dir", str(tmp_path),
+            "--stage0-steps", "2", "--stage1-steps", "2", "--stage2-steps", "1", "--pairs-per-batch", "4", "--cosent-pairs", "8",
+            "--stage2-gen-pairs", "2", "--dev-pairs", "6", "--warmup", "1", "--log-every", "1"]
+    stop_if_asked = training.RunState.stop_if_asked
+
+    def sigterm_during_step_2(state, save, runtime, log_file, step):
+        state._signalled = step == 2
+        return stop_if_asked(state, save, runtime, log_file, step)
+
+    monkeypatch.setattr(training.RunState, "stop_if_asked", sigterm_during_step_2)
+    train.main(argv)
+    assert not out.exists() and torch.load(work / "state.pt", weights_only=False)["progress"]["step"] == 2
+    monkeypatch.undo()
+    train.main(argv)
+    log = json.loads((out / "training_log.json").read_text())["log"]
+    assert log[0]["prose_pairs"] == 12 and log[0]["stage0_prose_pairs"] == 10  # the two pairs with the long line are left out
+    steps = [e for e in log if e["event"] == "train"]
+    assert [(e["step"], e["stage"]) for e in steps] == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2)]
+    assert all(e["sim"] == 0 for e in steps[:2]) and all(e["sim"] > 0 for e in steps[2:])  # no similarity loss on prose
+    assert [e["step"] for e in log if e["event"] == "resumed"] == [2]
+    assert [e["step"] for e in log if e["event"] == "dev"] == [2, 4, 5]
+    assert steps[0]["lr"] == pytest.approx(5e-4) and steps[2]["lr"] == pytest.approx(3e-4)  # each stage its own warm-up
+    done = json.loads((work / "log.jsonl").read_text().splitlines()[-1])
+    assert done["event"] == "done" and done["steps"] == 5
 
 
 def test_tiny_training_run_with_the_extra_pairs_scores_their_dev_pairs(hub_dir, sts_dir, tmp_path):  # noqa: F811

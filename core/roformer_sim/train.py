@@ -1,9 +1,16 @@
 """Train the bundled RoFormer-Sim: a small char RoFormer that generates and scores similar sentences.
 
     python -m core.roformer_sim.train --init assets/perturbed_masking --out runs/roformer_sim/final
-    python -m core.roformer_sim.train --preset gpu                 # larger batches and more steps, ~8 minutes on one GPU
+    python -m core.roformer_sim.train --preset gpu                 # larger batches and more steps, ~12 minutes on one GPU (stage 0 included)
     torchrun --nproc_per_node 2 -m core.roformer_sim.train         # the same run on 2 processes (DDP)
 
+Stage 0 (with ``--stage0-steps``; not in Su's recipe): left-to-right pretraining of the generator on
+modern prose before any pair is seen. The pairs' target sides hold only ~3 M characters, too little for the
+generator to learn to write Chinese; the prose has 32 M. Each step's rows are (sentence, next sentence) pairs
+of ``data.PROSE_FILE`` (both ways, as in stage 1) and, for ``--noised-share`` of them, noised sentence ->
+sentence; both sentences are whole and at most ``--max-chars`` long (the generator writes short sentences,
+and a cut target would teach it to stop mid-sentence). Generation loss only: neighbouring sentences are not
+paraphrases, so they never enter the similarity loss.
 Stage 1 (Su, kexue.fm/archives/8454; roformer-sim train/stage1.py): every pair (a, b) gives the rows
 ``[CLS] a [SEP] b [SEP]`` and ``[CLS] b [SEP] a [SEP]``; loss = cross-entropy of the target segment
 under the UniLM mask + in-batch contrastive loss (scale 20) on the pooled [CLS] vectors, where each
@@ -49,17 +56,18 @@ from core.roformer_sim.model import TARGET, RoFormerSim, Sim, load_weights, read
 
 # Named settings a run starts from; explicit options override them.
 PRESETS = {
-    "cpu": {"stage1_steps": 300, "stage2_steps": 400, "pairs_per_batch": 32, "cosent_pairs": 64, "stage2_gen_pairs": 8,
-            "lr1": 3e-4, "lr2": 1.5e-4, "warmup": 100},
-    # One modern GPU, about 8 minutes (estimated, not yet measured): the same network with 8x the pairs per step
-    # and 10x the steps (the model size is the --init masked LM's).
-    "gpu": {"stage1_steps": 3000, "stage2_steps": 3000, "pairs_per_batch": 256, "cosent_pairs": 256, "stage2_gen_pairs": 64,
+    "cpu": {"stage0_steps": 0, "lr0": 5e-4, "stage1_steps": 300, "stage2_steps": 400, "pairs_per_batch": 32, "cosent_pairs": 64,
+            "stage2_gen_pairs": 8, "lr1": 3e-4, "lr2": 1.5e-4, "warmup": 100},
+    # One modern GPU, about 12 minutes (estimated, not yet measured): the same network with 8x the pairs per step
+    # and 10x the steps (the model size is the --init masked LM's); stage 0 reads the 522k whole-sentence prose
+    # pairs about twice (4,000 x 256).
+    "gpu": {"stage0_steps": 4000, "lr0": 1e-3, "stage1_steps": 3000, "stage2_steps": 3000, "pairs_per_batch": 256, "cosent_pairs": 256, "stage2_gen_pairs": 64,
             "lr1": 5e-4, "lr2": 2e-4, "warmup": 300, "dev_every": 1000},
 }
 # What a resumed run must share with the run that saved the state.
-RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "nli_triplets", "stage1_steps", "stage2_steps", "pairs_per_batch", "noised_share", "cosent_pairs",
-            "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale", "max_chars", "dev_pairs", "seed",
-            "prose_gen_pairs", "bq_train", "cpu_bf16")
+RUN_KEYS = ("init", "sts_dir", "data_dir", "extra_pairs", "nli_triplets", "stage0_steps", "lr0", "stage1_steps", "stage2_steps",
+            "pairs_per_batch", "noised_share", "cosent_pairs", "stage2_gen_pairs", "lr1", "lr2", "warmup", "weight_decay", "scale",
+            "max_chars", "dev_pairs", "seed", "prose_gen_pairs", "bq_train", "cpu_bf16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,10 +85,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--nli-triplets", type=int, default=0,
                    help="NLI (premise, entailment, contradiction) triplets per step in a supervised-SimCSE loss, both stages "
                         "(needs --extra-pairs)")
+    p.add_argument("--stage0-steps", type=int, help="left-to-right prose pretraining steps before stage 1 (default 0)")
     p.add_argument("--stage1-steps", type=int, help="default 300")
     p.add_argument("--stage2-steps", type=int, help="default 400; may grow when resuming")
-    p.add_argument("--pairs-per-batch", type=int, help="stage 1 pairs per step and process, 2 UniLM rows each (default 32)")
-    p.add_argument("--noised-share", type=float, default=0.25, help="share of stage-1 pairs that are (noised sentence, sentence)")
+    p.add_argument("--pairs-per-batch", type=int, help="stage 0 and 1 pairs per step and process, 2 UniLM rows each (default 32)")
+    p.add_argument("--noised-share", type=float, default=0.25, help="share of stage-0 and stage-1 pairs that are (noised sentence, sentence)")
     p.add_argument("--cosent-pairs", type=int, help="stage 2 labelled pairs per step and process (default 64)")
     p.add_argument("--stage2-gen-pairs", type=int, help="stage 2 positive pairs per step kept on the generation loss (default 8)")
     p.add_argument("--prose-gen-pairs", type=int, default=0,
@@ -89,6 +98,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bq-train", action="store_true",
                    help="also generate from the positive pairs of <data-dir>/chinese_sts_extra/bq_train.tsv.xz (generation only)")
     p.add_argument("--cpu-bf16", action="store_true", help="bf16 autocast on the CPU too (measured: benchmarks/roformer_sim_train_precision.py)")
+    p.add_argument("--lr0", type=float, help="stage 0 peak learning rate (default 5e-4)")
     p.add_argument("--lr1", type=float, help="stage 1 peak learning rate (default 3e-4)")
     p.add_argument("--lr2", type=float, help="stage 2 peak learning rate (default 1.5e-4)")
     p.add_argument("--warmup", type=int, help="warm-up steps of each stage (default 100)")
@@ -195,11 +205,13 @@ def supervised_contrastive_loss(premises: torch.Tensor, entailed: torch.Tensor, 
 
 
 def step_losses(model: RoFormerSim, batch: Batch | None, labelled: tuple[torch.Tensor, ...] | None,
-                triplets: tuple[torch.Tensor, torch.Tensor] | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                triplets: tuple[torch.Tensor, torch.Tensor] | None, scale: float,
+                contrastive: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(generation loss, similarity loss) of one step, every pass in one call (what DDP synchronises).
 
-    Stage 1 gives a UniLM ``batch`` and no ``labelled`` pairs: the similarity loss is the in-batch
-    contrastive loss on its [CLS] vectors. Stage 2 gives ``labelled`` = (ids and padding of the first
+    Stage 0 gives a UniLM ``batch`` with ``contrastive=False``: the similarity loss is zero. Stage 1
+    gives a UniLM ``batch`` and no ``labelled`` pairs: the similarity loss is the in-batch contrastive
+    loss on its [CLS] vectors. Stage 2 gives ``labelled`` = (ids and padding of the first
     sentences, of the second ones, labels) for CoSENT, and a small UniLM batch or None. ``triplets``
     (ids and padding of the premises, then their entailments, then their contradictions) add the
     supervised-SimCSE loss in either stage.
@@ -209,7 +221,7 @@ def step_losses(model: RoFormerSim, batch: Batch | None, labelled: tuple[torch.T
         h = model.unilm(batch.ids, batch.segments, batch.padding)
         gen = generation_loss(model, batch, h)
     if labelled is None:
-        similarity = contrastive_loss(model.pooler(h[:, 0]), scale)
+        similarity = contrastive_loss(model.pooler(h[:, 0]), scale) if contrastive else gen.new_zeros(())
     else:
         ids_a, padding_a, ids_b, padding_b, labels = labelled
         cosines = F.cosine_similarity(model.sentence_vectors(ids_a, padding_a).float(),
@@ -256,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     positives = [(a, b) for name, rows in train_pairs.items() for a, b, y in rows if data.is_positive(name, y)]
     if args.bq_train:
         positives += [(a, b) for a, b, y in data.read_pairs(Path(args.data_dir) / data.EXTRA_DIR.name / "bq_train.tsv.xz") if y >= 1]
-    prose = data.consecutive_sentences(Path(args.data_dir) / data.PROSE_FILE) if args.prose_gen_pairs else []
+    prose = data.consecutive_sentences(Path(args.data_dir) / data.PROSE_FILE) if args.prose_gen_pairs or args.stage0_steps else []
+    whole_prose = [(a, b) for a, b in prose if len(a) <= args.max_chars and len(b) <= args.max_chars] if args.stage0_steps else []
     sentences = sorted({t for rows in train_pairs.values() for a, b, _ in rows for t in (a, b)})
     raw = data.raw_sentences(Path(args.data_dir), args.max_chars) + sentences
     nli = data.nli_triplets(train_pairs.get("NLI", [])) if args.nli_triplets else []
@@ -264,17 +277,18 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError(f"--nli-triplets {args.nli_triplets} needs at least as many NLI triplets; found {len(nli)} "
                          "(the NLI pairs are read with --extra-pairs)")
     training.log_line(runtime, log_file, event="data", positive_pairs=len(positives), noised_sentence_pool=len(raw), prose_pairs=len(prose),
-                      labelled_pairs={k: len(v) for k, v in train_pairs.items()}, nli_triplets=len(nli))
+                      stage0_prose_pairs=len(whole_prose), labelled_pairs={k: len(v) for k, v in train_pairs.items()}, nli_triplets=len(nli))
 
-    # Stage 2 without a generation batch leaves the MLM head's transform out of the graph.
-    model = training.wrap(training.Objective(net, step_losses), runtime, find_unused_parameters=not args.stage2_gen_pairs)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr1, weight_decay=args.weight_decay)
+    # Stage 2 without a generation batch leaves the MLM head's transform out of the graph, stage 0 the pooler.
+    model = training.wrap(training.Objective(net, step_losses), runtime,
+                          find_unused_parameters=not args.stage2_gen_pairs or bool(args.stage0_steps))
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr0 if args.stage0_steps else args.lr1, weight_decay=args.weight_decay)
     state = training.RunState(args.work / "state.pt", run_config(args), may_change=("stage2_steps",))
     progress = state.resume(net, optimizer, runtime) or {"step": 0}
     step = progress["step"]
     if step:
         training.log_line(runtime, log_file, event="resumed", step=step)
-    total = args.stage1_steps + args.stage2_steps
+    total = args.stage0_steps + args.stage1_steps + args.stage2_steps
     datasets = list(train_pairs)
     # sqrt of the sizes: the small sets (STS-B, BQ, LCQMC) count as much as ATEC in the test average
     weights = np.sqrt([len(train_pairs[d]) for d in datasets])
@@ -288,16 +302,25 @@ def main(argv: list[str] | None = None) -> None:
 
     bar = tqdm(total=total, initial=step, desc="roformer_sim", mininterval=10, disable=not runtime.is_main)
     while step < total:
+        # Steps counted from the end of stage 0: stages 1 and 2 draw the batches of the same run without it.
+        pair_step = step - args.stage0_steps
+        stage = 0 if pair_step < 0 else 1 if pair_step < args.stage1_steps else 2
         # A stream per step and process: a resumed run replays the same batches; processes draw different ones.
-        rng = random.Random((args.seed * 1_000_003 + step) * runtime.world_size + runtime.rank)
-        stage1 = step < args.stage1_steps
-        if stage1:
-            lr = training.warmup_cosine(step, args.lr1, args.warmup, training.step_progress(step, args.warmup, args.stage1_steps))
+        rng = random.Random((args.seed * 1_000_003 + pair_step) * runtime.world_size + runtime.rank if stage
+                            else f"stage0 {args.seed} {step} {runtime.world_size} {runtime.rank}")
+        contrastive, triplets = stage > 0, None
+        if stage == 0:
+            lr = training.warmup_cosine(step, args.lr0, args.warmup, training.step_progress(step, args.warmup, args.stage0_steps))
+            n_noised = int(args.pairs_per_batch * args.noised_share)
+            pairs = rng.sample(whole_prose, args.pairs_per_batch - n_noised) + [(a, None) for a, _ in rng.sample(whole_prose, n_noised)]
+            batch, labelled = unilm_rows(pairs, sim.tokenizer, rng, args.max_chars).to(runtime.device), None
+        elif stage == 1:
+            lr = training.warmup_cosine(pair_step, args.lr1, args.warmup, training.step_progress(pair_step, args.warmup, args.stage1_steps))
             n_noised = int(args.pairs_per_batch * args.noised_share)
             pairs = rng.sample(positives, args.pairs_per_batch - n_noised) + [(t, None) for t in rng.sample(raw, n_noised)]
             batch, labelled = unilm_rows(pairs, sim.tokenizer, rng, args.max_chars).to(runtime.device), None
         else:
-            in_stage = step - args.stage1_steps
+            in_stage = pair_step - args.stage1_steps
             lr = training.warmup_cosine(in_stage, args.lr2, args.warmup, training.step_progress(in_stage, args.warmup, args.stage2_steps))
             rows = rng.sample(train_pairs[rng.choices(datasets, weights=weights)[0]], args.cosent_pairs)
             labels = torch.tensor([r[2] for r in rows], device=runtime.device)
@@ -306,25 +329,26 @@ def main(argv: list[str] | None = None) -> None:
             if args.stage2_gen_pairs or args.prose_gen_pairs:
                 gen_pairs = rng.sample(positives, args.stage2_gen_pairs) + rng.sample(prose, args.prose_gen_pairs)
                 batch = unilm_rows(gen_pairs, sim.tokenizer, rng, args.max_chars).to(runtime.device)
-        triplets = None
-        if args.nli_triplets:  # drawn last, so the other batches are those of the same run without triplets
+        if args.nli_triplets and stage:  # drawn last, so the other batches are those of the same run without triplets
             drawn = rng.sample(nli, args.nli_triplets)
             triplets = to_device([t[part] for part in range(3) for t in drawn])
         training.set_lr(optimizer, lr)
         with torch.autocast("cpu", dtype=torch.bfloat16) if args.cpu_bf16 and runtime.device.type == "cpu" else runtime.autocast():
-            gen, similarity = model(batch, labelled, triplets, args.scale)
+            gen, similarity = model(batch, labelled, triplets, args.scale, contrastive=contrastive)
         training.optimizer_step(model, optimizer, gen + similarity)
         step += 1
         bar.update(1)
-        bar.set_postfix(stage=1 if stage1 else 2, gen=f"{gen.item():.3f}", sim=f"{similarity.item():.3f}", refresh=False)
+        bar.set_postfix(stage=stage, gen=f"{gen.item():.3f}", sim=f"{similarity.item():.3f}", refresh=False)
         if step % args.log_every == 0:
-            training.log_line(runtime, log_file, event="train", step=step, stage=1 if stage1 else 2, gen=round(gen.item(), 4),
+            training.log_line(runtime, log_file, event="train", step=step, stage=stage, gen=round(gen.item(), 4),
                               sim=round(similarity.item(), 4), lr=round(lr, 7), cpu_minutes=round(training.budget_minutes(runtime), 2))
-        if (step in (args.stage1_steps, total) or step % args.dev_every == 0) and runtime.is_main:
+        pair_steps_done = step - args.stage0_steps
+        if (step in (args.stage0_steps, args.stage0_steps + args.stage1_steps, total)
+                or (pair_steps_done > 0 and pair_steps_done % args.dev_every == 0)) and runtime.is_main:
             training.log_line(runtime, log_file, event="dev", step=step, dev_spearman=data.dev_spearman(sim, dev))
         if state.stop_if_asked(save, runtime, log_file, step):
             return
-        if state.due(300) or step == total:
+        if state.due(300) or step in (args.stage0_steps, total):  # the state at the end of stage 0 can be copied out
             save()
     bar.close()
 
