@@ -216,8 +216,8 @@ def beam_search(
     sep = sim.tokenizer.sep_token_id
     words = source_ids[0, 1:-1].tolist()
     doubles = {a for a, b in zip(words, words[1:]) if a == b}
-    stepper = steps(sim, source_ids, width)
-    logits = stepper.first_logits[:1]
+    stepper = steps(sim, source_ids, 1)  # one live beam to start; keep() copies its cache rows as beams branch
+    logits = stepper.first_logits
     beams: list[list[int]] = [[]]
     scores = torch.zeros(1, device=sim.device)
     finished: list[tuple[float, list[int]]] = []
@@ -236,7 +236,9 @@ def beam_search(
             if token == sep:
                 finished.append((total / (len(beams[row]) + 1), beams[row]))
             elif len(rows) < width:
-                rows, tokens, kept = rows + [row], tokens + [token], kept + [total]
+                rows.append(row)
+                tokens.append(token)
+                kept.append(total)
         finished = sorted(finished, key=lambda f: -f[0])[:width]
         length = len(beams[0]) + 1
         if not rows or (len(finished) == width and max(kept) / length < finished[-1][0]):
