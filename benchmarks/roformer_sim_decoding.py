@@ -4,7 +4,8 @@ probability), on held-out dev inputs (``evaluate.dev_inputs``; never a test spli
     python benchmarks/roformer_sim_decoding.py [--checkpoint DIR] [--per-set 25] [--threads 1]
 
 For each setting (top-p, copy bias towards the input's characters, repetition penalty, sampling or beam search; n, k
-and seed as the tab's defaults; a beam search keeps n beams and ignores top-p and the seed): A = share of the shown top five the judge passes, B = share of inputs with a shown candidate that passes,
+and seed as the tab's defaults; a beam search keeps n beams and ignores top-p and the seed): A = share of the shown
+top five the judge passes, B = share of inputs with a shown candidate that passes,
 has cosine >= 0.8 and is not a copy. One line per setting, then one JSON object of all of them.
 """
 
