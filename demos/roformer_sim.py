@@ -102,6 +102,12 @@ def paraphrases(text, n, k, top_p, seed, mask_positions, fluent_first, decoding,
     return rows, note
 
 
+def sampling_controls(decoding: str) -> tuple:
+    """Top-p and seed only steer sampling: greyed out under beam search."""
+    sampling = not DECODINGS.get(decoding, False)
+    return gr.update(interactive=sampling), gr.update(interactive=sampling)
+
+
 def compare(a, b, source):
     score, ms = timed(generate.similarity, sim_for(source), a, b)
     return f"## cosine = {score:.4f}\n\n{html.escape(a.strip())} ↔ {html.escape(b.strip())} · {ms:.0f} ms"
@@ -174,8 +180,10 @@ def build() -> None:
             decoding = gr.Radio(list(DECODINGS), value=DEFAULT_DECODING, label="decoding", elem_id="roformer_sim-decoding",
                                 info="beam search keeps the n most likely sentences (top-p and seed unused); sampling draws n")
             with gr.Row():
-                top_p = gr.Slider(0.05, 1.0, value=DEFAULTS["top_p"], step=0.01, label="top-p", elem_id="roformer_sim-top-p")
-                seed = gr.Number(value=DEFAULTS["seed"], precision=0, label="seed", elem_id="roformer_sim-seed")
+                top_p = gr.Slider(0.05, 1.0, value=DEFAULTS["top_p"], step=0.01, label="top-p", elem_id="roformer_sim-top-p",
+                                  interactive=not DEFAULTS["beam"])
+                seed = gr.Number(value=DEFAULTS["seed"], precision=0, label="seed", elem_id="roformer_sim-seed",
+                                 interactive=not DEFAULTS["beam"])
                 mask_positions = gr.Textbox(label="mask positions (optional)", placeholder="e.g. 2,3",
                                             elem_id="roformer_sim-mask")
             fluent_first = gr.Checkbox(value=True, label="Candidates passing the fluency judge first", elem_id="roformer_sim-fluent-first",
@@ -188,6 +196,7 @@ def build() -> None:
             table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (judge probability)", "passes judge"],
                                  datatype=["number", "str", "number", "number", "str"],
                                  interactive=False, wrap=True, elem_id="roformer_sim-candidates")
+    decoding.change(sampling_controls, decoding, [top_p, seed], queue=False, api_visibility="private")
     inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, decoding, source]
     gr.Examples(
         examples=[[t, DEFAULTS["n"], DEFAULTS["k"], DEFAULTS["top_p"], DEFAULTS["seed"], "", True, DEFAULT_DECODING, checkpoints.BUNDLED]

@@ -14,7 +14,11 @@ def exercise(page) -> None:
     page.locator("#roformer_sim-text textarea").fill("I want to travel to Beijing")  # the model reads Chinese: it says so
     page.locator("#roformer_sim-generate").click()
     expect(page.locator(".toast-body.error").filter(has_text="reads Chinese").first).to_be_visible(timeout=90_000)
+    decoding = page.locator("#roformer_sim-decoding label")
     seed = page.locator("#roformer_sim-seed input")
+    expect(seed).to_be_disabled()  # beam search (the default) does not use the seed
+    decoding.filter(has_text="sampling").click()
+    expect(seed).to_be_enabled()
     seed.fill("99999999999999999999999")  # beyond what the page's number box holds exactly: refused, not echoed rounded
     page.locator("#roformer_sim-text textarea").fill("我喜欢北京")
     page.locator("#roformer_sim-generate").click()
@@ -27,10 +31,10 @@ def exercise(page) -> None:
     table = page.locator("#roformer_sim-candidates")
     expect(table.locator("tbody tr").first).to_contain_text(re.compile(r"0\.\d{2}|1\.0"))
     expect(page.locator(f"#tab-roformer_sim {ERROR_MARK}:visible")).to_have_count(0)  # the success took the marks off
+    expect(seed).to_be_disabled()  # the example set beam search again
     expect(table).to_contain_text("fluency (judge")  # the judge's score next to the model's cosine
     expect(latency).to_contain_text(re.compile(r"\d+ pass the fluency judge"))
 
-    decoding = page.locator("#roformer_sim-decoding label")
     decoding.filter(has_text="sampling").click()  # the other decoding, then back to the default beam search
     page.locator("#roformer_sim-text textarea").fill("今天天气不错")
     page.locator("#roformer_sim-generate").click()
