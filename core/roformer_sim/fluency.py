@@ -26,8 +26,9 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges); the 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
     python -m core.roformer_sim.fluency check            # TPR / TNR on the blind labels (data README §18)
-    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz
-        # each feature set fitted and measured on the same data; DIR holds word_bigrams.npz and a char LM in char_lm/
+    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz [--positives everyday]
+        # each feature set fitted and measured on the same data, and each feature's AUCs; DIR holds word_bigrams.npz
+        # and a char LM in char_lm/
 """
 
 from __future__ import annotations
