@@ -196,7 +196,8 @@ def build() -> None:
             table = gr.Dataframe(headers=["#", "paraphrase", "cosine to input", "fluency (judge probability)", "passes judge"],
                                  datatype=["number", "str", "number", "number", "str"],
                                  interactive=False, wrap=True, elem_id="roformer_sim-candidates")
-    decoding.change(sampling_controls, decoding, [top_p, seed], queue=False, api_visibility="private")
+    decoding.change(sampling_controls, decoding, [top_p, seed], queue=False, api_name="roformer_sim_sampling_controls",
+                    api_visibility="private")
     inputs = [text, n, k, top_p, seed, mask_positions, fluent_first, decoding, source]
     gr.Examples(
         examples=[[t, DEFAULTS["n"], DEFAULTS["k"], DEFAULTS["top_p"], DEFAULTS["seed"], "", True, DEFAULT_DECODING, checkpoints.BUNDLED]
