@@ -145,3 +145,9 @@ def test_fit_judge_weighs_only_the_named_features():
 def test_auc_counts_ordered_pairs():
     assert fluency.auc([3, 4], [1, 2]) == 1.0 and fluency.auc([1, 2], [3, 4]) == 0.0
     assert fluency.auc([1, 2], [2, 1]) == 0.5 and fluency.auc([np.nan], [0.0]) == 0.0
+
+
+def test_positives_from_names_the_sources_of_each_choice():
+    assert fluency.positives_from("all", 1500) == ("STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, "
+                                                   "the first 30000 lines of modern_prose")
+    assert fluency.positives_from("everyday", 1500) == "STS train/valid sentences (LCQMC, STS-B), the first 7500 lines of modern_prose"

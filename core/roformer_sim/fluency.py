@@ -81,7 +81,7 @@ FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
 HELD_OUT_KINDS = ("shuffled", "spliced")
 HOT_TEMPERATURE = 1.3
 # Where the real sentences come from: (STS sets, with BQ train, prose lines per ``per_kind``). "all" (the bundled
-# judge's) is 93% bank customer queries (ATEC, BQ); "everyday" keeps the tab's register (LCQMC questions, STS-B
+# judge's) is mostly bank customer queries (ATEC, BQ); "everyday" keeps the tab's register (LCQMC questions, STS-B
 # sentences) and less prose, for ``compare --positives everyday``.
 POSITIVES = {"all": (DATASETS, True, 20), "everyday": (("LCQMC", "STS-B"), False, 5)}
 MIN_CHARS, MAX_CHARS = 4, 40  # sentences fitted on: the length of the generator's inputs
@@ -412,6 +412,13 @@ def real_sentences(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: i
     return [t for t in dict.fromkeys(t.strip() for t in texts) if MIN_CHARS <= len(t) <= MAX_CHARS]
 
 
+def positives_from(positives: str, per_kind: int) -> str:
+    """Where ``real_sentences`` takes the real sentences from, in words (for judge.json)."""
+    datasets, with_bq_train, prose_per_kind = POSITIVES[positives]
+    return (f"STS train/valid sentences ({', '.join(datasets)})" + (", chinese_sts_extra/bq_train" if with_bq_train else "")
+            + f", the first {prose_per_kind * per_kind} lines of modern_prose")
+
+
 def generated_samples(sources: Sequence[str], per_source: int, seed: int, temperature: float, top_p: float) -> list[str]:
     """The bundled generator's samples at ``temperature`` and ``top_p``, copies and duplicates dropped."""
     sim = load(checkpoints.locate("roformer_sim"), torch.device("cpu"))
@@ -575,7 +582,7 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
                 "per_kind": per_kind, "generated_sources": generated_sources, "positives": positives},
         **report,
-        "positives_from": "STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, modern_prose",
+        "positives_from": positives_from(positives, per_kind),
         "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else "")
                    + (f" --positives {positives}" if positives != "all" else ""),
     }
