@@ -319,6 +319,8 @@ def test_sampler_follows_the_renormalised_nucleus():
 def test_pure_helpers():
     assert generate.detokenize(["我", "用", "iphone", "12", "##8", "，", "ok"]) == "我用iphone 128，ok"
     assert generate.distinct_candidates(["a ", "b", "a", "", "src", "c"], "src") == ["a", "b", "c"]
+    ranked = [("这个苹果很甜。", 0.99), ("这个苹果很甜啊", 0.98), ("这个苹果很甜啊！", 0.97), ("那个苹果很甜", 0.9)]
+    assert generate.beyond_punctuation(ranked, "这个苹果很甜") == [("这个苹果很甜啊", 0.98), ("那个苹果很甜", 0.9)]
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     ranked = generate.rank_by_cosine(np.array([0.0, 1.0]), vectors, ["x", "y", "z"], k=2)
     assert [t for t, _ in ranked] == ["z", "y"] and ranked[1][1] == pytest.approx(0.8)

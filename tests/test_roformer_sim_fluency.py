@@ -25,6 +25,9 @@ def test_repeats_and_runs():
     assert fluency.excess_repeats("吃吃吃吃") == pytest.approx(2 / 4)  # the third and the fourth copy
     assert fluency.excess_repeats("讨论讨论") == pytest.approx(1 / 4)  # the pair repeated: its last character counts
     assert fluency.excess_repeats("看") == 0.0
+    assert fluency.repeated_bigrams("快递什么时候会到什么时候到") == pytest.approx(3 / 12)  # 什么, 么时, 时候 again
+    assert fluency.repeated_bigrams("吃吃吃") == 0.0 and fluency.repeated_bigrams("看") == 0.0  # overlapping pairs are runs
+    assert fluency.repeated_bigrams("讨论讨论") == pytest.approx(1 / 3)
 
 
 def test_summaries():
@@ -34,6 +37,17 @@ def test_summaries():
     share, log_freq = fluency.word_summary(["今天", "天气", "怎么样", "？"], {"今天": 10, "天气": 5})
     assert share == pytest.approx(4 / 7) and log_freq == pytest.approx((np.log1p(10) + np.log1p(5) + 0) / 3)
 
+
+
+def test_bigram_summary_from_hashed_counts():
+    unigram, bigram = np.zeros(1 << 16, np.uint8), np.zeros(1 << 18, np.uint8)
+    for table, key, count in ((unigram, "<s>", 3), (unigram, "今天", 3), (unigram, "天气", 1), (bigram, "<s> 今天", 3), (bigram, "今天 天气", 1)):
+        table[fluency.bucket(key, len(table))] = fluency.quantised(np.array([count]))[0]
+    mean, unseen, end, worst = fluency.bigram_summary(["今天", "天气"], unigram, bigram)
+    expected = np.log([(3 + 0.5) / 4, (1 + 0.5) / 4, 0.5 / 2])  # P = (c(a b) + 0.5) / (c(a) + 1); 天气 </s> unseen
+    assert (mean, unseen, end, worst) == (pytest.approx(expected.mean()), pytest.approx(1 / 3), pytest.approx(expected[2]),
+                                          pytest.approx(expected.min()))
+    assert all(np.isnan(fluency.bigram_summary([], unigram, bigram)))
 
 @given(st.text(alphabet="今天气很好我们去公园吧的了是", min_size=4, max_size=30), st.integers(0, 2**32))
 def test_corruptions_keep_what_they_promise(text, seed):
@@ -83,7 +97,7 @@ def test_bundled_judge_is_small_and_records_its_checks(judge):
     files = [p for p in fluency.ASSET_DIR.rglob("*") if p.is_file()]
     assert all(p.stat().st_size <= BUNDLE_LIMIT for p in files)
     assert sum(p.stat().st_size for p in files) <= JUDGE_FOLDER_LIMIT
-    assert judge.names == fluency.FEATURES  # the char LM's features are weighed
+    assert judge.names == fluency.FEATURE_SETS["all"] and set(fluency.LM_FEATURES) <= set(judge.names)  # the default build, char LM weighed
     record = judge.record
     assert set(record["test"]["held_out_rejected"]) == set(fluency.HELD_OUT_KINDS)
     assert not set(fluency.HELD_OUT_KINDS) & set(record["fit"]["kinds"])  # held-out kinds were never fitted on
@@ -100,9 +114,9 @@ def test_bundled_judge_rejects_shuffled_sentences(judge):
 
 def test_evidence_computes_only_the_groups_asked_and_the_same_values(judge):
     texts = ["今天天气怎么样", "明天晚上日早上出外一般", "我喜欢北京"]
-    every = judge.evidence.features(texts, judge.names)
+    every = judge.evidence.features(texts)
     for names in (fluency.LM_FEATURES, fluency.WORD_FEATURES, fluency.MLM_FEATURES, ("lm_mean", "mlm_min")):
-        assert np.allclose(judge.evidence.features(texts, names), every[:, [judge.names.index(n) for n in names]], equal_nan=True)
+        assert np.allclose(judge.evidence.features(texts, names), every[:, [fluency.FEATURES.index(n) for n in names]], equal_nan=True)
 
 
 def test_bundled_char_lm_finds_the_joint_of_spliced_halves(judge):

@@ -11,7 +11,7 @@ import torch
 from transformers import RoFormerConfig, RoFormerForMaskedLM
 
 from core import training
-from core.roformer_sim import data, evaluate, train
+from core.roformer_sim import data, evaluate, generate, train
 from core.roformer_sim.model import TARGET, load
 from tests.test_roformer_sim import VOCAB, hub_dir, sim  # noqa: F401 - fixtures shared with the model tests
 
@@ -283,7 +283,7 @@ def test_char_f1_and_punctuation():
     assert evaluate.char_f1("今天天气不错", "今天天气不错") == 1.0
     assert evaluate.char_f1("abcd", "xyz") == 0.0
     assert evaluate.char_f1("今天好", "今天不好呀") == pytest.approx(2 * 3 / 8)
-    assert evaluate.without_punctuation("你好，世界！ ok?") == "你好世界ok"
+    assert generate.without_punctuation("你好，世界！ ok?") == "你好世界ok"
 
 
 def test_evaluate_prints_one_json_line_last(hub_dir, sts_dir, capsys):  # noqa: F811

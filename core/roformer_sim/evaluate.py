@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,10 +60,6 @@ def char_f1(candidate: str, reference: str) -> float:
     return 2 * common / (len(candidate) + len(reference))
 
 
-def without_punctuation(text: str) -> str:
-    return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S")))
-
-
 def evaluate_similarity(sim: Sim, sts_dir: Path, datasets: list[str], limit: int | None) -> dict:
     model_scores, overlap_scores = {}, {}
     for name in tqdm(datasets, desc="similarity"):
@@ -87,7 +82,7 @@ def generation_inputs(sts_dir: Path, datasets: list[str], limit: int) -> list[tu
 
 
 def is_copy(candidate: str, text: str) -> bool:
-    return without_punctuation(candidate) == without_punctuation(text)
+    return generate.without_punctuation(candidate) == generate.without_punctuation(text)
 
 
 def evaluate_generation(sim: Sim, inputs: list[tuple[str, str]], n: int, top_p: float, seed: int, judge: FluencyJudge) -> dict:

@@ -8,15 +8,17 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
 - jieba's dictionary (no HMM guessing of new words): the share of characters inside dictionary words of two or more
   characters, and the mean log frequency of the words;
 - a word bigram model (hashed counts of jieba words of other text, ``word_bigrams.npz``): the mean log probability of
-  each word given the one before, the share of word pairs never seen, and the log probability of ending where it ends;
+  each word given the one before, the share of word pairs never seen, the log probability of ending where it ends, and
+  the lowest of them (the worst joint);
 - repeats beyond what Chinese does by itself: how far the longest run of one character exceeds two (天天 is a word,
-  吃吃吃 is not), and the share of characters in such runs or repeating the pair before them;
+  吃吃吃 is not), the share of characters in such runs or repeating the pair before them, and the share of character
+  pairs seen before in the text (a generator looping);
 - a causal character LM of prose (``char_lm``, in the judge folder's ``char_lm/``; trained by
   ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
   the mean log probability per character given everything before it, the worst 3-character window (where two spliced
   halves meet), and the mean gain over each character's unigram log probability.
-A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``; ``compare``
-measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
+A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``, which leaves out
+the worst joint and the looping pairs; ``compare`` measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
 sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
@@ -29,6 +31,7 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges); the 
     python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz [--positives everyday]
         # each feature set fitted and measured on the same data, and each feature's AUCs; DIR holds word_bigrams.npz
         # and a char LM in char_lm/
+    python -m core.roformer_sim.fluency bigrams --out DIR [--bigrams-with-modern-prose]   # only the word bigrams
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from core.roformer_sim import char_lm, generate
 from core.roformer_sim.char_lm import normalize
 from core.roformer_sim.data import DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, STS_DIR, TRAIN_FILES, raw_sentences, read_pairs, test_file
 from core.roformer_sim.model import Sim, load
+from core.roformer_sim.train_char_lm import JUDGE_LINES
 
 ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
 JUDGE_FILE = "judge.json"
@@ -70,11 +74,17 @@ PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
 # The features in groups, each computed by one piece of ``Evidence``.
 MLM_FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter")
 WORD_FEATURES = ("dict_word_share", "word_log_freq", "bigram_log_prob", "unseen_bigram_share", "end_log_prob",
-                 "run_beyond_two", "excess_repeats")
+                 "bigram_worst_log_prob", "run_beyond_two", "excess_repeats", "repeated_bigrams")
 LM_FEATURES = ("lm_mean", "lm_worst_window", "lm_gain_over_unigram")
 FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
-FEATURE_SETS = {"without_char_lm": (*MLM_FEATURES, *WORD_FEATURES), "char_lm_alone": LM_FEATURES, "all": FEATURES}
+# "all" is the bundled judge's set; the masked LM's features are left out of the others: the generator was initialised
+# from that masked LM, so its samples are what it expects (its features rank them at or below chance).
+BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob"))
+FEATURE_SETS = {"without_char_lm": tuple(f for f in BUNDLE_FEATURES if f not in LM_FEATURES), "char_lm_alone": LM_FEATURES,
+                "all": BUNDLE_FEATURES, "without_masked_lm": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES),
+                "without_masked_lm_with_loops": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES) + ("repeated_bigrams",),
+                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in MLM_FEATURES)}
 # "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
@@ -121,6 +131,13 @@ def excess_repeats(text: str) -> float:
     return excess / len(text)
 
 
+def repeated_bigrams(text: str) -> float:
+    """Share of character pairs that already occurred earlier in the text without overlapping: a generator looping
+    (什么时候会到什么时候到) repeats pairs that a sentence seldom does."""
+    pairs = [text[i : i + 2] for i in range(len(text) - 1)]
+    return sum(pair in pairs[: max(i - 1, 0)] for i, pair in enumerate(pairs)) / len(pairs) if pairs else 0.0
+
+
 def mlm_summary(log_probs: Sequence[float]) -> tuple[float, float, float]:
     """(mean, min, mean of the lowest quarter) of per-character log probabilities; NaN for none (the mean is used)."""
     if len(log_probs) == 0:
@@ -152,17 +169,18 @@ def dequantised(steps: np.ndarray) -> np.ndarray:
     return np.exp2(steps.astype(np.float64) / COUNT_STEPS_PER_DOUBLING) - 1
 
 
-def bigram_summary(words: Sequence[str], unigram: np.ndarray, bigram: np.ndarray) -> tuple[float, float, float]:
+def bigram_summary(words: Sequence[str], unigram: np.ndarray, bigram: np.ndarray) -> tuple[float, float, float, float]:
     """(mean log P(word | previous word) over the sentence with <s> and </s>, share of its word pairs never seen,
-    log P(</s> | last word)), from hashed counts; P = (c(a b) + 0.5) / (c(a) + 1)."""
+    log P(</s> | last word), the lowest log P(word | previous word): where two spliced halves meet, which the mean
+    dilutes), from hashed counts; P = (c(a b) + 0.5) / (c(a) + 1)."""
     if not words:
-        return (math.nan,) * 3
+        return (math.nan,) * 4
     tokens = [START, *words, END]
     pairs = list(zip(tokens, tokens[1:]))
     first = dequantised(unigram[[bucket(a, len(unigram)) for a, _ in pairs]])
     both = dequantised(bigram[[bucket(f"{a} {b}", len(bigram)) for a, b in pairs]])
     log_probs = np.log((both + 0.5) / (first + 1))
-    return float(log_probs.mean()), float(np.mean(both < 0.5)), float(log_probs[-1])
+    return float(log_probs.mean()), float(np.mean(both < 0.5)), float(log_probs[-1]), float(log_probs.min())
 
 
 def shuffled(text: str, rng: random.Random) -> str:
@@ -301,7 +319,7 @@ class Evidence:
         words = self.cut(text)
         judged = "".join(ch for ch in text if is_word_char(ch))
         return [*word_summary(words, self.words.FREQ), *bigram_summary(words, *self.bigram_tables),
-                min(max(longest_run(judged) - 2, 0), 3), excess_repeats(judged)]
+                min(max(longest_run(judged) - 2, 0), 3), excess_repeats(judged), repeated_bigrams(judged)]
 
     def features(self, texts: Sequence[str], names: Sequence[str] = FEATURES) -> np.ndarray:
         """(len(texts), len(names)): the named features of each text; only the groups they belong to are computed."""
@@ -352,9 +370,10 @@ class FluencyJudge:
 def judged_paraphrases(sim: Sim, judge: FluencyJudge, text: str, n: int, k: int, top_p: float, seed: int,
                        mask_positions: Sequence[int] = (), fluent_first: bool = True, copy_bias: float = 0.0,
                        repetition_penalty: float = 0.0, beam: bool = False) -> list[tuple[str, float, float, bool]]:
-    """What the paraphrase tab shows: every distinct candidate ranked by cosine and judged (so that fluent ones further
-    down the cosine order can come up), the first ``k`` kept."""
-    ranked = generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias, repetition_penalty, beam)
+    """What the paraphrase tab shows: every candidate that changes more than punctuation ranked by cosine and judged (so
+    that fluent ones further down the cosine order can come up), the first ``k`` kept."""
+    ranked = generate.beyond_punctuation(generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias,
+                                                             repetition_penalty, beam), text)
     return judged_candidates(ranked, judge, fluent_first)[:k]
 
 
@@ -372,11 +391,11 @@ def judged_candidates(ranked: Sequence[tuple[str, float]], judge: FluencyJudge,
 # ---------------------------------------------------------------- building
 
 
-def ngram_corpus(data_dir: Path, sts_dir: Path, extra_dir: Path) -> Iterator[str]:
+def ngram_corpus(data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path | None = None) -> Iterator[str]:
     """Sentences for the word bigram counts, disjoint from ``real_sentences`` (which the judge is fitted and checked on):
     questions and sentences of the extra pair sets (not BQ train), chinese_prose, reviews and news; never a sentence
-    of an STS test file. (Modern prose, history in the main, would double the distinct pairs for little gain in the
-    register of everyday questions.)"""
+    of an STS test file. With ``prose_file``, modern prose too, after the first ``JUDGE_LINES`` lines (where the
+    judge's real sentences come from)."""
     tests = {s for name in DATASETS for a, b, _ in read_pairs(test_file(sts_dir, name)) for s in (a, b)}
     for name, files in EXTRA_FILES.items():
         for file in files:
@@ -385,6 +404,9 @@ def ngram_corpus(data_dir: Path, sts_dir: Path, extra_dir: Path) -> Iterator[str
         with lzma.open(path, "rt", encoding="utf-8") as f:
             yield from (s for line in f for s in SENTENCE_END.split(line.strip().replace("_", "")) if s not in tests)
     yield from (s for s in raw_sentences(data_dir, max_chars=200) if s not in tests)
+    if prose_file is not None:
+        with lzma.open(prose_file, "rt", encoding="utf-8") as f:
+            yield from (line.strip() for i, line in enumerate(f) if i >= JUDGE_LINES and line.strip() not in tests)
 
 
 def count_bigrams(sentences: Iterable[str], tokenizer) -> tuple[np.ndarray, np.ndarray]:
@@ -557,15 +579,20 @@ def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path
     return features
 
 
+def write_bigrams(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path | None) -> None:
+    """Count ``ngram_corpus``'s word bigrams (with modern prose when ``prose_file`` is given) into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    unigram, bigram = count_bigrams(ngram_corpus(data_dir, sts_dir, extra_dir, prose_file), word_tokenizer())
+    np.savez_compressed(out_dir / NGRAM_FILE, unigram=unigram, bigram=bigram)
+
+
 def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
-          seed: int, cache: Path | None = None, feature_set: str = "all", positives: str = "all") -> dict:
+          seed: int, cache: Path | None = None, feature_set: str = "all", positives: str = "all", bigrams_with_prose: bool = False) -> dict:
     """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given), fit on the
     ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``, when
     the set uses it)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     if not (out_dir / NGRAM_FILE).is_file():
-        unigram, bigram = count_bigrams(ngram_corpus(data_dir, sts_dir, extra_dir), word_tokenizer())
-        np.savez_compressed(out_dir / NGRAM_FILE, unigram=unigram, bigram=bigram)
+        write_bigrams(out_dir, data_dir, sts_dir, extra_dir, prose_file if bigrams_with_prose else None)
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
     features = example_features(sets, Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR), cache)
     names = FEATURE_SETS[feature_set]
@@ -576,7 +603,8 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
         "threshold": round(threshold, 6),
         "score": "probability of fluent under the logistic model; fluent = score >= threshold",
         "masked_lm": "assets/perturbed_masking",
-        "word_bigrams": f"{NGRAM_FILE}: jieba words of chinese_sts_extra (not bq_train), chinese_prose, chinese_nlp_corpus",
+        "word_bigrams": f"{NGRAM_FILE}: jieba words of chinese_sts_extra (not bq_train), chinese_prose, chinese_nlp_corpus"
+                        + (f", modern_prose after its first {JUDGE_LINES:,} lines" if bigrams_with_prose else ""),
         **({"char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)"}
            if set(names) & set(LM_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
@@ -584,7 +612,8 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
         **report,
         "positives_from": positives_from(positives, per_kind),
         "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else "")
-                   + (f" --positives {positives}" if positives != "all" else ""),
+                   + (f" --positives {positives}" if positives != "all" else "")
+                   + (" --bigrams-with-modern-prose" if bigrams_with_prose else ""),
     }
     (out_dir / JUDGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
@@ -632,6 +661,13 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
     b.add_argument("--features", choices=sorted(FEATURE_SETS), default="all",
                    help="the feature set to fit (default all, the bundled judge's)")
+    w = sub.add_parser("bigrams", help="only count the word bigrams into --out (compare reads them from there)")
+    for option, default in (("--out", ASSET_DIR), ("--data-dir", DATA_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR),
+                            ("--prose", PROSE_FILE)):
+        w.add_argument(option, type=Path, default=default)
+    for command in (b, w):
+        command.add_argument("--bigrams-with-modern-prose", action="store_true",
+                             help="count modern prose too (after the lines the judge's real sentences come from)")
     m = sub.add_parser("compare", help="fit each feature set on the same examples; print dev, held-out kinds and blind labels")
     for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
                             ("--cache", None), ("--labels", LABELS_FILE)):
@@ -651,8 +687,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         torch.set_num_threads(args.threads)
         result = build(args.out, args.data_dir, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
-                       args.cache, args.features, args.positives)
+                       args.cache, args.features, args.positives, args.bigrams_with_modern_prose)
         print(json.dumps({k: result[k] for k in ("threshold", "dev", "test")}, ensure_ascii=False))
+    elif args.command == "bigrams":
+        write_bigrams(args.out, args.data_dir, args.sts_dir, args.extra_dir, args.prose if args.bigrams_with_modern_prose else None)
     elif args.command == "compare":
         torch.set_num_threads(args.threads)
         result = compare(args.out, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,

@@ -10,6 +10,7 @@ most likely continuations by beam search (the same cache, its rows reordered eac
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,6 +64,22 @@ def distinct_candidates(texts: Sequence[str], source: str) -> list[str]:
             seen.add(text)
             out.append(text)
     return out
+
+
+def without_punctuation(text: str) -> str:
+    """The text without punctuation, spaces and symbols: what a paraphrase has to change to be more than a copy."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith(("P", "Z", "S")))
+
+
+def beyond_punctuation(ranked: Sequence[tuple[str, float]], source: str) -> list[tuple[str, float]]:
+    """The (sentence, cosine) pairs, in order, that differ in more than punctuation from the input and from every pair
+    kept before them: 这个苹果很甜。 and 这个苹果很甜！ are the input again, not two paraphrases of it."""
+    seen, kept = {without_punctuation(source)}, []
+    for sentence, cosine in ranked:
+        if without_punctuation(sentence) not in seen:
+            seen.add(without_punctuation(sentence))
+            kept.append((sentence, cosine))
+    return kept
 
 
 def stammer_blocks(written: Sequence[int], source_doubles: set[int]) -> list[int]:
