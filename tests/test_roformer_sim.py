@@ -321,6 +321,9 @@ def test_pure_helpers():
     assert generate.distinct_candidates(["a ", "b", "a", "", "src", "c"], "src") == ["a", "b", "c"]
     ranked = [("这个苹果很甜。", 0.99), ("这个苹果很甜啊", 0.98), ("这个苹果很甜啊！", 0.97), ("那个苹果很甜", 0.9)]
     assert generate.beyond_punctuation(ranked, "这个苹果很甜") == [("这个苹果很甜啊", 0.98), ("那个苹果很甜", 0.9)]
+    assert generate.changes("明天早上我要早点出门", "明天晚上我要早点出门") == "早→晚"
+    assert generate.changes("晚上十点以后请不要大声说话", "晚上十点以后不要大声说话啊") == "−请 +啊"
+    assert generate.changes("我喜欢北京", "我喜欢北京") == ""
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     ranked = generate.rank_by_cosine(np.array([0.0, 1.0]), vectors, ["x", "y", "z"], k=2)
     assert [t for t, _ in ranked] == ["z", "y"] and ranked[1][1] == pytest.approx(0.8)

@@ -6,6 +6,7 @@ import gradio as gr
 import pytest
 
 from core import checkpoints
+from core.roformer_sim import generate
 from demos import roformer_sim as tab
 from demos.common import guarded
 from tests.test_roformer_sim import hub_dir  # noqa: F401 - fixture shared with the model tests
@@ -23,12 +24,13 @@ def test_paraphrase_table_and_latency(tiny_model):
     rows, note = tab.paraphrases("我喜欢北京", 8, 3, 0.95, 0, "", True, "sampling (top-p)", checkpoints.BUNDLED)
     assert 0 < len(rows) <= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert note.startswith("我喜欢北京 → ") and "of 8 sampled" in note and " ms" in note
-    fluent = [row[4] == "✓" for row in rows]
+    fluent = [row[5] == "✓" for row in rows]
     assert fluent == sorted(fluent, reverse=True) and f"{sum(fluent)} pass the fluency judge" in note  # fluent ones first
     judge = tab.fluency_judge()
-    assert all(row[3] == round(judge.score(row[1]), 2) and (row[4] == "✓") == judge.is_fluent(row[1]) for row in rows)
+    assert all(row[4] == round(judge.score(row[1]), 2) and (row[5] == "✓") == judge.is_fluent(row[1]) for row in rows)
+    assert all(row[2] == generate.changes("我喜欢北京", row[1]) for row in rows)
     by_cosine, _ = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, "sampling (top-p)", checkpoints.BUNDLED)
-    assert [row[2] for row in by_cosine] == sorted((row[2] for row in by_cosine), reverse=True)
+    assert [row[3] for row in by_cosine] == sorted((row[3] for row in by_cosine), reverse=True)
 
 
 def test_beam_search_in_the_tab(tiny_model):

@@ -10,6 +10,7 @@ most likely continuations by beam search (the same cache, its rows reordered eac
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from typing import Callable, Sequence
 
@@ -80,6 +81,15 @@ def beyond_punctuation(ranked: Sequence[tuple[str, float]], source: str) -> list
             seen.add(without_punctuation(sentence))
             kept.append((sentence, cosine))
     return kept
+
+
+def changes(source: str, candidate: str) -> str:
+    """What the candidate changes in the input, span by span (早→晚, +啊, −请): a light edit that swaps the character
+    carrying the meaning is then seen at a glance, where the cosine barely moves."""
+    spans = difflib.SequenceMatcher(None, source, candidate, autojunk=False).get_opcodes()
+    described = {"replace": lambda i1, i2, j1, j2: f"{source[i1:i2]}→{candidate[j1:j2]}",
+                 "delete": lambda i1, i2, j1, j2: f"−{source[i1:i2]}", "insert": lambda i1, i2, j1, j2: f"+{candidate[j1:j2]}"}
+    return " ".join(described[op](*span) for op, *span in spans if op != "equal")
 
 
 def stammer_blocks(written: Sequence[int], source_doubles: set[int]) -> list[int]:
