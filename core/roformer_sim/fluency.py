@@ -78,8 +78,8 @@ WORD_FEATURES = ("dict_word_share", "word_log_freq", "bigram_log_prob", "unseen_
 LM_FEATURES = ("lm_mean", "lm_worst_window", "lm_gain_over_unigram")
 FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
-# "all" is the bundled judge's set; the masked LM's features are left out of the others: the generator was initialised
-# from that masked LM, so its samples are what it expects (its features rank them at or below chance).
+# "all" is the bundled judge's set. The "without_masked_lm" sets leave out the masked LM's features: the generator was
+# initialised from that masked LM, so its samples are what it expects (alone, its features rank them at or below chance).
 BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob"))
 FEATURE_SETS = {"without_char_lm": tuple(f for f in BUNDLE_FEATURES if f not in LM_FEATURES), "char_lm_alone": LM_FEATURES,
                 "all": BUNDLE_FEATURES, "without_masked_lm": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES),
@@ -636,6 +636,7 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
         columns = [FEATURES.index(n) for n in names]
         scores = model.probabilities(label_features[:, columns])
         test = {kind: model.probabilities(features[f"test/{kind}"][:, columns]) for kind in ("positive", *HELD_OUT_KINDS)}
+        dev_real = model.probabilities(features["dev/positive"][:, columns])
         # What reaching the spliced target would cost: the labels at the threshold that rejects that share of splices.
         at_target = float(np.quantile(test["spliced"], SPLICED_TARGET))
         result[feature_set] = {"threshold": round(threshold, 6), "dev": report["dev"], "test": report["test"],
@@ -644,7 +645,7 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
                                              **{kind: round(auc(test["positive"], test[kind]), 3) for kind in HELD_OUT_KINDS}},
                                f"labels_at_{SPLICED_TARGET:g}_spliced_rejected": {
                                    **rates(scores[fluent], scores[~fluent], at_target),
-                                   "dev_real_accepted": round(float(np.mean(model.probabilities(features["dev/positive"][:, columns]) >= at_target)), 4)}}
+                                   "dev_real_accepted": round(float(np.mean(dev_real >= at_target)), 4)}}
     # Each feature alone, as a ranking (higher = more fluent): real test sentences against each held-out kind, dev
     # real sentences against dev generator samples, and the labels' fluent texts against the others.
     result["feature_auc"] = {name: {**{kind: round(auc(features["test/positive"][:, i], features[f"test/{kind}"][:, i]), 3)
