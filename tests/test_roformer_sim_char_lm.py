@@ -130,3 +130,7 @@ def test_trainer_continues_a_checkpoint_on_chinese_prose_with_its_vocabulary(tmp
     assert not torch.allclose(model.unigram_log_probs, base.unigram_log_probs, atol=1e-2)  # counted on the new text
     log = [json.loads(line) for line in (tmp_path / "w2" / "log.jsonl").read_text().splitlines()]
     assert log[0]["train_rows"] == 60 - 6  # each line split into its three sentences, 6 held out
+    # Evaluated on that corpus without --init: still in the checkpoint's vocabulary, not one counted from the corpus.
+    evaluated = train_char_lm.main([*shape, "--corpus", "chinese_prose", "--data-dir", str(tmp_path / "data"), "--work",
+                                    str(tmp_path / "w3"), "--evaluate", str(tmp_path / "cont")])
+    assert evaluated["dev_nats_per_token"] == pytest.approx(continued["dev_nats_per_token"], abs=1e-3)

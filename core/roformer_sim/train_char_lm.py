@@ -21,6 +21,7 @@ object of metrics.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import lzma
 import math
@@ -123,9 +124,14 @@ def build_vocab(lines: list[str], size: int, vocab: list[str] | None = None) -> 
 
 
 def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Vocabulary, unigram log probs, and (flat ids, row offsets) of train and dev, cached in ``--work``."""
+    """Vocabulary, unigram log probs, and (flat ids, row offsets) of train and dev, cached in ``--work``. With ``--init``
+    the text is encoded with that checkpoint's vocabulary, and the cache is named after it (ids of another vocabulary
+    would score a model as nonsense)."""
+    given_vocab = list(load(args.init)[1]) if args.init else None
     name = f"v{args.vocab_size}-b{args.block_size}-j{args.judge_lines}-d{args.dev_lines}" if args.corpus == "modern_prose" else \
-        f"{args.corpus}-v{args.vocab_size}-b{args.block_size}-d{args.dev_lines}" + ("-init" if args.init else "")
+        f"{args.corpus}-v{args.vocab_size}-b{args.block_size}-d{args.dev_lines}"
+    if given_vocab:
+        name += "-vocab" + hashlib.sha256("\n".join(given_vocab).encode("utf-8")).hexdigest()[:12]
     cache = args.work / f"corpus-{name}.npz"
     if runtime.is_main and not cache.is_file():
         if args.corpus == "modern_prose":  # its first lines are the judge's
@@ -134,7 +140,7 @@ def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tup
             lines = read_chinese_prose(args.data_dir)
             random.Random(0).shuffle(lines)  # the files are by source: the dev slice samples them all
         dev_lines, train_lines = lines[: args.dev_lines], lines[args.dev_lines :]
-        vocab, unigram = build_vocab(train_lines, args.vocab_size, list(load(args.init)[1]) if args.init else None)
+        vocab, unigram = build_vocab(train_lines, args.vocab_size, given_vocab)
         index = {tok: i for i, tok in enumerate(vocab)}
 
         def flat(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -194,6 +200,7 @@ def main(argv=None) -> dict | None:
     args = parse_args(argv)
     runtime = training.setup(args.seed, args.threads)
     if args.evaluate is not None:
+        args.init = args.evaluate  # the dev text in the checkpoint's own vocabulary
         _, _, _, dev = prepare(args, runtime)
         model, _ = load(args.evaluate, runtime.device)
         metrics = {**dev_loss(model, dev, runtime.device), "checkpoint": str(args.evaluate)}
