@@ -36,6 +36,9 @@ TRAIN_FILES = {  # dataset -> its train/valid files (ATEC's full train split is 
 }
 EXTRA_DIR = DATA_DIR / "chinese_sts_extra"
 PROSE_FILE = Path("modern_prose") / "niutrans_modern.txt.xz"  # one sentence a line, in book order (data README §16)
+# The prose's first lines are the fluency judge's: fluency.real_sentences reads the first 20 × 1500 = 30,000; the char LM
+# never trains on these (a margin beyond), and the judge's word bigrams never count them.
+JUDGE_LINES = 40_000
 # The cinlid idiom NLI file is left out: four-character idioms are far from the test sets' questions and
 # sentences, and its 91k pairs would outweigh every other source.
 EXTRA_FILES = {

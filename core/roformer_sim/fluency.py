@@ -60,9 +60,9 @@ from core.perturbed_masking.impact import Encoder
 from core.perturbed_masking.model import load as load_masked_lm
 from core.roformer_sim import char_lm, generate
 from core.roformer_sim.char_lm import normalize
-from core.roformer_sim.data import DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, STS_DIR, TRAIN_FILES, raw_sentences, read_pairs, test_file
+from core.roformer_sim.data import (DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, JUDGE_LINES, STS_DIR, TRAIN_FILES, raw_sentences,
+                                    read_pairs, test_file)
 from core.roformer_sim.model import Sim, load
-from core.roformer_sim.train_char_lm import JUDGE_LINES
 
 ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
 JUDGE_FILE = "judge.json"

@@ -77,8 +77,9 @@ def beyond_punctuation(ranked: Sequence[tuple[str, float]], source: str) -> list
     kept before them: 这个苹果很甜。 and 这个苹果很甜！ are the input again, not two paraphrases of it."""
     seen, kept = {without_punctuation(source)}, []
     for sentence, cosine in ranked:
-        if without_punctuation(sentence) not in seen:
-            seen.add(without_punctuation(sentence))
+        words = without_punctuation(sentence)
+        if words not in seen:
+            seen.add(words)
             kept.append((sentence, cosine))
     return kept
 
@@ -86,10 +87,9 @@ def beyond_punctuation(ranked: Sequence[tuple[str, float]], source: str) -> list
 def changes(source: str, candidate: str) -> str:
     """What the candidate changes in the input, span by span (早→晚, +啊, −请): a light edit that swaps the character
     carrying the meaning is then seen at a glance, where the cosine barely moves."""
-    spans = difflib.SequenceMatcher(None, source, candidate, autojunk=False).get_opcodes()
-    described = {"replace": lambda i1, i2, j1, j2: f"{source[i1:i2]}→{candidate[j1:j2]}",
-                 "delete": lambda i1, i2, j1, j2: f"−{source[i1:i2]}", "insert": lambda i1, i2, j1, j2: f"+{candidate[j1:j2]}"}
-    return " ".join(described[op](*span) for op, *span in spans if op != "equal")
+    edits = [(source[i1:i2], candidate[j1:j2])
+             for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, source, candidate, autojunk=False).get_opcodes() if op != "equal"]
+    return " ".join(f"{old}→{new}" if old and new else f"−{old}" if old else f"+{new}" for old, new in edits)
 
 
 def stammer_blocks(written: Sequence[int], source_doubles: set[int]) -> list[int]:

@@ -37,9 +37,9 @@ from tqdm import tqdm
 
 from core import checkpoints, training
 from core.roformer_sim.char_lm import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, CharLM, CharLMConfig, encode, load, normalize
-from core.roformer_sim.data import DATA_DIR, PROSE_FILE
+from core.roformer_sim.data import DATA_DIR, JUDGE_LINES, PROSE_FILE
 
-JUDGE_LINES = 40_000  # fluency.real_sentences reads the first 20 × 1500 = 30,000 prose lines; a margin beyond
+
 PRESETS = {
     # 4 x 192, 6000 characters: 2.9 M parameters, 3 MB in int8; 1.6x the steps/s of 4 x 256 on one thread, which a
     # 55-minute budget needs more than width (benchmarks/char_lm_step.py).
