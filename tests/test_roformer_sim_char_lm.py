@@ -58,6 +58,24 @@ def test_summary_mean_worst_window_and_gain():
     assert all(np.isnan(char_lm.lm_summary(np.zeros(0), np.zeros(0))))
 
 
+def test_context_gain_averages_what_the_text_before_adds_over_split_points():
+    log_probs = np.array([-5.0, -1.0, -1.0, -4.0, -1.0])  # the text's own, after <s>
+    suffixes = [np.array([-3.0, -3.0, -4.0, -1.0]), np.array([-2.0, -4.0, -1.0]), np.array([-4.0, -1.0])]
+    # split 1: (-1 - 1) - (-3 - 3) = 4; split 2: (-1 - 4) - (-2 - 4) = 1; split 3: (-4 - 1) - (-4 - 1) = 0
+    assert char_lm.context_gain(log_probs, suffixes, window=2) == pytest.approx(5 / 3)
+    assert char_lm.context_gain(np.array([-2.0, -1.0]), []) == 0.0  # one character: nothing stands before a split
+
+
+def test_context_gains_read_each_suffix_after_the_start_token():
+    index, model = toy_index(), tiny(len(toy_index()))
+    text = TOY[0][:5]
+    row = char_lm.encode(text, index, 16)
+    own = char_lm.token_log_probs(model, [row])[0]
+    suffixes = char_lm.token_log_probs(model, [[row[0], *row[i + 1 :]] for i in range(1, len(text))])
+    gains = char_lm.context_gains(model, index, [text, "春", TOY[1]])
+    assert gains[0] == pytest.approx(char_lm.context_gain(own, suffixes), abs=1e-6) and gains[1] == 0.0 and gains.shape == (3,)
+
+
 def test_save_and_load_keep_scores_and_the_unigram_baseline(tmp_path):
     index = toy_index()
     model = tiny(len(index))
@@ -84,6 +102,8 @@ def test_trained_toy_lm_finds_the_joint_of_a_splice():
     real, joined = char_lm.text_summaries(model, index, [TOY[0], spliced])
     assert joined[1] < real[1] - 2  # the worst window
     assert joined[0] < real[0]
+    real_gain, joined_gain = char_lm.context_gains(model, index, [TOY[0], spliced])
+    assert joined_gain < real_gain - 1  # 土日月星 is read as well without 春夏秋冬 before it
 
 
 def flat(rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -115,7 +115,7 @@ def test_bundled_judge_rejects_shuffled_sentences(judge):
 def test_evidence_computes_only_the_groups_asked_and_the_same_values(judge):
     texts = ["今天天气怎么样", "明天晚上日早上出外一般", "我喜欢北京"]
     every = judge.evidence.features(texts)
-    for names in (fluency.LM_FEATURES, fluency.WORD_FEATURES, fluency.MLM_FEATURES, ("lm_mean", "mlm_min")):
+    for names in (fluency.LM_FEATURES, fluency.WORD_FEATURES, fluency.MLM_FEATURES, fluency.CONTEXT_FEATURES, ("lm_mean", "mlm_min")):
         assert np.allclose(judge.evidence.features(texts, names), every[:, [fluency.FEATURES.index(n) for n in names]], equal_nan=True)
 
 
@@ -154,6 +154,10 @@ def test_fit_judge_weighs_only_the_named_features():
     assert report["test"]["positive_accepted"] >= 0.95 and min(report["test"]["held_out_rejected"].values()) >= 0.95
     _, _, noise = fluency.fit_judge(features, ("mlm_mean",))
     assert noise["test"]["positive_accepted"] + noise["test"]["held_out_rejected"]["spliced"] < 1.3
+    _, strict, report = fluency.fit_judge(features, ("lm_mean", "mlm_mean"), accept_dev_real=0.6)
+    assert strict > threshold and report["dev"]["positive_accepted"] == pytest.approx(0.6, abs=0.01)
+    with pytest.raises(ValueError, match="accept_dev_real must be a share between 0 and 1, got 60"):
+        fluency.fit_judge(features, ("lm_mean",), accept_dev_real=60)
 
 
 def test_auc_counts_ordered_pairs():

@@ -4,7 +4,8 @@ A word bigram model sees two words at a time; word salad made of real words (明
 spliced half sentences pass it. A left-to-right Transformer over characters reads the whole prefix, so a character
 that does not continue it scores low wherever it sits. The judge (``core.roformer_sim.fluency``) reads three numbers
 per text from it (``lm_summary``): the mean log probability per character, the worst window's, and the mean gain over
-the character's unigram log probability (kept in the model, so rare but fitting characters are not punished).
+the character's unigram log probability (kept in the model, so rare but fitting characters are not punished); and a
+fourth (``context_gain``): how much what stands before each point helps predict what follows it.
 
 Independence: the LM is trained on prose alone (``python -m core.roformer_sim.train_char_lm``: modern prose, then the
 everyday registers of ``chinese_prose/``), never on the paraphrase generator's pairs or objective, and the generator
@@ -139,6 +140,25 @@ def lm_summary(log_probs: np.ndarray, unigram: np.ndarray, window: int = WINDOW)
     width = min(window, len(log_probs))
     windows = np.convolve(log_probs, np.ones(width) / width, mode="valid")
     return float(log_probs.mean()), float(windows.min()), float((log_probs - unigram).mean())
+
+
+def context_gain(log_probs: np.ndarray, suffix_log_probs: Sequence[np.ndarray], window: int = WINDOW) -> float:
+    """How much the text before each split point raises the log probability of the next ``window`` tokens, averaged
+    over split points: ``log_probs`` are the text's own (``token_log_probs``), ``suffix_log_probs[i - 1]`` those of the
+    tokens from i on read after <s> alone (i = 1, 2, ...). A sentence's beginning predicts its rest; the second half of a
+    splice, or the next word of word salad, gains little from what stands before it. 0.0 with no split point."""
+    gains = [log_probs[i : i + window].sum() - suffix[:window].sum() for i, suffix in enumerate(suffix_log_probs, start=1)]
+    return float(np.mean(gains)) if gains else 0.0
+
+
+def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:
+    """``context_gain`` of each (normalized) text, split between every two characters: an array (len(texts),). Costs one
+    LM row per character of each text (short rows, batched)."""
+    rows = [encode(text, index, model.config.block_size) for text in texts]
+    suffixes = [[row[0], *row[i + 1 :]] for row in rows for i in range(1, len(row) - 2)]
+    suffix_log_probs = iter(token_log_probs(model, suffixes))
+    return np.asarray([context_gain(log_probs, [next(suffix_log_probs) for _ in range(1, len(row) - 2)])
+                       for log_probs, row in zip(token_log_probs(model, rows), rows)], dtype=np.float64)
 
 
 def text_summaries(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:

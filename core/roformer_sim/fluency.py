@@ -16,14 +16,16 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
 - a causal character LM of prose (``char_lm``, in the judge folder's ``char_lm/``; trained by
   ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
   the mean log probability per character given everything before it, the worst 3-character window (where two spliced
-  halves meet), and the mean gain over each character's unigram log probability.
+  halves meet), and the mean gain over each character's unigram log probability; and (``lm_context_gain``) how much
+  the text before each split point raises the log probability of the next three characters, averaged over split points.
 A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``, which leaves out
-the worst joint and the looping pairs; ``compare`` measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
+the worst joint, the looping pairs and the context gain; ``compare`` measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
 STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
 sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
 temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
 only measured. The threshold maximises balanced accuracy ((TPR + TNR) / 2) between held-out real sentences and
-held-out generator samples at top-p 0.95 (the kind of text the tab judges); the other kinds are measured at it.
+held-out generator samples at top-p 0.95 (the kind of text the tab judges), or, with ``--accept-dev-real SHARE``,
+accepts that share of the held-out real sentences; the other kinds are measured at it.
 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
@@ -76,15 +78,17 @@ MLM_FEATURES = ("mlm_mean", "mlm_min", "mlm_low_quarter")
 WORD_FEATURES = ("dict_word_share", "word_log_freq", "bigram_log_prob", "unseen_bigram_share", "end_log_prob",
                  "bigram_worst_log_prob", "run_beyond_two", "excess_repeats", "repeated_bigrams")
 LM_FEATURES = ("lm_mean", "lm_worst_window", "lm_gain_over_unigram")
-FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES)
+CONTEXT_FEATURES = ("lm_context_gain",)  # the char LM again, one row per character: computed only when a set asks for it
+FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
 # "all" is the bundled judge's set. The "without_masked_lm" sets leave out the masked LM's features: the generator was
 # initialised from that masked LM, so its samples are what it expects (alone, its features rank them at or below chance).
-BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob"))
+BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES))
 FEATURE_SETS = {"without_char_lm": tuple(f for f in BUNDLE_FEATURES if f not in LM_FEATURES), "char_lm_alone": LM_FEATURES,
                 "all": BUNDLE_FEATURES, "without_masked_lm": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES),
                 "without_masked_lm_with_loops": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES) + ("repeated_bigrams",),
-                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in MLM_FEATURES)}
+                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in (*MLM_FEATURES, *CONTEXT_FEATURES)),
+                "with_context_gain": (*BUNDLE_FEATURES, *CONTEXT_FEATURES)}
 # "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
@@ -281,7 +285,7 @@ class Evidence:
     def fingerprints(self) -> dict[str, str]:
         """A hash of the weight files behind each feature: cached features are reused only for the same files."""
         files = {MLM_FEATURES: self.masked_lm_dir / "model.safetensors", WORD_FEATURES: self.ngram_file,
-                 LM_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE}
+                 LM_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE, CONTEXT_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE}
         return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
                 for group, path in files.items() for name in group}
 
@@ -332,6 +336,8 @@ class Evidence:
             columns.update(zip(WORD_FEATURES, np.asarray([self.word_features(t) for t in texts]).reshape(-1, len(WORD_FEATURES)).T))
         if set(names) & set(LM_FEATURES):
             columns.update(zip(LM_FEATURES, char_lm.text_summaries(*self.char_lm, texts).T))
+        if set(names) & set(CONTEXT_FEATURES):
+            columns["lm_context_gain"] = char_lm.context_gains(*self.char_lm, texts)
         return np.stack([np.asarray(columns[name], dtype=np.float64) for name in names], axis=1).reshape(len(texts), len(names))
 
 
@@ -529,10 +535,14 @@ def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int
     return sets
 
 
-def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATURES) -> tuple[logistic.Logistic, float, dict]:
+def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATURES,
+              accept_dev_real: float | None = None) -> tuple[logistic.Logistic, float, dict]:
     """The logistic model over the ``names`` columns of ``all_features`` (each set's rows of every one of ``FEATURES``;
-    each fitted kind of negative weighing as much as the positives), the balanced threshold between dev positives and
-    dev generator samples at top-p 0.95, and the rates on dev and test."""
+    each fitted kind of negative weighing as much as the positives), the threshold (balanced between dev positives and
+    dev generator samples at top-p 0.95, or the one that accepts the ``accept_dev_real`` share of dev positives), and
+    the rates on dev and test."""
+    if accept_dev_real is not None and not 0 < accept_dev_real < 1:
+        raise ValueError(f"accept_dev_real must be a share between 0 and 1, got {accept_dev_real}")
     columns = [FEATURES.index(name) for name in names]
     features = {name: rows[:, columns] for name, rows in all_features.items()}
     kinds = ["positive", *FIT_KINDS]
@@ -542,7 +552,8 @@ def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATUR
     y = np.concatenate([np.full(len(b) * k, float(kind == "positive")) for b, k, kind in zip(blocks, repeats, kinds)])
     model = logistic.fit(x, y, L2)
     p = {name: model.probabilities(rows) for name, rows in features.items()}
-    threshold = balanced_threshold(p["dev/positive"], p["dev/generated"])
+    threshold = (balanced_threshold(p["dev/positive"], p["dev/generated"]) if accept_dev_real is None
+                 else float(np.quantile(p["dev/positive"], 1 - accept_dev_real)))
     report = {
         "dev": {"positive_accepted": round(float(np.mean(p["dev/positive"] >= threshold)), 4),
                 "rejected": {k: round(float(np.mean(p[f"dev/{k}"] < threshold)), 4) for k in FIT_KINDS}},
@@ -588,7 +599,8 @@ def write_bigrams(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path,
 
 
 def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
-          seed: int, cache: Path | None = None, feature_set: str = "all", positives: str = "all", bigrams_with_prose: bool = False) -> dict:
+          seed: int, cache: Path | None = None, feature_set: str = "all", positives: str = "all", bigrams_with_prose: bool = False,
+          accept_dev_real: float | None = None) -> dict:
     """Count the word bigrams, make the example sets and their features (kept in ``cache`` when given), fit on the
     ``feature_set``'s features, and write ``judge.json`` next to the bigram tables (and the char LM, ``char_lm/``, when
     the set uses it)."""
@@ -597,7 +609,7 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
     features = example_features(sets, Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR), cache)
     names = FEATURE_SETS[feature_set]
-    model, threshold, report = fit_judge(features, names)
+    model, threshold, report = fit_judge(features, names, accept_dev_real)
     record = {
         "features": list(names),
         "logistic": asdict(model),
@@ -609,19 +621,22 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
         **({"char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)"}
            if set(names) & set(LM_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
-                "per_kind": per_kind, "generated_sources": generated_sources, "positives": positives},
+                "per_kind": per_kind, "generated_sources": generated_sources, "positives": positives,
+                "threshold": "balanced: dev real sentences / dev generator samples" if accept_dev_real is None
+                             else f"accepts {accept_dev_real:g} of dev real sentences"},
         **report,
         "positives_from": positives_from(positives, per_kind),
         "command": "python -m core.roformer_sim.fluency build" + (f" --features {feature_set}" if feature_set != "all" else "")
                    + (f" --positives {positives}" if positives != "all" else "")
-                   + (" --bigrams-with-modern-prose" if bigrams_with_prose else ""),
+                   + (" --bigrams-with-modern-prose" if bigrams_with_prose else "")
+                   + (f" --accept-dev-real {accept_dev_real:g}" if accept_dev_real is not None else ""),
     }
     (out_dir / JUDGE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
 
 
 def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int, seed: int,
-            cache: Path | None, labels_file: Path, positives: str = "all") -> dict:
+            cache: Path | None, labels_file: Path, positives: str = "all", accept_dev_real: float | None = None) -> dict:
     """Each of ``FEATURE_SETS`` fitted as ``build`` fits it, on the same example sets, and measured on the same texts:
     dev, the held-out kinds, and the blind labels (never fitted or thresholded on)."""
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
@@ -632,7 +647,7 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
     fluent = np.asarray([y for _, y, _ in labels], dtype=bool)
     result = {}
     for feature_set, names in FEATURE_SETS.items():
-        model, threshold, report = fit_judge(features, names)
+        model, threshold, report = fit_judge(features, names, accept_dev_real)
         columns = [FEATURES.index(n) for n in names]
         scores = model.probabilities(label_features[:, columns])
         test = {kind: model.probabilities(features[f"test/{kind}"][:, columns]) for kind in ("positive", *HELD_OUT_KINDS)}
@@ -688,6 +703,9 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--threads", type=int, default=1)
     for command in (b, m):
+        command.add_argument("--accept-dev-real", type=float, default=None, metavar="SHARE",
+                             help="set the threshold to accept this share of dev real sentences (default: balanced against "
+                                  "dev generator samples)")
         command.add_argument("--positives", choices=sorted(POSITIVES), default="all",
                              help="where the real sentences come from (default all, the bundled judge's)")
     j = sub.add_parser("judge", help="score a file of texts, one per line (- = stdin)")
@@ -698,14 +716,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         torch.set_num_threads(args.threads)
         result = build(args.out, args.data_dir, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
-                       args.cache, args.features, args.positives, args.bigrams_with_modern_prose)
+                       args.cache, args.features, args.positives, args.bigrams_with_modern_prose, args.accept_dev_real)
         print(json.dumps({k: result[k] for k in ("threshold", "dev", "test")}, ensure_ascii=False))
     elif args.command == "bigrams":
         write_bigrams(args.out, args.data_dir, args.sts_dir, args.extra_dir, args.prose if args.bigrams_with_modern_prose else None)
     elif args.command == "compare":
         torch.set_num_threads(args.threads)
         result = compare(args.out, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
-                         args.cache, args.labels, args.positives)
+                         args.cache, args.labels, args.positives, args.accept_dev_real)
         for feature_set, row in result.items():
             if feature_set == "feature_auc":
                 continue
