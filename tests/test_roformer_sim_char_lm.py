@@ -154,3 +154,8 @@ def test_trainer_continues_a_checkpoint_on_chinese_prose_with_its_vocabulary(tmp
     evaluated = train_char_lm.main([*shape, "--corpus", "chinese_prose", "--data-dir", str(tmp_path / "data"), "--work",
                                     str(tmp_path / "w3"), "--evaluate", str(tmp_path / "cont")])
     assert evaluated["dev_nats_per_token"] == pytest.approx(continued["dev_nats_per_token"], abs=1e-3)
+
+
+def test_bank_questions_drop_every_pair_that_touches_an_excluded_sentence():
+    pairs = [("花呗怎么还款", "花呗如何还款", 1.0), ("借呗额度", "ＡＢＣ借呗", 0.0), ("微粒贷利息", "微粒贷怎么算利息", 1.0)]
+    assert train_char_lm.bank_questions(pairs, {"花呗如何还款", "abc借呗"}) == ["微粒贷利息", "微粒贷怎么算利息"]

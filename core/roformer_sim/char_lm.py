@@ -151,13 +151,14 @@ def context_gain(log_probs: np.ndarray, suffix_log_probs: Sequence[np.ndarray], 
     return float(np.mean(gains)) if gains else 0.0
 
 
-def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:
+def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str], window: int = WINDOW) -> np.ndarray:
     """``context_gain`` of each (normalized) text, split between every two characters: an array (len(texts),). Costs one
-    LM row per character of each text (short rows, batched)."""
+    LM row of ``window`` + 1 tokens per character of each text (batched; the model is causal, so a suffix's first
+    ``window`` log probabilities need no more of it)."""
     rows = [encode(text, index, model.config.block_size) for text in texts]
-    suffixes = [[row[0], *row[i + 1 :]] for row in rows for i in range(1, len(row) - 2)]
+    suffixes = [[row[0], *row[i + 1 : i + 1 + window]] for row in rows for i in range(1, len(row) - 2)]
     suffix_log_probs = iter(token_log_probs(model, suffixes))
-    return np.asarray([context_gain(log_probs, [next(suffix_log_probs) for _ in range(1, len(row) - 2)])
+    return np.asarray([context_gain(log_probs, [next(suffix_log_probs) for _ in range(1, len(row) - 2)], window)
                        for log_probs, row in zip(token_log_probs(model, rows), rows)], dtype=np.float64)
 
 

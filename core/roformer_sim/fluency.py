@@ -100,6 +100,7 @@ SPLICED_TARGET = 0.9  # issue #42: each held-out kind >= 90% rejected
 # sentences) and less prose, for ``compare --positives everyday``.
 POSITIVES = {"all": (DATASETS, True, 20), "everyday": (("LCQMC", "STS-B"), False, 5)}
 MIN_CHARS, MAX_CHARS = 4, 40  # sentences fitted on: the length of the generator's inputs
+PER_KIND, GENERATED_SOURCES = 1500, 200  # real sentences per pool; inputs the generator samples for
 L2 = 1e-3
 BIGRAM_BUCKETS, UNIGRAM_BUCKETS = 1 << 22, 1 << 20  # hashed count tables (uint8 each): 4 MB + 1 MB before compression
 COUNT_STEPS_PER_DOUBLING = 8  # counts are kept as round(8 · log2(1 + count)), at most 255 (2^31 counts)
@@ -504,14 +505,26 @@ def label_rates(scores: Sequence[float], labels: Sequence[tuple[str, int, str]],
     return result
 
 
+def shuffled_real_sentences(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, seed: int, positives: str = "all") -> list[str]:
+    """``real_sentences`` in the order ``example_sets`` takes its pools from."""
+    real = real_sentences(sts_dir, extra_dir, prose_file, per_kind, positives)
+    random.Random(seed).shuffle(real)
+    return real
+
+
+def judge_pool(sts_dir: Path = STS_DIR, extra_dir: Path = EXTRA_DIR, prose_file: Path = PROSE_FILE, per_kind: int = PER_KIND,
+               generated_sources: int = GENERATED_SOURCES, seed: int = 0) -> set[str]:
+    """Every real sentence the bundled judge's ``example_sets`` use (normalized): text its char LM must not train on."""
+    return {normalize(t) for t in shuffled_real_sentences(sts_dir, extra_dir, prose_file, per_kind, seed)[: 4 * per_kind + generated_sources]}
+
+
 def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int,
                  seed: int, positives: str = "all") -> dict[str, list[str]]:
     """The texts the judge is fitted, thresholded and tested on, by ``split/kind`` (kind ``positive`` = real sentences).
     Disjoint pools of real sentences: fit positives, the fit negatives' sources, dev (the threshold), test (the
     held-out kinds), and the generator's inputs (half for fit, half for dev). Each set draws from its own seeded
     stream, so a set's texts do not depend on the others."""
-    real = real_sentences(sts_dir, extra_dir, prose_file, per_kind, positives)
-    random.Random(seed).shuffle(real)
+    real = shuffled_real_sentences(sts_dir, extra_dir, prose_file, per_kind, seed, positives)
     counts: dict[str, int] = {}
     for text in real:
         for ch in normalize(text):
@@ -680,8 +693,8 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--sts-dir", type=Path, default=STS_DIR)
     b.add_argument("--extra-dir", type=Path, default=EXTRA_DIR)
     b.add_argument("--prose", type=Path, default=PROSE_FILE)
-    b.add_argument("--per-kind", type=int, default=1500, help="sentences per pool (fit positives, fit negatives, dev, test)")
-    b.add_argument("--generated-sources", type=int, default=200, help="inputs the generator samples 8 candidates for")
+    b.add_argument("--per-kind", type=int, default=PER_KIND, help="sentences per pool (fit positives, fit negatives, dev, test)")
+    b.add_argument("--generated-sources", type=int, default=GENERATED_SOURCES, help="inputs the generator samples 8 candidates for")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--cache", type=Path, default=None, help="an .npz keeping the examples' features (reused when it exists)")
@@ -698,8 +711,8 @@ def main(argv: list[str] | None = None) -> None:
     for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
                             ("--cache", None), ("--labels", LABELS_FILE)):
         m.add_argument(option, type=Path, default=default)
-    m.add_argument("--per-kind", type=int, default=1500)
-    m.add_argument("--generated-sources", type=int, default=200)
+    m.add_argument("--per-kind", type=int, default=PER_KIND)
+    m.add_argument("--generated-sources", type=int, default=GENERATED_SOURCES)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--threads", type=int, default=1)
     for command in (b, m):

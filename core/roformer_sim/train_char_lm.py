@@ -6,9 +6,11 @@
     python -m core.roformer_sim.train_char_lm --init runs/char_lm/model --corpus chinese_prose --cpu-minutes 12 --cpu-bf16 \
         --work runs/char_lm/work_cp --out runs/char_lm/model_cp      # continued on everyday registers
 
-Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese) or ``chinese_prose`` (C3 dialogues,
-reviews, news titles, app descriptions, …; split into sentences, STS test sentences dropped; the bundled paraphrase
-generator never reads either). One sentence a row (<s> + its first 63 characters + </s> when it fits), length-bucketed batches, AdamW with warm-up and
+Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese), ``chinese_prose`` (C3 dialogues,
+reviews, news titles, app descriptions, …; split into sentences, STS test sentences dropped) or ``chinese_prose_and_bank``
+(those sentences and the bank customer questions of ``chinese_sts_extra/bq_train``, the register of most of the judge's
+real sentences, less every pair with a sentence the judge is fitted, thresholded or tested on: ``fluency.judge_pool``).
+The bundled paraphrase generator reads none of them. One sentence a row (<s> + its first 63 characters + </s> when it fits), length-bucketed batches, AdamW with warm-up and
 cosine decay over a CPU-minute budget (or a step count). The prose's first ``JUDGE_LINES`` lines are never trained on:
 the fluency judge takes its prose sentences from there (``fluency.real_sentences``), and an LM that had read them
 would flatter them. The next ``--dev-lines`` lines are the dev set: its loss is logged every ``--dev-every`` steps and
@@ -56,7 +58,7 @@ RUN_KEYS = ("prose", "corpus", "init", *SHAPE, "batch", "lr", "warmup", "weight_
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="named settings (options given override them)")
-    p.add_argument("--corpus", choices=("modern_prose", "chinese_prose"), default="modern_prose")
+    p.add_argument("--corpus", choices=("modern_prose", "chinese_prose", "chinese_prose_and_bank"), default="modern_prose")
     p.add_argument("--prose", type=Path, default=DATA_DIR / PROSE_FILE, help="modern prose: one sentence a line, xz (default %(default)s)")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="chinese_prose: the shared data folder (default %(default)s)")
     p.add_argument("--init", type=Path, default=None, help="continue this checkpoint (its shape and vocabulary)")
@@ -95,17 +97,37 @@ def read_prose(path: Path) -> list[str]:
         return [text for text in (normalize(line) for line in f) if text]
 
 
+def sts_test_sentences() -> set[str]:
+    from core.roformer_sim.data import DATASETS, STS_DIR, read_pairs, test_file
+
+    return {normalize(s) for name in DATASETS for a, b, _ in read_pairs(test_file(STS_DIR, name)) for s in (a, b)}
+
+
 def read_chinese_prose(data_dir: Path) -> list[str]:
     """The sentences of ``chinese_prose/``, as the judge's word bigram counts split them, STS test sentences dropped."""
     from core.roformer_sim.fluency import SENTENCE_END
-    from core.roformer_sim.data import DATASETS, STS_DIR, read_pairs, test_file
 
-    tests = {normalize(s) for name in DATASETS for a, b, _ in read_pairs(test_file(STS_DIR, name)) for s in (a, b)}
+    tests = sts_test_sentences()
     sentences = []
     for path in sorted((data_dir / "chinese_prose").glob("*.txt.xz")):
         with lzma.open(path, "rt", encoding="utf-8") as f:
             sentences += [s for line in f for s in (normalize(p) for p in SENTENCE_END.split(line.strip().replace("_", ""))) if s]
     return [s for s in sentences if s not in tests]
+
+
+def bank_questions(pairs: list[tuple[str, str, float]], excluded: set[str]) -> list[str]:
+    """Both (normalized) questions of each pair, unless either is ``excluded``: a pair's two questions say the same
+    thing, so an LM that read one would flatter the other."""
+    return [q for a, b, _ in pairs for q in (normalize(a), normalize(b)) if not {normalize(a), normalize(b)} & excluded]
+
+
+def read_chinese_prose_and_bank(data_dir: Path, prose_file: Path) -> list[str]:
+    from core.roformer_sim.data import read_pairs
+    from core.roformer_sim.fluency import judge_pool
+
+    sts_dir, extra_dir = data_dir / "chinese_sts", data_dir / "chinese_sts_extra"
+    excluded = judge_pool(sts_dir, extra_dir, prose_file) | sts_test_sentences()
+    return read_chinese_prose(data_dir) + bank_questions(read_pairs(extra_dir / "bq_train.tsv.xz"), excluded)
 
 
 def build_vocab(lines: list[str], size: int, vocab: list[str] | None = None) -> tuple[list[str], np.ndarray]:
@@ -137,7 +159,8 @@ def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tup
         if args.corpus == "modern_prose":  # its first lines are the judge's
             lines = read_prose(args.prose)[args.judge_lines :]
         else:
-            lines = read_chinese_prose(args.data_dir)
+            lines = read_chinese_prose(args.data_dir) if args.corpus == "chinese_prose" else \
+                read_chinese_prose_and_bank(args.data_dir, args.prose)
             random.Random(0).shuffle(lines)  # the files are by source: the dev slice samples them all
         dev_lines, train_lines = lines[: args.dev_lines], lines[args.dev_lines :]
         vocab, unigram = build_vocab(train_lines, args.vocab_size, given_vocab)
