@@ -28,7 +28,7 @@ held-out generator samples at top-p 0.95 (the kind of text the tab judges), or, 
 accepts that share of the held-out real sentences; the other kinds are measured at it.
 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
-    python -m core.roformer_sim.fluency judge FILE       # one JSON line per input line: text, score, fluent
+    python -m core.roformer_sim.fluency judge FILE [--dir DIR]   # one JSON line per input line: text, score, fluent
     python -m core.roformer_sim.fluency check            # TPR / TNR on the blind labels (data README §18)
     python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz [--positives everyday]
         # each feature set fitted and measured on the same data (with its score's AUCs, and the labels at the threshold
@@ -723,6 +723,7 @@ def main(argv: list[str] | None = None) -> None:
                              help="where the real sentences come from (default all, the bundled judge's)")
     j = sub.add_parser("judge", help="score a file of texts, one per line (- = stdin)")
     j.add_argument("file")
+    j.add_argument("--dir", type=Path, default=ASSET_DIR, help="a judge folder written by build --out (default: the bundled judge)")
     c = sub.add_parser("check", help="TPR / TNR of the bundled judge on blind labels")
     c.add_argument("--labels", type=Path, default=LABELS_FILE)
     args = parser.parse_args(argv)
@@ -746,7 +747,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{row['dev']['positive_accepted']}, generator samples rejected {row['dev']['rejected']['generated']}")
         print(json.dumps(result, ensure_ascii=False))
     elif args.command == "judge":
-        judge = FluencyJudge()
+        judge = FluencyJudge(args.dir)
         lines = (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")).read().splitlines()
         for text, score in zip(lines, judge.scores(lines)):
             print(json.dumps({"text": text, "score": round(score, 4), "fluent": score >= judge.threshold}, ensure_ascii=False))
