@@ -30,9 +30,11 @@ accepts that share of the held-out real sentences; the other kinds are measured 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE [--dir DIR]   # one JSON line per input line: text, score, fluent
     python -m core.roformer_sim.fluency check            # TPR / TNR on the blind labels (data README §18)
-    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz [--positives everyday]
-        # each feature set fitted and measured on the same data (with its score's AUCs, and the labels at the threshold
-        # that rejects 90% of splices), and each feature's AUCs; DIR holds word_bigrams.npz and a char LM in char_lm/
+    python -m core.roformer_sim.fluency compare --out DIR --cache runs/fluency/features.npz [--positives everyday] \
+        [--accept-dev-real SHARE] [--fluent benchmarks/everyday_sentences.txt]
+        # each feature set fitted and measured on the same data (with its score's AUCs, the labels at the threshold that
+        # rejects 90% of splices, and how many of the --fluent texts it accepts), and each feature's AUCs; DIR holds
+        # word_bigrams.npz and a char LM in char_lm/
     python -m core.roformer_sim.fluency bigrams --out DIR [--bigrams-with-modern-prose]   # only the word bigrams
 """
 
@@ -649,15 +651,19 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
 
 
 def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int, seed: int,
-            cache: Path | None, labels_file: Path, positives: str = "all", accept_dev_real: float | None = None) -> dict:
+            cache: Path | None, labels_file: Path, positives: str = "all", accept_dev_real: float | None = None,
+            fluent_file: Path | None = None) -> dict:
     """Each of ``FEATURE_SETS`` fitted as ``build`` fits it, on the same example sets, and measured on the same texts:
-    dev, the held-out kinds, and the blind labels (never fitted or thresholded on)."""
+    dev, the held-out kinds, the blind labels (never fitted or thresholded on), and with ``fluent_file`` (one fluent
+    text a line, e.g. the tab's everyday inputs) the share of its texts each judge accepts."""
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
     evidence = Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR)
     features = example_features(sets, evidence, cache)
     labels = read_labels(labels_file)
     label_features = evidence.features([t for t, _, _ in labels])
     fluent = np.asarray([y for _, y, _ in labels], dtype=bool)
+    fluent_texts = [line.strip() for line in fluent_file.read_text(encoding="utf-8").splitlines() if line.strip()] if fluent_file else []
+    fluent_text_features = evidence.features(fluent_texts) if fluent_texts else None
     result = {}
     for feature_set, names in FEATURE_SETS.items():
         model, threshold, report = fit_judge(features, names, accept_dev_real)
@@ -674,6 +680,9 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
                                f"labels_at_{SPLICED_TARGET:g}_spliced_rejected": {
                                    **rates(scores[fluent], scores[~fluent], at_target),
                                    "dev_real_accepted": round(float(np.mean(dev_real >= at_target)), 4)}}
+        if fluent_text_features is not None:
+            accepted = model.probabilities(fluent_text_features[:, columns]) >= threshold
+            result[feature_set]["fluent_file_accepted"] = f"{int(accepted.sum())}/{len(fluent_texts)}"
     # Each feature alone, as a ranking (higher = more fluent): real test sentences against each held-out kind, dev
     # real sentences against dev generator samples, and the labels' fluent texts against the others.
     result["feature_auc"] = {name: {**{kind: round(auc(features["test/positive"][:, i], features[f"test/{kind}"][:, i]), 3)
@@ -711,6 +720,8 @@ def main(argv: list[str] | None = None) -> None:
     for option, default in (("--out", ASSET_DIR), ("--sts-dir", STS_DIR), ("--extra-dir", EXTRA_DIR), ("--prose", PROSE_FILE),
                             ("--cache", None), ("--labels", LABELS_FILE)):
         m.add_argument(option, type=Path, default=default)
+    m.add_argument("--fluent", type=Path, default=None, metavar="FILE",
+                   help="fluent texts, one a line (e.g. benchmarks/everyday_sentences.txt): report how many each judge accepts")
     m.add_argument("--per-kind", type=int, default=PER_KIND)
     m.add_argument("--generated-sources", type=int, default=GENERATED_SOURCES)
     m.add_argument("--seed", type=int, default=0)
@@ -737,14 +748,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "compare":
         torch.set_num_threads(args.threads)
         result = compare(args.out, args.sts_dir, args.extra_dir, args.prose, args.per_kind, args.generated_sources, args.seed,
-                         args.cache, args.labels, args.positives, args.accept_dev_real)
+                         args.cache, args.labels, args.positives, args.accept_dev_real, args.fluent)
         for feature_set, row in result.items():
             if feature_set == "feature_auc":
                 continue
             print(f"{feature_set:16s} labels TPR {row['labels']['tpr']} TNR {row['labels']['tnr']} "
                   f"balanced {row['labels']['balanced_accuracy']} · held-out rejected {row['test']['held_out_rejected']} · "
                   f"test positives accepted {row['test']['positive_accepted']} · dev positives accepted "
-                  f"{row['dev']['positive_accepted']}, generator samples rejected {row['dev']['rejected']['generated']}")
+                  f"{row['dev']['positive_accepted']}, generator samples rejected {row['dev']['rejected']['generated']}"
+                  + (f" · fluent file accepted {row['fluent_file_accepted']}" if "fluent_file_accepted" in row else ""))
         print(json.dumps(result, ensure_ascii=False))
     elif args.command == "judge":
         judge = FluencyJudge(args.dir)
