@@ -18,14 +18,14 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   the mean log probability per character given everything before it, the worst 3-character window (where two spliced
   halves meet), and the mean gain over each character's unigram log probability; and (``lm_context_gain``) how much
   the text before each split point raises the log probability of the next three characters, averaged over split points.
-A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``, which leaves out
-the worst joint, the looping pairs and the context gain; ``compare`` measures each set on the same texts). It is fitted on real sentences (the train/valid sentences of the
-STS sets and BQ train, modern prose) against negatives of the ``FIT_KINDS``: 20–30 % of the characters substituted,
-sentences cut short, characters repeated, and the bundled generator's own samples at top-p 0.95 and at
-temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves of two sentences) are never fitted on,
-only measured. The threshold maximises balanced accuracy ((TPR + TNR) / 2) between held-out real sentences and
-held-out generator samples at top-p 0.95 (the kind of text the tab judges), or, with ``--accept-dev-real SHARE``,
-accepts that share of the held-out real sentences; the other kinds are measured at it.
+A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``, which leaves
+out the worst joint, the looping pairs and the context gain; ``compare`` measures each set on the same texts). It is
+fitted on real sentences (the train/valid sentences of the STS sets and BQ train, modern prose) against negatives of the
+``FIT_KINDS``: 20–30 % of the characters substituted, sentences cut short, characters repeated, and the bundled
+generator's own samples at top-p 0.95 and at temperature 1.3. The ``HELD_OUT_KINDS`` (character shuffles, spliced halves
+of two sentences) are never fitted on, only measured. The threshold maximises balanced accuracy ((TPR + TNR) / 2)
+between held-out real sentences and held-out generator samples at top-p 0.95 (the kind of text the tab judges), or, with
+``--accept-dev-real SHARE``, accepts that share of the held-out real sentences; the other kinds are measured at it.
 
     python -m core.roformer_sim.fluency build            # writes assets/roformer_sim/fluency/judge.json
     python -m core.roformer_sim.fluency judge FILE [--dir DIR]   # one JSON line per input line: text, score, fluent
@@ -288,7 +288,7 @@ class Evidence:
     def fingerprints(self) -> dict[str, str]:
         """A hash of the weight files behind each feature: cached features are reused only for the same files."""
         files = {MLM_FEATURES: self.masked_lm_dir / "model.safetensors", WORD_FEATURES: self.ngram_file,
-                 LM_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE, CONTEXT_FEATURES: self.char_lm_dir / char_lm.WEIGHTS_FILE}
+                 (*LM_FEATURES, *CONTEXT_FEATURES): self.char_lm_dir / char_lm.WEIGHTS_FILE}
         return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
                 for group, path in files.items() for name in group}
 

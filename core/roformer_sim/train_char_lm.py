@@ -6,18 +6,18 @@
     python -m core.roformer_sim.train_char_lm --init runs/char_lm/model --corpus chinese_prose --cpu-minutes 12 --cpu-bf16 \
         --work runs/char_lm/work_cp --out runs/char_lm/model_cp      # continued on everyday registers
 
-Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese), ``chinese_prose`` (C3 dialogues,
-reviews, news titles, app descriptions, …; split into sentences, STS test sentences dropped) or ``chinese_prose_and_bank``
-(those sentences and the bank customer questions of ``chinese_sts_extra/bq_train``, the register of most of the judge's
-real sentences, less every pair with a sentence the judge is fitted, thresholded or tested on: ``fluency.judge_pool``).
-The bundled paraphrase generator reads none of them. One sentence a row (<s> + its first 63 characters + </s> when it
-fits), length-bucketed batches, AdamW with warm-up and cosine decay over a CPU-minute budget (or a step count). The
-prose's first ``JUDGE_LINES`` lines are never trained on: the fluency judge takes its prose sentences from there
-(``fluency.real_sentences``), and an LM that had read them would flatter them. The next ``--dev-lines`` lines are the dev set: its loss is logged every ``--dev-every`` steps and
-the best checkpoint is kept (int8, ``core.int8``). ``--init`` continues a checkpoint's weights and vocabulary (the
-unigram baseline is counted again on the new text). Resumable: the state is saved to ``--work`` every few minutes and
-on SIGTERM; the same command continues (``--cpu-minutes`` and ``--steps`` may grow). The last stdout line is one JSON
-object of metrics.
+Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese), ``chinese_prose`` (C3 dialogues, reviews,
+news titles, app descriptions, …; split into sentences, STS test sentences dropped) or ``chinese_prose_and_bank`` (those
+sentences and the bank customer questions of ``chinese_sts_extra/bq_train``, the register of most of the judge's real
+sentences, less every pair with a sentence the judge is fitted, thresholded or tested on: ``fluency.judge_pool``). The
+bundled paraphrase generator reads none of them. One sentence a row (<s> + its first 63 characters + </s> when it fits),
+length-bucketed batches, AdamW with warm-up and cosine decay over a CPU-minute budget (or a step count). The prose's
+first ``JUDGE_LINES`` lines are never trained on: the fluency judge takes its prose sentences from there
+(``fluency.real_sentences``), and an LM that had read them would flatter them. The next ``--dev-lines`` lines are the
+dev set: its loss is logged every ``--dev-every`` steps and the best checkpoint is kept (int8, ``core.int8``).
+``--init`` continues a checkpoint's weights and vocabulary (the unigram baseline is counted again on the new text).
+Resumable: the state is saved to ``--work`` every few minutes and on SIGTERM; the same command continues
+(``--cpu-minutes`` and ``--steps`` may grow). The last stdout line is one JSON object of metrics.
 """
 
 from __future__ import annotations
