@@ -2,12 +2,13 @@
 share of inputs with at least one accepted candidate there.
 
     python -m core.roformer_sim.evaluate shown --inputs benchmarks/everyday_sentences.txt --out OUT.jsonl
-    python benchmarks/reader_share.py OUT.jsonl [--accepted benchmarks/everyday_reader_accepted.txt] [--judge]
+    python benchmarks/reader_share.py OUT.jsonl [--accepted benchmarks/everyday_reader_accepted.txt] [--judge [--judge-dir DIR]]
 
 The accepted list holds every candidate the reader judged fluent and meaning-keeping (one a line, '#' comments); a shown
 candidate not in it counts as rejected, so the shares are only meaningful for outputs the reader has read (the file says
-which). With ``--judge`` also the bundled fluency judge on the same candidates: how many it passes, how many of the
-reader's rejects it passes, and how well its score ranks accepted above rejected ones (AUC). Prints one JSON object.
+which). With ``--judge`` also the bundled fluency judge (or the one fitted into ``--judge-dir``) on the same candidates:
+how many it passes, how many of the reader's rejects it passes, and how well its score ranks accepted above rejected
+ones (AUC). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -42,13 +43,13 @@ def reader_shares(shown: list[dict], accepted: set[str]) -> dict:
     }
 
 
-def judge_agreement(texts: list[str], accepted: set[str]) -> dict:
-    """The bundled judge against the reader on these candidates."""
+def judge_agreement(texts: list[str], accepted: set[str], judge_dir: Path | None = None) -> dict:
+    """The bundled judge (or the one in ``judge_dir``) against the reader on these candidates."""
     import numpy as np
 
-    from core.roformer_sim.fluency import FluencyJudge
+    from core.roformer_sim.fluency import ASSET_DIR, FluencyJudge
 
-    judge = FluencyJudge()
+    judge = FluencyJudge(judge_dir or ASSET_DIR)
     scores = np.asarray(judge.scores(texts))
     reader = np.array([text in accepted for text in texts])
     kept, rejected = scores[reader], scores[~reader]
@@ -63,13 +64,14 @@ def main() -> None:
     parser.add_argument("shown", type=Path, help="the JSON-lines file of evaluate shown")
     parser.add_argument("--accepted", type=Path, default=Path(__file__).with_name("everyday_reader_accepted.txt"))
     parser.add_argument("--judge", action="store_true", help="also score the candidates with the bundled fluency judge")
+    parser.add_argument("--judge-dir", type=Path, default=None, help="with --judge: a judge folder of fluency build instead")
     args = parser.parse_args()
     accepted = {line.strip() for line in args.accepted.read_text(encoding="utf-8").splitlines()
                 if line.strip() and not line.startswith("#")}
     shown = [json.loads(line) for line in args.shown.read_text(encoding="utf-8").splitlines() if line.strip()]
     result = reader_shares(shown, accepted)
     if args.judge:
-        result.update(judge_agreement([text for row in shown for text in row["shown"][:TOP]], accepted))
+        result.update(judge_agreement([text for row in shown for text in row["shown"][:TOP]], accepted, args.judge_dir))
     print(json.dumps(result))
 
 

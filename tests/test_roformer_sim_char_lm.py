@@ -76,6 +76,35 @@ def test_context_gains_read_each_suffix_after_the_start_token():
     assert gains[0] == pytest.approx(char_lm.context_gain(own, suffixes), abs=1e-6) and gains[1] == 0.0 and gains.shape == (3,)
 
 
+def test_a_right_to_left_lm_reads_each_text_reversed():
+    index, model = toy_index(), tiny(len(toy_index()))
+    backward = CharLM(CharLMConfig(len(index), 16, n_layer=2, n_head=2, n_embd=32, reverse=True)).eval()
+    backward.load_state_dict(model.state_dict())
+    texts = [TOY[0], TOY[1][:5]]
+    assert np.allclose(char_lm.text_summaries(backward, index, texts), char_lm.text_summaries(model, index, [t[::-1] for t in texts]))
+    assert np.allclose(char_lm.context_gains(backward, index, texts), char_lm.context_gains(model, index, [t[::-1] for t in texts]))
+
+
+def test_both_ways_worst_window_adds_each_characters_two_readings():
+    forward = np.array([-1.0, -5.0, -1.0, -2.0, -0.5])  # 4 characters, then </s>
+    backward = np.array([-1.0, -1.0, -6.0, -1.0, -0.5])  # the same characters from the end: the 2nd from the left is the 3rd read
+    # per character: -2, -11, -2, -3; windows of 2: -6.5, -6.5, -2.5
+    assert char_lm.both_ways_worst_window(forward, backward, window=2) == pytest.approx(-6.5)
+    assert char_lm.both_ways_worst_window(np.array([-1.0, -1.0]), np.array([-2.0, -1.0])) == pytest.approx(-3.0)  # one character
+    assert np.isnan(char_lm.both_ways_worst_window(np.array([-1.0]), np.array([-1.0])))  # no characters
+
+
+def test_both_ways_worst_windows_align_the_two_readings():
+    index = toy_index()
+    forward = tiny(len(index), seed=0)
+    backward = CharLM(CharLMConfig(len(index), 16, n_layer=2, n_head=2, n_embd=32, reverse=True)).eval()
+    text = TOY[2][:6]
+    f = char_lm.token_log_probs(forward, [char_lm.encode(text, index, 16)])[0]
+    b = char_lm.token_log_probs(backward, [char_lm.encode(text[::-1], index, 16)])[0]
+    assert char_lm.both_ways_worst_windows((forward, index), (backward, index), [text])[0] == pytest.approx(char_lm.both_ways_worst_window(f, b))
+    assert np.isfinite(char_lm.both_ways_worst_windows((forward, index), (backward, index), ["春" * 40])).all()  # cut to the context
+
+
 def test_save_and_load_keep_scores_and_the_unigram_baseline(tmp_path):
     index = toy_index()
     model = tiny(len(index))
@@ -154,6 +183,23 @@ def test_trainer_continues_a_checkpoint_on_chinese_prose_with_its_vocabulary(tmp
     evaluated = train_char_lm.main([*shape, "--corpus", "chinese_prose", "--data-dir", str(tmp_path / "data"), "--work",
                                     str(tmp_path / "w3"), "--evaluate", str(tmp_path / "cont")])
     assert evaluated["dev_nats_per_token"] == pytest.approx(continued["dev_nats_per_token"], abs=1e-3)
+
+
+def test_trainer_turns_a_checkpoint_into_a_right_to_left_lm(tmp_path):
+    prose = tmp_path / "prose.txt.xz"
+    with lzma.open(prose, "wt", encoding="utf-8") as f:
+        f.write("\n".join(TOY[i % 3] for i in range(40)) + "\n")
+    common = ["--prose", str(prose), "--judge-lines", "4", "--vocab-size", "20", "--n-layer", "1", "--n-head", "2", "--n-embd",
+              "16", "--batch", "8", "--warmup", "2", "--dev-every", "5", "--block-size", "16", "--dev-lines", "6", "--steps", "6"]
+    train_char_lm.main([*common, "--work", str(tmp_path / "w1"), "--out", str(tmp_path / "forward")])
+    backward = train_char_lm.main([*common, "--init", str(tmp_path / "forward"), "--reverse", "--work", str(tmp_path / "w2"),
+                                   "--out", str(tmp_path / "backward")])
+    model, _ = char_lm.load(tmp_path / "backward")
+    assert model.config.reverse and not char_lm.load(tmp_path / "forward")[0].config.reverse
+    assert any("reversed" in p.name for p in (tmp_path / "w2").glob("corpus-*.npz"))
+    # --evaluate reads the dev text in the checkpoint's own order, without being told
+    evaluated = train_char_lm.main([*common[:-2], "--work", str(tmp_path / "w3"), "--evaluate", str(tmp_path / "backward")])
+    assert evaluated["dev_nats_per_token"] == pytest.approx(backward["dev_nats_per_token"], abs=1e-3)
 
 
 def test_bank_questions_drop_every_pair_that_touches_an_excluded_sentence():

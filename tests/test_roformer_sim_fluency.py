@@ -114,7 +114,7 @@ def test_bundled_judge_rejects_shuffled_sentences(judge):
 
 def test_evidence_computes_only_the_groups_asked_and_the_same_values(judge):
     texts = ["今天天气怎么样", "明天晚上日早上出外一般", "我喜欢北京"]
-    every = judge.evidence.features(texts)
+    every = judge.evidence.all_features(texts)
     for names in (fluency.LM_FEATURES, fluency.WORD_FEATURES, fluency.MLM_FEATURES, fluency.CONTEXT_FEATURES, ("lm_mean", "mlm_min")):
         assert np.allclose(judge.evidence.features(texts, names), every[:, [fluency.FEATURES.index(n) for n in names]], equal_nan=True)
 
@@ -169,3 +169,26 @@ def test_positives_from_names_the_sources_of_each_choice():
     assert fluency.positives_from("all", 1500) == ("STS train/valid sentences (ATEC, BQ, LCQMC, STS-B), chinese_sts_extra/bq_train, "
                                                    "the first 30000 lines of modern_prose")
     assert fluency.positives_from("everyday", 1500) == "STS train/valid sentences (LCQMC, STS-B), the first 7500 lines of modern_prose"
+
+
+def test_backward_features_come_from_a_right_to_left_lm_in_the_judge_folder(tmp_path):
+    import shutil
+
+    (tmp_path / fluency.NGRAM_FILE).write_bytes(b"not read")
+    shutil.copytree(fluency.ASSET_DIR / fluency.CHAR_LM_DIR, tmp_path / fluency.CHAR_LM_DIR)
+    without = fluency.Evidence.in_folder(tmp_path)
+    assert set(fluency.LM_FEATURES) <= set(without.available()) and not set(fluency.BACKWARD_FEATURES) & set(without.available())
+    with pytest.raises(ValueError, match="needs .*back_lm_mean.* a right-to-left one in char_lm_backward/"):
+        fluency.build(tmp_path, tmp_path, tmp_path, tmp_path, tmp_path / "prose.txt.xz", 10, 2, 0, feature_set="both_ways")
+    shutil.copytree(tmp_path / fluency.CHAR_LM_DIR, tmp_path / fluency.BACKWARD_LM_DIR)
+    with pytest.raises(ValueError, match="left-to-right char LM; the backward features need one trained with --reverse"):
+        fluency.Evidence.in_folder(tmp_path).features(["今天天气怎么样"], fluency.BACKWARD_LM_FEATURES)
+    # The same weights marked right to left: the backward features are the forward ones of the reversed text.
+    config = tmp_path / fluency.BACKWARD_LM_DIR / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "reverse": True}))
+    evidence, texts = fluency.Evidence.in_folder(tmp_path), ["今天天气怎么样", "我喜欢北京"]
+    assert set(fluency.BACKWARD_FEATURES) <= set(evidence.available())
+    assert np.allclose(evidence.features(texts, fluency.BACKWARD_LM_FEATURES + fluency.BACKWARD_CONTEXT_FEATURES),
+                       evidence.features([t[::-1] for t in texts], fluency.LM_FEATURES + fluency.CONTEXT_FEATURES))
+    both = evidence.features(texts, fluency.BOTH_WAYS_FEATURES)[:, 0]
+    assert np.isfinite(both).all() and (both < evidence.features(texts, ("lm_worst_window",))[:, 0]).all()  # two log probs a character

@@ -5,7 +5,9 @@ spliced half sentences pass it. A left-to-right Transformer over characters read
 that does not continue it scores low wherever it sits. The judge (``core.roformer_sim.fluency``) reads three numbers
 per text from it (``lm_summary``): the mean log probability per character, the worst window's, and the mean gain over
 the character's unigram log probability (kept in the model, so rare but fitting characters are not punished); and a
-fourth (``context_gain``): how much what stands before each point helps predict what follows it.
+fourth (``context_gain``): how much what stands before each point helps predict what follows it. A right-to-left LM
+(``CharLMConfig.reverse``) gives the same numbers read from the end, and with a left-to-right one
+``both_ways_worst_window``: where both are surprised at once.
 
 Independence: the LM is trained on prose alone (``python -m core.roformer_sim.train_char_lm``: modern prose, then the
 everyday registers of ``chinese_prose/``), never on the paraphrase generator's pairs or objective, and the generator
@@ -45,6 +47,7 @@ class CharLMConfig:
     n_head: int = 4
     n_embd: int = 256
     dropout: float = 0.0
+    reverse: bool = False  # reads each text right to left: a second view of a splice's joint, from its other side
 
 
 def normalize(text: str) -> str:
@@ -111,6 +114,11 @@ def encode(text: str, index: dict[str, int], block_size: int) -> list[int]:
     return ids[: block_size + 1] if len(ids) > block_size else [*ids, index[EOS]]
 
 
+def reading_order(model: CharLM, text: str) -> str:
+    """The text as the model reads it: reversed for a right-to-left LM."""
+    return text[::-1] if model.config.reverse else text
+
+
 @torch.inference_mode()
 def token_log_probs(model: CharLM, rows: Sequence[Sequence[int]], batch_size: int = 256) -> list[np.ndarray]:
     """For each row of ids from ``encode``, log P(token | the tokens before it) of every token after <s>.
@@ -155,7 +163,7 @@ def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str], wi
     """``context_gain`` of each (normalized) text, split between every two characters: an array (len(texts),). Costs one
     LM row of ``window`` + 1 tokens per character of each text (batched; the model is causal, so a suffix's first
     ``window`` log probabilities need no more of it)."""
-    rows = [encode(text, index, model.config.block_size) for text in texts]
+    rows = [encode(reading_order(model, text), index, model.config.block_size) for text in texts]
     suffixes = [[row[0], *row[i + 1 : i + 1 + window]] for row in rows for i in range(1, len(row) - 2)]
     suffix_log_probs = iter(token_log_probs(model, suffixes))
     return np.asarray([context_gain(log_probs, [next(suffix_log_probs) for _ in range(1, len(row) - 2)], window)
@@ -164,7 +172,31 @@ def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str], wi
 
 def text_summaries(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:
     """``lm_summary`` of each (normalized) text: an array (len(texts), 3)."""
-    rows = [encode(text, index, model.config.block_size) for text in texts]
+    rows = [encode(reading_order(model, text), index, model.config.block_size) for text in texts]
     unigram = model.unigram_log_probs.cpu().numpy().astype(np.float64)
     return np.asarray([lm_summary(lp, unigram[np.asarray(row[1:], dtype=np.int64)]) for lp, row in zip(token_log_probs(model, rows), rows)],
                       dtype=np.float64).reshape(len(texts), 3)
+
+
+def both_ways_worst_window(forward_log_probs: np.ndarray, backward_log_probs: np.ndarray, window: int = WINDOW) -> float:
+    """The lowest mean over ``window`` consecutive characters of (log P(character | what stands before it) + log P(character
+    | what stands after it)): ``forward_log_probs`` from a left-to-right LM and ``backward_log_probs`` from a right-to-left
+    one, each in its own reading order (``token_log_probs``, </s> last). At a splice's joint both LMs are surprised at
+    the same place; a character that only one of them finds odd is not enough. NaN for no characters."""
+    n = min(len(forward_log_probs), len(backward_log_probs)) - 1  # characters, </s> dropped
+    if n <= 0:
+        return float("nan")
+    per_character = forward_log_probs[:n] + backward_log_probs[:n][::-1]
+    width = min(window, n)
+    return float(np.convolve(per_character, np.ones(width) / width, mode="valid").min())
+
+
+def both_ways_worst_windows(forward: tuple[CharLM, dict[str, int]], backward: tuple[CharLM, dict[str, int]],
+                            texts: Sequence[str]) -> np.ndarray:
+    """``both_ways_worst_window`` of each (normalized) text, cut to what both LMs read whole (their context less one
+    token): an array (len(texts),)."""
+    width = min(forward[0].config.block_size, backward[0].config.block_size) - 1
+    texts = [text[:width] for text in texts]
+    log_probs = [token_log_probs(model, [encode(reading_order(model, text), index, model.config.block_size) for text in texts])
+                 for model, index in (forward, backward)]
+    return np.asarray([both_ways_worst_window(f, b) for f, b in zip(*log_probs)], dtype=np.float64)

@@ -72,6 +72,7 @@ ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
 JUDGE_FILE = "judge.json"
 NGRAM_FILE = "word_bigrams.npz"
 CHAR_LM_DIR = "char_lm"
+BACKWARD_LM_DIR = "char_lm_backward"
 MASKED_LM_DIR = checkpoints.ASSETS_DIR / "perturbed_masking"
 LABELS_FILE = DATA_DIR / "paraphrase_judgements" / "judged_calibration.tsv"
 PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
@@ -81,16 +82,22 @@ WORD_FEATURES = ("dict_word_share", "word_log_freq", "bigram_log_prob", "unseen_
                  "bigram_worst_log_prob", "run_beyond_two", "excess_repeats", "repeated_bigrams")
 LM_FEATURES = ("lm_mean", "lm_worst_window", "lm_gain_over_unigram")
 CONTEXT_FEATURES = ("lm_context_gain",)  # the char LM again, one row per character: computed only when a set asks for it
-FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES)
+# The same from a right-to-left char LM (the judge folder's char_lm_backward/, when it has one), and both LMs at once.
+BACKWARD_LM_FEATURES = ("back_lm_mean", "back_lm_worst_window", "back_lm_gain_over_unigram")
+BACKWARD_CONTEXT_FEATURES = ("back_lm_context_gain",)
+BOTH_WAYS_FEATURES = ("both_ways_worst_window",)
+BACKWARD_FEATURES = (*BACKWARD_LM_FEATURES, *BACKWARD_CONTEXT_FEATURES, *BOTH_WAYS_FEATURES)
+FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
 # "all" is the bundled judge's set. The "without_masked_lm" sets leave out the masked LM's features: the generator was
 # initialised from that masked LM, so its samples are what it expects (alone, its features rank them at or below chance).
-BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES))
+BUNDLE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES, *BACKWARD_FEATURES))
 FEATURE_SETS = {"without_char_lm": tuple(f for f in BUNDLE_FEATURES if f not in LM_FEATURES), "char_lm_alone": LM_FEATURES,
                 "all": BUNDLE_FEATURES, "without_masked_lm": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES),
                 "without_masked_lm_with_loops": tuple(f for f in BUNDLE_FEATURES if f not in MLM_FEATURES) + ("repeated_bigrams",),
-                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in (*MLM_FEATURES, *CONTEXT_FEATURES)),
-                "with_context_gain": (*BUNDLE_FEATURES, *CONTEXT_FEATURES)}
+                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in (*MLM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)),
+                "with_context_gain": (*BUNDLE_FEATURES, *CONTEXT_FEATURES),
+                "both_ways": (*BUNDLE_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)}
 # "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
@@ -265,8 +272,14 @@ class Evidence:
     Each is loaded when first needed."""
 
     def __init__(self, ngram_file: str | Path = ASSET_DIR / NGRAM_FILE, masked_lm_dir: str | Path = MASKED_LM_DIR,
-                 char_lm_dir: str | Path = ASSET_DIR / CHAR_LM_DIR):
+                 char_lm_dir: str | Path = ASSET_DIR / CHAR_LM_DIR, backward_lm_dir: str | Path = ASSET_DIR / BACKWARD_LM_DIR):
         self.ngram_file, self.masked_lm_dir, self.char_lm_dir = Path(ngram_file), Path(masked_lm_dir), Path(char_lm_dir)
+        self.backward_lm_dir = Path(backward_lm_dir)
+
+    @classmethod
+    def in_folder(cls, directory: Path) -> Evidence:
+        """The word bigrams and char LMs of a judge folder (``build``'s ``--out``), with the bundled masked LM."""
+        return cls(directory / NGRAM_FILE, char_lm_dir=directory / CHAR_LM_DIR, backward_lm_dir=directory / BACKWARD_LM_DIR)
 
     @functools.cached_property
     def encoder(self) -> Encoder:
@@ -285,12 +298,28 @@ class Evidence:
     def char_lm(self) -> tuple[char_lm.CharLM, dict[str, int]]:
         return char_lm.load(self.char_lm_dir)
 
+    @functools.cached_property
+    def backward_lm(self) -> tuple[char_lm.CharLM, dict[str, int]]:
+        backward = char_lm.load(self.backward_lm_dir)
+        if not backward[0].config.reverse:
+            raise ValueError(f"{self.backward_lm_dir} holds a left-to-right char LM; the backward features need one trained with --reverse")
+        return backward
+
     def fingerprints(self) -> dict[str, str]:
-        """A hash of the weight files behind each feature: cached features are reused only for the same files."""
-        files = {MLM_FEATURES: self.masked_lm_dir / "model.safetensors", WORD_FEATURES: self.ngram_file,
-                 (*LM_FEATURES, *CONTEXT_FEATURES): self.char_lm_dir / char_lm.WEIGHTS_FILE}
-        return {name: hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
-                for group, path in files.items() for name in group}
+        """A hash of the weight files behind each feature ("missing" when one is absent): cached features are reused
+        only for the same files."""
+        forward, backward = self.char_lm_dir / char_lm.WEIGHTS_FILE, self.backward_lm_dir / char_lm.WEIGHTS_FILE
+        files = {MLM_FEATURES: [self.masked_lm_dir / "model.safetensors"], WORD_FEATURES: [self.ngram_file],
+                 (*LM_FEATURES, *CONTEXT_FEATURES): [forward], (*BACKWARD_LM_FEATURES, *BACKWARD_CONTEXT_FEATURES): [backward],
+                 BOTH_WAYS_FEATURES: [forward, backward]}
+        return {name: "+".join(hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in paths)
+                if all(path.is_file() for path in paths) else "missing"
+                for group, paths in files.items() for name in group}
+
+    def available(self) -> tuple[str, ...]:
+        """The ``FEATURES`` whose weight files this evidence has (a judge folder without a right-to-left LM lacks its)."""
+        fingerprints = self.fingerprints()
+        return tuple(f for f in FEATURES if fingerprints[f] != "missing")
 
     def cut(self, text: str) -> list[str]:
         """jieba's dictionary words (no HMM guessing), punctuation dropped."""
@@ -329,7 +358,7 @@ class Evidence:
         return [*word_summary(words, self.words.FREQ), *bigram_summary(words, *self.bigram_tables),
                 min(max(longest_run(judged) - 2, 0), 3), excess_repeats(judged), repeated_bigrams(judged)]
 
-    def features(self, texts: Sequence[str], names: Sequence[str] = FEATURES) -> np.ndarray:
+    def features(self, texts: Sequence[str], names: Sequence[str]) -> np.ndarray:
         """(len(texts), len(names)): the named features of each text; only the groups they belong to are computed."""
         texts = [normalize(t) for t in texts]
         columns: dict[str, np.ndarray] = {}
@@ -341,7 +370,20 @@ class Evidence:
             columns.update(zip(LM_FEATURES, char_lm.text_summaries(*self.char_lm, texts).T))
         if set(names) & set(CONTEXT_FEATURES):
             columns["lm_context_gain"] = char_lm.context_gains(*self.char_lm, texts)
+        if set(names) & set(BACKWARD_LM_FEATURES):
+            columns.update(zip(BACKWARD_LM_FEATURES, char_lm.text_summaries(*self.backward_lm, texts).T))
+        if set(names) & set(BACKWARD_CONTEXT_FEATURES):
+            columns["back_lm_context_gain"] = char_lm.context_gains(*self.backward_lm, texts)
+        if set(names) & set(BOTH_WAYS_FEATURES):
+            columns["both_ways_worst_window"] = char_lm.both_ways_worst_windows(self.char_lm, self.backward_lm, texts)
         return np.stack([np.asarray(columns[name], dtype=np.float64) for name in names], axis=1).reshape(len(texts), len(names))
+
+    def all_features(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), len(FEATURES)): every feature of each text, NaN for those whose weights this evidence lacks."""
+        available = self.available()
+        out = np.full((len(texts), len(FEATURES)), np.nan)
+        out[:, [FEATURES.index(f) for f in available]] = self.features(texts, available)
+        return out
 
 
 # ---------------------------------------------------------------- the judge
@@ -361,7 +403,7 @@ class FluencyJudge:
             raise ValueError(f"{path} was fitted on features {list(self.names)}, this code computes {list(FEATURES)}")
         self.model = logistic.Logistic(**logistic.fields(self.record["logistic"]))
         self.threshold = float(self.record["threshold"])
-        self.evidence = evidence or Evidence(directory / NGRAM_FILE, char_lm_dir=directory / CHAR_LM_DIR)
+        self.evidence = evidence or Evidence.in_folder(directory)
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         """Probability of fluent for each text; a text without a letter or digit scores 0."""
@@ -580,7 +622,8 @@ def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATUR
 
 
 def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path | None) -> dict[str, np.ndarray]:
-    """Every one of ``FEATURES`` for each set's texts, (n, len(FEATURES)) per set. With ``cache`` (an .npz and a
+    """Every one of ``FEATURES`` for each set's texts, (n, len(FEATURES)) per set (NaN for those ``evidence`` lacks the
+    files of). With ``cache`` (an .npz and a
     .texts.json beside it), a set's column is read from it when the set's texts are exactly the cached ones and the
     column was computed from the same weight files (``Evidence.fingerprints``); what had to be computed is written back."""
     cached_texts, cached = {}, {}
@@ -588,16 +631,16 @@ def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path
         cached_texts = json.loads(cache.with_suffix(".texts.json").read_text(encoding="utf-8"))
         with np.load(cache) as saved:
             cached = {key: saved[key] for key in saved.files}
-    fingerprints = evidence.fingerprints()
-    current = [f for f in FEATURES if f"fingerprint|{f}" in cached and str(cached[f"fingerprint|{f}"]) == fingerprints[f]]
+    fingerprints, available = evidence.fingerprints(), evidence.available()
+    current = [f for f in available if f"fingerprint|{f}" in cached and str(cached[f"fingerprint|{f}"]) == fingerprints[f]]
     features = {}
     for name, texts in tqdm(sets.items(), desc="features"):
         known = {f: cached[f"{name}|{f}"] for f in current if cached_texts.get(name) == texts and f"{name}|{f}" in cached}
-        missing = [f for f in FEATURES if f not in known]
+        missing = [f for f in available if f not in known]
         if missing:
             computed = np.concatenate([evidence.features(texts[i : i + 500], missing) for i in range(0, len(texts), 500)])
             known.update(zip(missing, computed.T))
-        features[name] = np.stack([known[f] for f in FEATURES], axis=1)
+        features[name] = np.stack([known.get(f, np.full(len(texts), np.nan)) for f in FEATURES], axis=1)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **{f"{name}|{f}": rows[:, i] for name, rows in features.items() for i, f in enumerate(FEATURES)},
@@ -621,9 +664,13 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
     the set uses it)."""
     if not (out_dir / NGRAM_FILE).is_file():
         write_bigrams(out_dir, data_dir, sts_dir, extra_dir, prose_file if bigrams_with_prose else None)
+    evidence, names = Evidence.in_folder(out_dir), FEATURE_SETS[feature_set]
+    lacking = [f for f in names if f not in evidence.available()]
+    if lacking:
+        raise ValueError(f"feature set {feature_set!r} needs {lacking}, whose weights {out_dir} lacks "
+                         f"(a left-to-right char LM in {CHAR_LM_DIR}/, a right-to-left one in {BACKWARD_LM_DIR}/)")
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
-    features = example_features(sets, Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR), cache)
-    names = FEATURE_SETS[feature_set]
+    features = example_features(sets, evidence, cache)
     model, threshold, report = fit_judge(features, names, accept_dev_real)
     record = {
         "features": list(names),
@@ -635,6 +682,8 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
                         + (f", modern_prose after its first {JUDGE_LINES:,} lines" if bigrams_with_prose else ""),
         **({"char_lm": f"{CHAR_LM_DIR}/: causal character LM of modern prose (python -m core.roformer_sim.train_char_lm)"}
            if set(names) & set(LM_FEATURES) else {}),
+        **({"char_lm_backward": f"{BACKWARD_LM_DIR}/: the same, right to left (train_char_lm --reverse)"}
+           if set(names) & set(BACKWARD_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
                 "per_kind": per_kind, "generated_sources": generated_sources, "positives": positives,
                 "threshold": "balanced: dev real sentences / dev generator samples" if accept_dev_real is None
@@ -653,19 +702,23 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
 def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int, generated_sources: int, seed: int,
             cache: Path | None, labels_file: Path, positives: str = "all", accept_dev_real: float | None = None,
             fluent_file: Path | None = None) -> dict:
-    """Each of ``FEATURE_SETS`` fitted as ``build`` fits it, on the same example sets, and measured on the same texts:
+    """Each of ``FEATURE_SETS`` whose weights ``out_dir`` has, fitted as ``build`` fits it, on the same example sets, and
+    measured on the same texts:
     dev, the held-out kinds, the blind labels (never fitted or thresholded on), and with ``fluent_file`` (one fluent
     text a line, e.g. the tab's everyday inputs) the share of its texts each judge accepts."""
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
-    evidence = Evidence(out_dir / NGRAM_FILE, char_lm_dir=out_dir / CHAR_LM_DIR)
+    evidence = Evidence.in_folder(out_dir)
     features = example_features(sets, evidence, cache)
     labels = read_labels(labels_file)
-    label_features = evidence.features([t for t, _, _ in labels])
+    label_features = evidence.all_features([t for t, _, _ in labels])
     fluent = np.asarray([y for _, y, _ in labels], dtype=bool)
     fluent_texts = [line.strip() for line in fluent_file.read_text(encoding="utf-8").splitlines() if line.strip()] if fluent_file else []
-    fluent_text_features = evidence.features(fluent_texts) if fluent_texts else None
+    fluent_text_features = evidence.all_features(fluent_texts) if fluent_texts else None
+    available = evidence.available()
     result = {}
     for feature_set, names in FEATURE_SETS.items():
+        if not set(names) <= set(available):
+            continue
         model, threshold, report = fit_judge(features, names, accept_dev_real)
         columns = [FEATURES.index(n) for n in names]
         scores = model.probabilities(label_features[:, columns])
@@ -689,7 +742,7 @@ def compare(out_dir: Path, sts_dir: Path, extra_dir: Path, prose_file: Path, per
                                        for kind in HELD_OUT_KINDS},
                                     "generated": round(auc(features["dev/positive"][:, i], features["dev/generated"][:, i]), 3),
                                     "labels": round(auc(label_features[fluent, i], label_features[~fluent, i]), 3)}
-                             for i, name in enumerate(FEATURES)}
+                             for i, name in enumerate(FEATURES) if name in available}
     return result
 
 

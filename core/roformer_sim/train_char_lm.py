@@ -5,6 +5,8 @@
     python -m core.roformer_sim.train_char_lm --evaluate runs/char_lm/model                           # dev loss of a checkpoint
     python -m core.roformer_sim.train_char_lm --init runs/char_lm/model --corpus chinese_prose --cpu-minutes 12 --cpu-bf16 \
         --work runs/char_lm/work_cp --out runs/char_lm/model_cp      # continued on everyday registers
+    python -m core.roformer_sim.train_char_lm --init runs/char_lm/model --reverse --corpus chinese_prose_and_bank \
+        --cpu-minutes 65 --cpu-bf16 --work runs/char_lm/work_back --out runs/char_lm/backward   # a right-to-left LM
 
 Corpora: ``modern_prose`` (default; history and philosophy in modern Chinese), ``chinese_prose`` (C3 dialogues, reviews,
 news titles, app descriptions, …; split into sentences, STS test sentences dropped) or ``chinese_prose_and_bank`` (those
@@ -52,7 +54,7 @@ PRESETS = {
             "dev_every": 500, "cpu_minutes": 6.0},
 }
 SHAPE = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
-RUN_KEYS = ("prose", "corpus", "init", *SHAPE, "batch", "lr", "warmup", "weight_decay", "judge_lines", "dev_lines", "seed", "cpu_bf16")
+RUN_KEYS = ("prose", "corpus", "init", "reverse", *SHAPE, "batch", "lr", "warmup", "weight_decay", "judge_lines", "dev_lines", "seed", "cpu_bf16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prose", type=Path, default=DATA_DIR / PROSE_FILE, help="modern prose: one sentence a line, xz (default %(default)s)")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="chinese_prose: the shared data folder (default %(default)s)")
     p.add_argument("--init", type=Path, default=None, help="continue this checkpoint (its shape and vocabulary)")
+    p.add_argument("--reverse", action="store_true", help="a right-to-left LM: every sentence is read (and saved as read) reversed")
     p.add_argument("--work", type=Path, default=checkpoints.REPO_ROOT / "runs" / "char_lm" / "work", help="corpus cache, state, log.jsonl")
     p.add_argument("--out", type=Path, default=checkpoints.REPO_ROOT / "runs" / "char_lm" / "model", help="best checkpoint (int8)")
     p.add_argument("--evaluate", type=Path, default=None, help="only print the dev loss of this checkpoint directory")
@@ -152,6 +155,8 @@ def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tup
     given_vocab = list(load(args.init)[1]) if args.init else None
     name = f"v{args.vocab_size}-b{args.block_size}-j{args.judge_lines}-d{args.dev_lines}" if args.corpus == "modern_prose" else \
         f"{args.corpus}-v{args.vocab_size}-b{args.block_size}-d{args.dev_lines}"
+    if args.reverse:
+        name += "-reversed"
     if given_vocab:
         name += "-vocab" + hashlib.sha256("\n".join(given_vocab).encode("utf-8")).hexdigest()[:12]
     cache = args.work / f"corpus-{name}.npz"
@@ -162,6 +167,8 @@ def prepare(args, runtime: training.Runtime) -> tuple[list[str], np.ndarray, tup
             lines = read_chinese_prose(args.data_dir) if args.corpus == "chinese_prose" else \
                 read_chinese_prose_and_bank(args.data_dir, args.prose)
             random.Random(0).shuffle(lines)  # the files are by source: the dev slice samples them all
+        if args.reverse:
+            lines = [line[::-1] for line in lines]
         dev_lines, train_lines = lines[: args.dev_lines], lines[args.dev_lines :]
         vocab, unigram = build_vocab(train_lines, args.vocab_size, given_vocab)
         index = {tok: i for i, tok in enumerate(vocab)}
@@ -223,9 +230,10 @@ def main(argv=None) -> dict | None:
     args = parse_args(argv)
     runtime = training.setup(args.seed, args.threads)
     if args.evaluate is not None:
-        args.init = args.evaluate  # the dev text in the checkpoint's own vocabulary
-        _, _, _, dev = prepare(args, runtime)
+        args.init = args.evaluate  # the dev text in the checkpoint's own vocabulary and reading order
         model, _ = load(args.evaluate, runtime.device)
+        args.reverse = model.config.reverse
+        _, _, _, dev = prepare(args, runtime)
         metrics = {**dev_loss(model, dev, runtime.device), "checkpoint": str(args.evaluate)}
         print(json.dumps(metrics))
         return metrics
@@ -237,9 +245,10 @@ def main(argv=None) -> dict | None:
 
     if args.init is not None:
         net, _ = load(args.init)
+        net.config.reverse = args.reverse  # a left-to-right checkpoint may start a right-to-left LM: its characters carry over
         net.train()
     else:
-        net = CharLM(CharLMConfig(len(vocab), args.block_size, args.n_layer, args.n_head, args.n_embd))
+        net = CharLM(CharLMConfig(len(vocab), args.block_size, args.n_layer, args.n_head, args.n_embd, reverse=args.reverse))
     net.unigram_log_probs.copy_(torch.from_numpy(unigram))
     model = training.wrap(training.Objective(net, lm_loss), runtime)
     decay = [p for p in net.parameters() if p.ndim >= 2]
