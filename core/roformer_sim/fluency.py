@@ -17,7 +17,9 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   ``core.roformer_sim.train_char_lm``, never on the generator's pairs or objective, and never used by the generator):
   the mean log probability per character given everything before it, the worst 3-character window (where two spliced
   halves meet), and the mean gain over each character's unigram log probability; and (``lm_context_gain``) how much
-  the text before each split point raises the log probability of the next three characters, averaged over split points.
+  the text before each split point raises the log probability of the next three characters, averaged over split points;
+- when the judge folder has one (``char_lm_backward/``, ``train_char_lm --reverse``), a right-to-left char LM: the same
+  four numbers read from the end, and the worst 3-character window of both LMs' log probabilities added per character.
 A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``all``, which leaves
 out the worst joint, the looping pairs and the context gain; ``compare`` measures each set on the same texts). It is
 fitted on real sentences (the train/valid sentences of the STS sets and BQ train, modern prose) against negatives of the
