@@ -140,26 +140,22 @@ def value_text(candidate: Candidate, problem: normalize.Problem) -> str:
     return text if normalize.plausible_answer(candidate.value, problem) else f"{text} (not a plausible answer)"
 
 
-def ranker_text(candidate: Candidate, solution: Solution) -> str:
-    if solution.ranker_probabilities is None:
-        return "–"
-    return percent(solution.ranker_probabilities[solution.candidates.index(candidate)])
-
-
-# The beams table: (header, datatype, cell of (candidate, solution)).
+# The beams table: (header, datatype, cell of (candidate, solution)). The ranker's column comes last: a solver without a
+# ranker (the bundled tree decoder) leaves it out, and Gradio then drops its header too.
 CANDIDATE_COLUMNS = (
     ("equation", "str", lambda c, s: c.equation or "—"),
     ("value", "str", lambda c, s: value_text(c, s.problem)),
     ("gives the answer", "str", lambda c, s: "✓" if s.best and c.value == s.best.value else ""),
-    ("ranker: chance right", "str", ranker_text),
     ("probability", "str", lambda c, s: percent(math.exp(c.log_prob))),
     ("score (mean log-prob)", "number", lambda c, s: round(c.score, 4)),
     ("model wrote", "str", lambda c, s: c.written),
+    ("ranker: chance right", "str", lambda c, s: percent(s.ranker_probabilities[s.candidates.index(c)])),
 )
 
 
 def candidate_rows(solution: Solution) -> list[list]:
-    return [[rank] + [cell(c, solution) for _, _, cell in CANDIDATE_COLUMNS] for rank, c in enumerate(solution.candidates, 1)]
+    columns = CANDIDATE_COLUMNS if solution.ranker_probabilities is not None else CANDIDATE_COLUMNS[:-1]
+    return [[rank] + [cell(c, solution) for _, _, cell in columns] for rank, c in enumerate(solution.candidates, 1)]
 
 
 def solve(text: str, beams: float):

@@ -70,8 +70,14 @@ def test_notes_when_the_answer_is_not_the_top_beam():
     assert "No beam gave a plausible answer" in text and "comes from beam" not in text
     ranked = Solution(problem, read("N0*(1-N1)", "N0/(1-N1)").candidates, (0.2, 0.6))
     assert "The ranker prefers beam 2 (its chance of being right: 60%, beam 1: 20%)" in tab.answer_markdown(ranked, 12.0)
-    assert [row[4] for row in tab.candidate_rows(ranked)] == ["20%", "60%"]
-    assert [row[4] for row in tab.candidate_rows(read("N1-N0"))] == ["–"]
+    assert [row[-1] for row in tab.candidate_rows(ranked)] == ["20%", "60%"]
+    unranked = tab.candidate_rows(read("N1-N0"))  # no ranker: no ranker column
+    assert len(unranked[0]) == len(tab.CANDIDATE_COLUMNS) and unranked[0][-1] == "N1-N0"
+    import gradio as gr  # the tab's table keeps a header only for the columns a row has
+
+    table = gr.Dataframe(headers=["#"] + [header for header, _, _ in tab.CANDIDATE_COLUMNS])
+    assert table.postprocess(unranked).headers[-1] == "model wrote"
+    assert table.postprocess(tab.candidate_rows(ranked)).headers[-1] == "ranker: chance right"
     implausible_choice = Solution(problem, read("N0/(1-N1)", "N1-N0").candidates, (0.3, 0.6))
     text = tab.answer_markdown(implausible_choice, 12.0)
     assert "though beam 1 gives a plausible one" in text and "No beam gave" not in text
