@@ -339,3 +339,14 @@ def budget_minutes(runtime: Runtime, before: float = 0.0) -> float:
     if runtime.device.type == "cuda":
         return before + (time.monotonic() - runtime.started_wall) / 60
     return before + (time.process_time() - runtime.started_cpu) / 60
+
+
+def resume_epoch_run(args, run_keys: tuple[str, ...], model: torch.nn.Module, optimizer: torch.optim.Optimizer, runtime: Runtime,
+                     log_file: Path) -> tuple[RunState, dict]:
+    """The state of a run over epochs with a CPU-minute budget (``args.state_dir``; ``epochs`` and ``cpu_minutes`` may
+    grow between resumptions) and its progress: the saved one, logged as a resumption, or a fresh start."""
+    state = RunState(args.state_dir / "state.pt", run_config(args, run_keys), may_change=("epochs", "cpu_minutes"))
+    progress = state.resume(model, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
+    if progress["step"]:
+        log_line(runtime, log_file, event="resumed", step=progress["step"], cpu_minutes=round(progress["cpu_minutes"], 1))
+    return state, progress

@@ -203,11 +203,8 @@ def main(argv=None) -> None:
 
     steps_per_epoch = len(epoch_batches(0))
     total = int(args.epochs * steps_per_epoch)
-    state = training.RunState(args.state_dir / "state.pt", training.run_config(args, RUN_KEYS), may_change=("epochs", "cpu_minutes"))
-    progress = state.resume(model, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
+    state, progress = training.resume_epoch_run(args, RUN_KEYS, model, optimizer, runtime, log_file)
     step, cpu_before = progress["step"], progress["cpu_minutes"]
-    if step:
-        training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
 
     def schedule_progress() -> float:
         return training.budget_or_step_progress(training.budget_minutes(runtime, cpu_before), args.cpu_minutes, step, args.warmup, total)

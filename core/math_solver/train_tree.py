@@ -139,11 +139,8 @@ def main(argv=None) -> None:
 
     steps_per_epoch = len(epoch_batches(0))
     total = int(args.epochs * steps_per_epoch)
-    state = training.RunState(args.state_dir / "state.pt", training.run_config(args, RUN_KEYS), may_change=("epochs", "cpu_minutes"))
-    progress = state.resume(net, optimizer, runtime) or {"step": 0, "cpu_minutes": 0.0, "best_dev": -1.0}
+    state, progress = training.resume_epoch_run(args, RUN_KEYS, net, optimizer, runtime, log_file)
     step, cpu_before = progress["step"], progress["cpu_minutes"]
-    if step:
-        training.log_line(runtime, log_file, event="resumed", step=step, cpu_minutes=round(cpu_before, 1))
     command = "python -m core.math_solver.train_tree " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def minutes() -> float:
