@@ -202,6 +202,16 @@ def test_trainer_turns_a_checkpoint_into_a_right_to_left_lm(tmp_path):
     assert evaluated["dev_nats_per_token"] == pytest.approx(backward["dev_nats_per_token"], abs=1e-3)
 
 
+def test_trainer_saves_a_checkpoint_when_its_budget_is_spent_before_the_first_step(tmp_path):
+    prose = tmp_path / "prose.txt.xz"
+    with lzma.open(prose, "wt", encoding="utf-8") as f:
+        f.write("\n".join(TOY[i % 3] for i in range(40)) + "\n")
+    metrics = train_char_lm.main(["--prose", str(prose), "--judge-lines", "4", "--vocab-size", "20", "--n-layer", "1",
+                                  "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--dev-lines", "6",
+                                  "--cpu-minutes", "1e-6", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "model")])
+    assert metrics["steps"] == 0 and char_lm.load(tmp_path / "model")[0].config.vocab_size == 20
+
+
 def test_bank_questions_drop_every_pair_that_touches_an_excluded_sentence():
     pairs = [("花呗怎么还款", "花呗如何还款", 1.0), ("借呗额度", "ＡＢＣ借呗", 0.0), ("微粒贷利息", "微粒贷怎么算利息", 1.0)]
     assert train_char_lm.bank_questions(pairs, {"花呗如何还款", "abc借呗"}) == ["微粒贷利息", "微粒贷怎么算利息"]

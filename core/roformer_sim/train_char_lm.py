@@ -310,7 +310,7 @@ def main(argv=None) -> dict | None:
         if state.due(300):
             save()
     bar.close()
-    if runtime.is_main and step % args.dev_every:
+    if runtime.is_main and (step % args.dev_every or progress["best"] is None):  # a budget spent before the first check still saves
         check_dev()
     save()
     metrics = None
