@@ -1,6 +1,6 @@
 #!/bin/bash
 # One prepared command for a short GPU loan (the `device` tool: one H200, ~15 minutes in all): train the math solver
-# and the xiangqi GPT side by side on the one GPU (with the fluency judge's character LM), each with a wall-clock
+# and the xiangqi GPT side by side on the one GPU (with the fluency judge's character LMs), each with a wall-clock
 # budget, and write what comes back to $OUT.
 #
 #   scripts/gpu_loan.sh prepare        # here: the data the runs read into .gpu_data/, pyffish into .whl/ (git-ignored, ~8 MB)
@@ -24,6 +24,14 @@ prepare() {
     cp "$shared/math23k/math23k_train_full.jsonl.xz" "$DATA/math23k/"
     cp "$shared/xiangqi/"*.jsonl.xz "$DATA/xiangqi/"
     cp "$shared/modern_prose/niutrans_modern.txt.xz" "$DATA/modern_prose/"  # 30 MB: the char LM's prose
+    # The register of the judge's real sentences (chinese_prose's sentences and the bank questions, less every one in
+    # the judge's pools: train_char_lm's chinese_prose_and_bank), shuffled, one a line: the char LMs' second stage.
+    ${PYTHON:-python3} -c "import lzma, random, sys
+from core.roformer_sim.data import DATA_DIR, PROSE_FILE
+from core.roformer_sim.train_char_lm import read_chinese_prose_and_bank
+lines = read_chinese_prose_and_bank(DATA_DIR, DATA_DIR / PROSE_FILE)
+random.Random(0).shuffle(lines)
+with lzma.open(sys.argv[1], 'wt', encoding='utf-8') as f: f.write('\\n'.join(lines) + '\\n')" "$DATA/char_lm_register.txt.xz"
     # Weak labels for the answer-only CCF-BDCI problems, found by the bundled tree solver's beams (3 CPU-minutes).
     ${PYTHON:-python3} -m core.math_solver.weak_labels --threads 1 --out "$DATA/math_weak" | tail -1
     du -sh "$DATA"
@@ -71,9 +79,18 @@ run() {
         "$DATA/math23k/math23k_train_full.jsonl.xz" "$DATA/math_weak/weak.jsonl" --test "$DATA/ape210k/test.ape.json.xz" --cpu-minutes "$MINUTES" \
         --keep-best --threads 1 --state-dir $runs/math_tree/state --out $runs/math_tree/model >$runs/math_tree.log 2>&1 &
 
-    # The fluency judge's character LM, its GPU preset (4 x 256, int8: still one bundle file).
-    $py -m core.roformer_sim.train_char_lm --preset gpu --cpu-minutes "$MINUTES" --prose "$DATA/modern_prose/niutrans_modern.txt.xz" \
-        --work $runs/char_lm/work --out $runs/char_lm/model >$runs/char_lm.log 2>&1 &
+    # The fluency judge's character LMs, their GPU preset (4 x 256, int8: one bundle file each), one after the other in
+    # the run's minutes: modern prose; then the register of the judge's sentences (the card: the register matters more
+    # than the LM's size); then that LM turned right to left (--reverse), for the judge's backward features.
+    local lm=(--preset gpu --threads 1) third
+    third=$(python3 -c "print(round($MINUTES / 3, 2))")
+    { $py -m core.roformer_sim.train_char_lm "${lm[@]}" --cpu-minutes "$third" --prose "$DATA/modern_prose/niutrans_modern.txt.xz" \
+        --work $runs/char_lm/work --out $runs/char_lm/model &&
+      $py -m core.roformer_sim.train_char_lm "${lm[@]}" --init $runs/char_lm/model --prose "$DATA/char_lm_register.txt.xz" \
+        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$third" --work $runs/char_lm/work_register --out $runs/char_lm/register &&
+      $py -m core.roformer_sim.train_char_lm "${lm[@]}" --init $runs/char_lm/register --reverse --prose "$DATA/char_lm_register.txt.xz" \
+        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$third" --work $runs/char_lm/work_backward --out $runs/char_lm/backward
+    } >$runs/char_lm.log 2>&1 &
 
     # Replay both game files once, on every core, into a cache each xiangqi run then reads.
     local games=("$DATA/xiangqi/ccpd_games_iccs.jsonl.xz" "$DATA/xiangqi/dpxq_games_iccs.jsonl.xz")
@@ -93,9 +110,10 @@ for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache'
     wait
     nvidia-smi --query-gpu=memory.used --format=csv >>$runs/gpu.txt 2>&1
 
-    for name in math_cont math_scratch math_tree xq_int8 xq_cont char_lm; do
+    for name in math_cont math_scratch math_tree xq_int8 xq_cont; do
         [ -d $runs/$name/model ] && tar -czf "$OUT/$name.tar.gz" -C $runs/$name model
     done
+    [ -d $runs/char_lm/model ] && tar -czf "$OUT/char_lm.tar.gz" -C $runs/char_lm $(cd $runs/char_lm && ls -d model register backward 2>/dev/null)
     # Logs and training stats of every run.
     tar -czf "$OUT/logs.tar.gz" $runs/*.log $runs/*.txt $runs/*/state/log.jsonl $runs/*/work/log.jsonl \
         $runs/*/model/training_stats.json 2>/dev/null

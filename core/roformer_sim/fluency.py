@@ -319,7 +319,7 @@ class Evidence:
                 for group, paths in files.items() for name in group}
 
     def available(self) -> tuple[str, ...]:
-        """The ``FEATURES`` whose weight files this evidence has (a judge folder without a right-to-left LM lacks its)."""
+        """The ``FEATURES`` whose weight files this evidence has (without a right-to-left LM: all but the backward ones)."""
         fingerprints = self.fingerprints()
         return tuple(f for f in FEATURES if fingerprints[f] != "missing")
 
@@ -625,9 +625,9 @@ def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATUR
 
 def example_features(sets: dict[str, list[str]], evidence: Evidence, cache: Path | None) -> dict[str, np.ndarray]:
     """Every one of ``FEATURES`` for each set's texts, (n, len(FEATURES)) per set (NaN for those ``evidence`` lacks the
-    files of). With ``cache`` (an .npz and a
-    .texts.json beside it), a set's column is read from it when the set's texts are exactly the cached ones and the
-    column was computed from the same weight files (``Evidence.fingerprints``); what had to be computed is written back."""
+    files of). With ``cache`` (an .npz and a .texts.json beside it), a set's column is read from it when the set's texts
+    are exactly the cached ones and the column was computed from the same weight files (``Evidence.fingerprints``);
+    what had to be computed is written back."""
     cached_texts, cached = {}, {}
     if cache is not None and cache.is_file():
         cached_texts = json.loads(cache.with_suffix(".texts.json").read_text(encoding="utf-8"))
