@@ -93,11 +93,13 @@ def judge():
 
 
 def test_bundled_judge_is_small_and_records_its_checks(judge):
-    assert {p.name for p in fluency.ASSET_DIR.iterdir()} == {fluency.JUDGE_FILE, fluency.NGRAM_FILE, fluency.CHAR_LM_DIR}
+    assert {p.name for p in fluency.ASSET_DIR.iterdir()} == {fluency.JUDGE_FILE, fluency.NGRAM_FILE, fluency.CHAR_LM_DIR,
+                                                            fluency.BACKWARD_LM_DIR}
     files = [p for p in fluency.ASSET_DIR.rglob("*") if p.is_file()]
     assert all(p.stat().st_size <= BUNDLE_LIMIT for p in files)
     assert sum(p.stat().st_size for p in files) <= JUDGE_FOLDER_LIMIT
-    assert judge.names == fluency.FEATURE_SETS["all"] and set(fluency.LM_FEATURES) <= set(judge.names)  # the default build, char LM weighed
+    assert judge.names == fluency.FEATURE_SETS["both_ways"]  # both char LMs weighed (rule 42o, the roformer_sim card)
+    assert judge.evidence.backward_lm[0].config.reverse and not judge.evidence.char_lm[0].config.reverse
     record = judge.record
     assert set(record["test"]["held_out_rejected"]) == set(fluency.HELD_OUT_KINDS)
     assert not set(fluency.HELD_OUT_KINDS) & set(record["fit"]["kinds"])  # held-out kinds were never fitted on
