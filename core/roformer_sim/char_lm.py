@@ -9,9 +9,9 @@ fourth (``context_gain``): how much what stands before each point helps predict 
 (``CharLMConfig.reverse``) gives the same numbers read from the end, and with a left-to-right one
 ``both_ways_worst_window``: where both are surprised at once.
 
-Independence: the LMs are trained on text the generator never trained on (``python -m core.roformer_sim.train_char_lm``:
-modern prose, then the everyday registers of ``chinese_prose/`` and the bank questions of ``bq_train``), never on the
-paraphrase generator's pairs or objective, and the generator and its decoding never use them.
+Independence: the LMs are trained on prose and questions (``python -m core.roformer_sim.train_char_lm``: modern prose,
+then the everyday registers of ``chinese_prose/`` and the bank questions of ``bq_train``, which the generator never
+read), never on the paraphrase generator's pairs or objective, and the generator and its decoding never use them.
 
 The Transformer blocks are the xiangqi GPT's (``core.xiangqi.model.Block``); this file adds the character vocabulary,
 the unigram baseline and scoring.
