@@ -72,7 +72,7 @@ def test_context_gains_read_each_suffix_after_the_start_token():
     row = char_lm.encode(text, index, 16)
     own = char_lm.token_log_probs(model, [row])[0]
     suffixes = char_lm.token_log_probs(model, [[row[0], *row[i + 1 :]] for i in range(1, len(text))])
-    gains = char_lm.context_gains(model, index, [text, "春", TOY[1]])
+    gains = char_lm.context_gains(model, char_lm.read(model, index, [text, "春", TOY[1]]))
     assert gains[0] == pytest.approx(char_lm.context_gain(own, suffixes), abs=1e-6) and gains[1] == 0.0 and gains.shape == (3,)
 
 
@@ -81,8 +81,9 @@ def test_a_right_to_left_lm_reads_each_text_reversed():
     backward = CharLM(CharLMConfig(len(index), 16, n_layer=2, n_head=2, n_embd=32, reverse=True)).eval()
     backward.load_state_dict(model.state_dict())
     texts = [TOY[0], TOY[1][:5]]
-    assert np.allclose(char_lm.text_summaries(backward, index, texts), char_lm.text_summaries(model, index, [t[::-1] for t in texts]))
-    assert np.allclose(char_lm.context_gains(backward, index, texts), char_lm.context_gains(model, index, [t[::-1] for t in texts]))
+    read_backward, read_reversed = char_lm.read(backward, index, texts), char_lm.read(model, index, [t[::-1] for t in texts])
+    assert np.allclose(char_lm.text_summaries(backward, read_backward), char_lm.text_summaries(model, read_reversed))
+    assert np.allclose(char_lm.context_gains(backward, read_backward), char_lm.context_gains(model, read_reversed))
 
 
 def test_both_ways_worst_window_adds_each_characters_two_readings():
@@ -92,6 +93,8 @@ def test_both_ways_worst_window_adds_each_characters_two_readings():
     assert char_lm.both_ways_worst_window(forward, backward, window=2) == pytest.approx(-6.5)
     assert char_lm.both_ways_worst_window(np.array([-1.0, -1.0]), np.array([-2.0, -1.0])) == pytest.approx(-3.0)  # one character
     assert np.isnan(char_lm.both_ways_worst_window(np.array([-1.0]), np.array([-1.0])))  # no characters
+    with pytest.raises(ValueError, match="read 3 and 2 tokens: not the same characters"):
+        char_lm.both_ways_worst_window(np.zeros(3), np.zeros(2))
 
 
 def test_both_ways_worst_windows_align_the_two_readings():
@@ -101,8 +104,11 @@ def test_both_ways_worst_windows_align_the_two_readings():
     text = TOY[2][:6]
     f = char_lm.token_log_probs(forward, [char_lm.encode(text, index, 16)])[0]
     b = char_lm.token_log_probs(backward, [char_lm.encode(text[::-1], index, 16)])[0]
-    assert char_lm.both_ways_worst_windows((forward, index), (backward, index), [text])[0] == pytest.approx(char_lm.both_ways_worst_window(f, b))
-    assert np.isfinite(char_lm.both_ways_worst_windows((forward, index), (backward, index), ["春" * 40])).all()  # cut to the context
+    both = char_lm.both_ways_worst_windows(char_lm.read(forward, index, [text]), char_lm.read(backward, index, [text]))
+    assert both[0] == pytest.approx(char_lm.both_ways_worst_window(f, b))
+    long = ["春" * 40]  # longer than the context: both read its first 15 characters, with </s>
+    assert [len(lp) for _, lp in char_lm.read(backward, index, long)] == [16]
+    assert np.isfinite(char_lm.both_ways_worst_windows(char_lm.read(forward, index, long), char_lm.read(backward, index, long))).all()
 
 
 def test_save_and_load_keep_scores_and_the_unigram_baseline(tmp_path):
@@ -113,8 +119,8 @@ def test_save_and_load_keep_scores_and_the_unigram_baseline(tmp_path):
     loaded, loaded_index = char_lm.load(tmp_path)
     assert loaded_index == index
     assert torch.allclose(loaded.unigram_log_probs, model.unigram_log_probs, atol=1e-2)  # fp16 vector
-    before = char_lm.text_summaries(model, index, TOY)
-    assert np.allclose(char_lm.text_summaries(loaded, index, TOY), before, atol=0.05)  # int8 rows
+    before = char_lm.text_summaries(model, char_lm.read(model, index, TOY))
+    assert np.allclose(char_lm.text_summaries(loaded, char_lm.read(loaded, index, TOY)), before, atol=0.05)  # int8 rows
 
 
 def test_trained_toy_lm_finds_the_joint_of_a_splice():
@@ -128,10 +134,11 @@ def test_trained_toy_lm_finds_the_joint_of_a_splice():
         optimizer.step()
     model.eval()
     spliced = TOY[0][:4] + TOY[1][4:]  # 春夏秋冬土日月星: 冬 is never followed by 土
-    real, joined = char_lm.text_summaries(model, index, [TOY[0], spliced])
+    readings = char_lm.read(model, index, [TOY[0], spliced])
+    real, joined = char_lm.text_summaries(model, readings)
     assert joined[1] < real[1] - 2  # the worst window
     assert joined[0] < real[0]
-    real_gain, joined_gain = char_lm.context_gains(model, index, [TOY[0], spliced])
+    real_gain, joined_gain = char_lm.context_gains(model, readings)
     assert joined_gain < real_gain - 1  # 土日月星 is read as well without 春夏秋冬 before it
 
 

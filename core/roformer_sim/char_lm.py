@@ -159,31 +159,43 @@ def context_gain(log_probs: np.ndarray, suffix_log_probs: Sequence[np.ndarray], 
     return float(np.mean(gains)) if gains else 0.0
 
 
-def context_gains(model: CharLM, index: dict[str, int], texts: Sequence[str], window: int = WINDOW) -> np.ndarray:
-    """``context_gain`` of each (normalized) text, split between every two characters: an array (len(texts),). Costs one
-    LM row of ``window`` + 1 tokens per character of each text (batched; the model is causal, so a suffix's first
-    ``window`` log probabilities need no more of it)."""
-    rows = [encode(reading_order(model, text), index, model.config.block_size) for text in texts]
-    suffixes = [[row[0], *row[i + 1 : i + 1 + window]] for row in rows for i in range(1, len(row) - 2)]
+Reading = tuple[list[int], np.ndarray]  # a text's ids as the LM reads it (``encode``) and their log probs (``token_log_probs``)
+
+
+def read(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> list[Reading]:
+    """Each (normalized) text as the model reads it, cut to its first ``block_size`` - 1 characters (so the whole cut
+    text is read, with </s>, in either direction): the ids and their log probabilities, one batched pass. The
+    summaries below all start from these readings, so a judge reads each text once per LM."""
+    rows = [encode(reading_order(model, text[: model.config.block_size - 1]), index, model.config.block_size) for text in texts]
+    return list(zip(rows, token_log_probs(model, rows)))
+
+
+def context_gains(model: CharLM, readings: Sequence[Reading], window: int = WINDOW) -> np.ndarray:
+    """``context_gain`` of each text read by ``read``: an array (len(readings),). Costs one LM row of ``window`` + 1
+    tokens per character of each text (batched; the model is causal, so a suffix's first ``window`` log probabilities
+    need no more of it)."""
+    suffixes = [[row[0], *row[i + 1 : i + 1 + window]] for row, _ in readings for i in range(1, len(row) - 2)]
     suffix_log_probs = iter(token_log_probs(model, suffixes))
     return np.asarray([context_gain(log_probs, [next(suffix_log_probs) for _ in range(1, len(row) - 2)], window)
-                       for log_probs, row in zip(token_log_probs(model, rows), rows)], dtype=np.float64)
+                       for row, log_probs in readings], dtype=np.float64)
 
 
-def text_summaries(model: CharLM, index: dict[str, int], texts: Sequence[str]) -> np.ndarray:
-    """``lm_summary`` of each (normalized) text: an array (len(texts), 3)."""
-    rows = [encode(reading_order(model, text), index, model.config.block_size) for text in texts]
+def text_summaries(model: CharLM, readings: Sequence[Reading]) -> np.ndarray:
+    """``lm_summary`` of each text read by ``read``: an array (len(readings), 3)."""
     unigram = model.unigram_log_probs.cpu().numpy().astype(np.float64)
-    return np.asarray([lm_summary(lp, unigram[np.asarray(row[1:], dtype=np.int64)]) for lp, row in zip(token_log_probs(model, rows), rows)],
-                      dtype=np.float64).reshape(len(texts), 3)
+    return np.asarray([lm_summary(lp, unigram[np.asarray(row[1:], dtype=np.int64)]) for row, lp in readings],
+                      dtype=np.float64).reshape(len(readings), 3)
 
 
 def both_ways_worst_window(forward_log_probs: np.ndarray, backward_log_probs: np.ndarray, window: int = WINDOW) -> float:
     """The lowest mean over ``window`` consecutive characters of (log P(character | what stands before it) + log P(character
     | what stands after it)): ``forward_log_probs`` from a left-to-right LM and ``backward_log_probs`` from a right-to-left
-    one, each in its own reading order (``token_log_probs``, </s> last). At a splice's joint both LMs are surprised at
-    the same place; a character that only one of them finds odd is not enough. NaN for no characters."""
-    n = min(len(forward_log_probs), len(backward_log_probs)) - 1  # characters, </s> dropped
+    one, each in its own reading order of the same characters (``token_log_probs``, </s> last). At a splice's joint both
+    LMs are surprised at the same place; a character that only one of them finds odd is not enough. NaN for no
+    characters."""
+    if len(forward_log_probs) != len(backward_log_probs):
+        raise ValueError(f"the two LMs read {len(forward_log_probs)} and {len(backward_log_probs)} tokens: not the same characters")
+    n = len(forward_log_probs) - 1  # characters, </s> dropped
     if n <= 0:
         return float("nan")
     per_character = forward_log_probs[:n] + backward_log_probs[:n][::-1]
@@ -191,12 +203,7 @@ def both_ways_worst_window(forward_log_probs: np.ndarray, backward_log_probs: np
     return float(np.convolve(per_character, np.ones(width) / width, mode="valid").min())
 
 
-def both_ways_worst_windows(forward: tuple[CharLM, dict[str, int]], backward: tuple[CharLM, dict[str, int]],
-                            texts: Sequence[str]) -> np.ndarray:
-    """``both_ways_worst_window`` of each (normalized) text, cut to what both LMs read whole (their context less one
-    token): an array (len(texts),)."""
-    width = min(forward[0].config.block_size, backward[0].config.block_size) - 1
-    texts = [text[:width] for text in texts]
-    log_probs = [token_log_probs(model, [encode(reading_order(model, text), index, model.config.block_size) for text in texts])
-                 for model, index in (forward, backward)]
-    return np.asarray([both_ways_worst_window(f, b) for f, b in zip(*log_probs)], dtype=np.float64)
+def both_ways_worst_windows(forward: Sequence[Reading], backward: Sequence[Reading]) -> np.ndarray:
+    """``both_ways_worst_window`` of each text, from a left-to-right and a right-to-left LM's ``read`` of the same texts:
+    an array (len(forward),)."""
+    return np.asarray([both_ways_worst_window(f, b) for (_, f), (_, b) in zip(forward, backward, strict=True)], dtype=np.float64)

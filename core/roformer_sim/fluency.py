@@ -369,16 +369,19 @@ class Evidence:
             columns.update(zip(MLM_FEATURES, np.asarray([mlm_summary(lp) for lp in self.masked_log_probs(texts)]).reshape(-1, 3).T))
         if set(names) & set(WORD_FEATURES):
             columns.update(zip(WORD_FEATURES, np.asarray([self.word_features(t) for t in texts]).reshape(-1, len(WORD_FEATURES)).T))
+        # Each char LM reads the texts once; its features and the both-ways window share that reading.
+        forward = char_lm.read(*self.char_lm, texts) if set(names) & {*LM_FEATURES, *CONTEXT_FEATURES, *BOTH_WAYS_FEATURES} else None
+        backward = char_lm.read(*self.backward_lm, texts) if set(names) & set(BACKWARD_FEATURES) else None
         if set(names) & set(LM_FEATURES):
-            columns.update(zip(LM_FEATURES, char_lm.text_summaries(*self.char_lm, texts).T))
+            columns.update(zip(LM_FEATURES, char_lm.text_summaries(self.char_lm[0], forward).T))
         if set(names) & set(CONTEXT_FEATURES):
-            columns["lm_context_gain"] = char_lm.context_gains(*self.char_lm, texts)
+            columns["lm_context_gain"] = char_lm.context_gains(self.char_lm[0], forward)
         if set(names) & set(BACKWARD_LM_FEATURES):
-            columns.update(zip(BACKWARD_LM_FEATURES, char_lm.text_summaries(*self.backward_lm, texts).T))
+            columns.update(zip(BACKWARD_LM_FEATURES, char_lm.text_summaries(self.backward_lm[0], backward).T))
         if set(names) & set(BACKWARD_CONTEXT_FEATURES):
-            columns["back_lm_context_gain"] = char_lm.context_gains(*self.backward_lm, texts)
+            columns["back_lm_context_gain"] = char_lm.context_gains(self.backward_lm[0], backward)
         if set(names) & set(BOTH_WAYS_FEATURES):
-            columns["both_ways_worst_window"] = char_lm.both_ways_worst_windows(self.char_lm, self.backward_lm, texts)
+            columns["both_ways_worst_window"] = char_lm.both_ways_worst_windows(forward, backward)
         return np.stack([np.asarray(columns[name], dtype=np.float64) for name in names], axis=1).reshape(len(texts), len(names))
 
     def all_features(self, texts: Sequence[str]) -> np.ndarray:
