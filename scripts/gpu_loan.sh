@@ -32,6 +32,18 @@ from core.roformer_sim.train_char_lm import read_chinese_prose_and_bank
 lines = read_chinese_prose_and_bank(DATA_DIR, DATA_DIR / PROSE_FILE)
 random.Random(0).shuffle(lines)
 with lzma.open(sys.argv[1], 'wt', encoding='utf-8') as f: f.write('\\n'.join(lines) + '\\n')" "$DATA/char_lm_register.txt.xz"
+    # The detector's data (train_detector's --work cache: real sentences and run 10's samples, about 15 CPU-minutes;
+    # run 10 is the generator the judge's own fit samples), made here so the loan spends its minutes training: the CPU
+    # run's cache when there is one (the same defaults make the same data), else made now.
+    mkdir -p "$DATA/detector_work"
+    if [ -f runs/detector/work/data.json.xz ]; then cp runs/detector/work/data.json.xz "$DATA/detector_work/"; else
+        mkdir -p "$DATA/run10"
+        git show 99f8b4d:assets/roformer_sim/model.safetensors >"$DATA/run10/model.safetensors"
+        cp assets/roformer_sim/config.json assets/roformer_sim/vocab.txt "$DATA/run10/"
+        ROFORMER_SIM_CHECKPOINT="$DATA/run10" ${PYTHON:-python3} -m core.roformer_sim.train_detector --steps 1 \
+            --work "$DATA/detector_work" --out "$DATA/detector_work/smoke" | tail -1
+        rm -rf "$DATA/run10" "$DATA/detector_work/smoke" "$DATA/detector_work/state.pt" "$DATA/detector_work/log.jsonl"
+    fi
     # Weak labels for the answer-only CCF-BDCI problems, found by the bundled tree solver's beams (3 CPU-minutes).
     ${PYTHON:-python3} -m core.math_solver.weak_labels --threads 1 --out "$DATA/math_weak" | tail -1
     du -sh "$DATA"
@@ -81,15 +93,19 @@ run() {
 
     # The fluency judge's character LMs, their GPU preset (4 x 256, int8: one bundle file each), one after the other in
     # the run's minutes: modern prose; then the register of the judge's sentences (the card: the register matters more
-    # than the LM's size); then that LM turned right to left (--reverse), for the judge's backward features.
-    local lm=(--preset gpu --threads 1) third
-    third=$(python3 -c "print(round($MINUTES / 3, 2))")
-    { $py -m core.roformer_sim.train_char_lm "${lm[@]}" --cpu-minutes "$third" --prose "$DATA/modern_prose/niutrans_modern.txt.xz" \
+    # than the LM's size); then that LM turned right to left (--reverse), for the judge's backward features; then the
+    # register LM fine-tuned into the judge's detector of broken text (train_detector, on the data prepared here).
+    local lm=(--preset gpu --threads 1) quarter
+    quarter=$(python3 -c "print(round($MINUTES / 4, 2))")
+    { $py -m core.roformer_sim.train_char_lm "${lm[@]}" --cpu-minutes "$quarter" --prose "$DATA/modern_prose/niutrans_modern.txt.xz" \
         --work $runs/char_lm/work --out $runs/char_lm/model &&
       $py -m core.roformer_sim.train_char_lm "${lm[@]}" --init $runs/char_lm/model --prose "$DATA/char_lm_register.txt.xz" \
-        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$third" --work $runs/char_lm/work_register --out $runs/char_lm/register &&
+        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$quarter" --work $runs/char_lm/work_register --out $runs/char_lm/register &&
       $py -m core.roformer_sim.train_char_lm "${lm[@]}" --init $runs/char_lm/register --reverse --prose "$DATA/char_lm_register.txt.xz" \
-        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$third" --work $runs/char_lm/work_backward --out $runs/char_lm/backward
+        --judge-lines 0 --lr 1e-3 --warmup 100 --cpu-minutes "$quarter" --work $runs/char_lm/work_backward --out $runs/char_lm/backward &&
+      mkdir -p $runs/char_lm/work_detector && cp "$DATA/detector_work/data.json.xz" $runs/char_lm/work_detector/ &&
+      $py -m core.roformer_sim.train_detector --init $runs/char_lm/register --batch 256 --cpu-minutes "$quarter" --threads 1 \
+        --work $runs/char_lm/work_detector --out $runs/char_lm/detector
     } >$runs/char_lm.log 2>&1 &
 
     # Replay both game files once, on every core, into a cache each xiangqi run then reads.
@@ -113,7 +129,7 @@ for path in sys.argv[1:]: cached_games(path, MoveVocab.build(), '$runs/xq_cache'
     for name in math_cont math_scratch math_tree xq_int8 xq_cont; do
         [ -d $runs/$name/model ] && tar -czf "$OUT/$name.tar.gz" -C $runs/$name model
     done
-    [ -d $runs/char_lm/model ] && tar -czf "$OUT/char_lm.tar.gz" -C $runs/char_lm $(cd $runs/char_lm && ls -d model register backward 2>/dev/null)
+    [ -d $runs/char_lm/model ] && tar -czf "$OUT/char_lm.tar.gz" -C $runs/char_lm $(cd $runs/char_lm && ls -d model register backward detector 2>/dev/null)
     # Logs and training stats of every run.
     tar -czf "$OUT/logs.tar.gz" $runs/*.log $runs/*.txt $runs/*/state/log.jsonl $runs/*/work/log.jsonl \
         $runs/*/model/training_stats.json 2>/dev/null

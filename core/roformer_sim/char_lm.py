@@ -56,6 +56,8 @@ def normalize(text: str) -> str:
 
 
 class CharLM(nn.Module):
+    model_type = "char-lm"  # config.json's; ``load`` refuses a folder of another kind
+
     def __init__(self, config: CharLMConfig):
         super().__init__()
         self.config = config
@@ -69,33 +71,41 @@ class CharLM(nn.Module):
         self.register_buffer("unigram_log_probs", torch.zeros(config.vocab_size))
         init_gpt2(self, config.n_layer)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits (B, T, vocab) of the next token after each of ``ids`` (B, T)."""
+    def hidden(self, ids: torch.Tensor) -> torch.Tensor:
+        """The last layer's normalized states (B, T, n_embd): each position has read ``ids`` up to itself."""
         T = ids.shape[1]
         if T > self.config.block_size:
             raise ValueError(f"{T} tokens exceed the character LM's context of {self.config.block_size}")
         x = self.tok_emb(ids) + self.pos_emb(torch.arange(T, device=ids.device))
         for block in self.blocks:
             x = block(x, None, 0)
-        return self.head(self.ln_f(x))
+        return self.ln_f(x)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, vocab) of the next token after each of ``ids`` (B, T)."""
+        return self.head(self.hidden(ids))
 
     def save_pretrained(self, directory: Path, vocab: Sequence[str], int8: bool = True) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps({"model_type": "char-lm", **asdict(self.config)}, indent=2) + "\n", encoding="utf-8")
+        (directory / CONFIG_FILE).write_text(json.dumps({"model_type": self.model_type, **asdict(self.config)}, indent=2) + "\n", encoding="utf-8")
         weight_file.write({k: v for k, v in self.state_dict().items() if k != "head.weight"}, directory / WEIGHTS_FILE, int8=int8)
         (directory / VOCAB_FILE).write_text("\n".join(vocab) + "\n", encoding="utf-8")
 
 
-def load(directory: Path, device: torch.device | str = "cpu") -> tuple[CharLM, dict[str, int]]:
-    """The model (fp32, eval mode) and its character index, from a directory written by ``save_pretrained``."""
+def load(directory: Path, device: torch.device | str = "cpu", model_class: type[CharLM] | None = None) -> tuple[CharLM, dict[str, int]]:
+    """The model (fp32, eval mode) and its character index, from a directory written by ``save_pretrained``: a
+    ``CharLM``, or a model of ``model_class`` (a subclass, e.g. the detector of ``core.roformer_sim.detector``)."""
     directory = Path(directory)
+    model_class = model_class or CharLM
     raw = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    if raw.get("model_type", CharLM.model_type) != model_class.model_type:
+        raise ValueError(f"{directory} holds a {raw.get('model_type')!r} model, not a {model_class.model_type!r} one")
     config = CharLMConfig(**{k: v for k, v in raw.items() if k in CharLMConfig.__dataclass_fields__})
     vocab = (directory / VOCAB_FILE).read_text(encoding="utf-8").split("\n")[: config.vocab_size]
     if len(vocab) != config.vocab_size:
         raise ValueError(f"{directory}: vocab.txt has {len(vocab)} tokens, config says {config.vocab_size}")
-    model = CharLM(config)
+    model = model_class(config)
     state = weight_file.read(directory / WEIGHTS_FILE)
     missing = set(model.state_dict()) - set(state) - {"head.weight"}
     if missing:

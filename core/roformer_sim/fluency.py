@@ -19,7 +19,9 @@ Evidence per sentence (``features``), none of it from the paraphrase model:
   halves meet), and the mean gain over each character's unigram log probability; and (``lm_context_gain``) how much
   the text before each split point raises the log probability of the next three characters, averaged over split points;
 - when the judge folder has one (``char_lm_backward/``, ``train_char_lm --reverse``), a right-to-left char LM: the same
-  four numbers read from the end, and the worst 3-character window of both LMs' log probabilities added per character.
+  four numbers read from the end, and the worst 3-character window of both LMs' log probabilities added per character;
+- when the judge folder has one (``detector/``, ``train_detector``), the char LM fine-tuned to tell real sentences from
+  the fitted kinds of negative: minus its break log-odds (``detector.whole_scores``).
 A logistic model (``core.logistic``) weighs a set of them (``FEATURE_SETS``; the bundled judge: ``both_ways``, all but
 the worst word joint and the looping pairs; ``compare`` measures each set on the same texts). It is
 fitted on real sentences (the train/valid sentences of the STS sets and BQ train, modern prose) against negatives of the
@@ -37,7 +39,8 @@ between held-out real sentences and held-out generator samples at top-p 0.95 (th
         [--accept-dev-real SHARE] [--fluent benchmarks/everyday_sentences.txt]
         # each feature set fitted and measured on the same data (with its score's AUCs, the labels at the threshold that
         # rejects 90% of splices, and how many of the --fluent texts it accepts), and each feature's AUCs; DIR holds
-        # word_bigrams.npz, a char LM in char_lm/ and optionally a right-to-left one in char_lm_backward/
+        # word_bigrams.npz, a char LM in char_lm/ and optionally a right-to-left one in char_lm_backward/ and a detector
+        # of broken text in detector/ (python -m core.roformer_sim.train_detector)
     python -m core.roformer_sim.fluency bigrams --out DIR [--bigrams-with-modern-prose]   # only the word bigrams
 """
 
@@ -67,6 +70,7 @@ from core.perturbed_masking.impact import Encoder
 from core.perturbed_masking.model import load as load_masked_lm
 from core.roformer_sim import char_lm, generate
 from core.roformer_sim.char_lm import normalize
+from core.roformer_sim.detector import CharDetector, whole_scores
 from core.roformer_sim.data import (DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, JUDGE_LINES, STS_DIR, TRAIN_FILES, raw_sentences,
                                     read_pairs, test_file)
 from core.roformer_sim.model import Sim, load
@@ -76,6 +80,7 @@ JUDGE_FILE = "judge.json"
 NGRAM_FILE = "word_bigrams.npz"
 CHAR_LM_DIR = "char_lm"
 BACKWARD_LM_DIR = "char_lm_backward"
+DETECTOR_DIR = "detector"
 MASKED_LM_DIR = checkpoints.ASSETS_DIR / "perturbed_masking"
 LABELS_FILE = DATA_DIR / "paraphrase_judgements" / "judged_calibration.tsv"
 PROSE_FILE = DATA_DIR / "modern_prose" / "niutrans_modern.txt.xz"
@@ -90,17 +95,23 @@ BACKWARD_LM_FEATURES = ("back_lm_mean", "back_lm_worst_window", "back_lm_gain_ov
 BACKWARD_CONTEXT_FEATURES = ("back_lm_context_gain",)
 BOTH_WAYS_FEATURES = ("both_ways_worst_window",)
 BACKWARD_FEATURES = (*BACKWARD_LM_FEATURES, *BACKWARD_CONTEXT_FEATURES, *BOTH_WAYS_FEATURES)
-FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)
+# The judge folder's detector/ (``core.roformer_sim.detector``, when it has one): minus its break log-odds.
+DETECTOR_FEATURES = ("detector_score",)
+FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES, *DETECTOR_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
 # "all" is the base set (the bundled judge's until rule 42o); "both_ways" the bundled judge's. The "without_masked_lm" sets leave out the masked LM's features: the generator was
 # initialised from that masked LM, so its samples are what it expects (alone, its features rank them at or below chance).
-BASE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES, *BACKWARD_FEATURES))
+BASE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES, *BACKWARD_FEATURES,
+                                                     *DETECTOR_FEATURES))
 FEATURE_SETS = {"without_char_lm": tuple(f for f in BASE_FEATURES if f not in LM_FEATURES), "char_lm_alone": LM_FEATURES,
                 "all": BASE_FEATURES, "without_masked_lm": tuple(f for f in BASE_FEATURES if f not in MLM_FEATURES),
                 "without_masked_lm_with_loops": tuple(f for f in BASE_FEATURES if f not in MLM_FEATURES) + ("repeated_bigrams",),
-                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in (*MLM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)),
+                "without_masked_lm_with_loops_and_worst_pair": tuple(f for f in FEATURES if f not in (*MLM_FEATURES, *CONTEXT_FEATURES,
+                                                                                                      *BACKWARD_FEATURES, *DETECTOR_FEATURES)),
                 "with_context_gain": (*BASE_FEATURES, *CONTEXT_FEATURES),
-                "both_ways": (*BASE_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES)}
+                "both_ways": (*BASE_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES),
+                "detector_alone": DETECTOR_FEATURES,
+                "both_ways_and_detector": (*BASE_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES, *DETECTOR_FEATURES)}
 # "generated": the bundled generator at top-p 0.95 (the tab's default then), which a blind reader found 96% not fluent
 # (72 of 75, data README §18); "generated_hot": at temperature 1.3, no top-p.
 FIT_KINDS = ("substituted", "cut", "repeated", "generated_hot", "generated")
@@ -275,14 +286,16 @@ class Evidence:
     Each is loaded when first needed."""
 
     def __init__(self, ngram_file: str | Path = ASSET_DIR / NGRAM_FILE, masked_lm_dir: str | Path = MASKED_LM_DIR,
-                 char_lm_dir: str | Path = ASSET_DIR / CHAR_LM_DIR, backward_lm_dir: str | Path = ASSET_DIR / BACKWARD_LM_DIR):
+                 char_lm_dir: str | Path = ASSET_DIR / CHAR_LM_DIR, backward_lm_dir: str | Path = ASSET_DIR / BACKWARD_LM_DIR,
+                 detector_dir: str | Path = ASSET_DIR / DETECTOR_DIR):
         self.ngram_file, self.masked_lm_dir, self.char_lm_dir = Path(ngram_file), Path(masked_lm_dir), Path(char_lm_dir)
-        self.backward_lm_dir = Path(backward_lm_dir)
+        self.backward_lm_dir, self.detector_dir = Path(backward_lm_dir), Path(detector_dir)
 
     @classmethod
     def in_folder(cls, directory: Path) -> Evidence:
-        """The word bigrams and char LMs of a judge folder (``build``'s ``--out``), with the bundled masked LM."""
-        return cls(directory / NGRAM_FILE, char_lm_dir=directory / CHAR_LM_DIR, backward_lm_dir=directory / BACKWARD_LM_DIR)
+        """The word bigrams, char LMs and detector of a judge folder (``build``'s ``--out``), with the bundled masked LM."""
+        return cls(directory / NGRAM_FILE, char_lm_dir=directory / CHAR_LM_DIR, backward_lm_dir=directory / BACKWARD_LM_DIR,
+                   detector_dir=directory / DETECTOR_DIR)
 
     @functools.cached_property
     def encoder(self) -> Encoder:
@@ -308,13 +321,17 @@ class Evidence:
             raise ValueError(f"{self.backward_lm_dir} holds a left-to-right char LM; the backward features need one trained with --reverse")
         return backward
 
+    @functools.cached_property
+    def detector(self) -> tuple[CharDetector, dict[str, int]]:
+        return char_lm.load(self.detector_dir, model_class=CharDetector)
+
     def fingerprints(self) -> dict[str, str]:
         """A hash of the weight files behind each feature ("missing" when one is absent): cached features are reused
         only for the same files."""
         forward, backward = self.char_lm_dir / char_lm.WEIGHTS_FILE, self.backward_lm_dir / char_lm.WEIGHTS_FILE
         files = {MLM_FEATURES: [self.masked_lm_dir / "model.safetensors"], WORD_FEATURES: [self.ngram_file],
                  (*LM_FEATURES, *CONTEXT_FEATURES): [forward], (*BACKWARD_LM_FEATURES, *BACKWARD_CONTEXT_FEATURES): [backward],
-                 BOTH_WAYS_FEATURES: [forward, backward]}
+                 BOTH_WAYS_FEATURES: [forward, backward], DETECTOR_FEATURES: [self.detector_dir / char_lm.WEIGHTS_FILE]}
         return {name: "+".join(hashlib.sha256(path.read_bytes()).hexdigest()[:16] for path in paths)
                 if all(path.is_file() for path in paths) else "missing"
                 for group, paths in files.items() for name in group}
@@ -382,6 +399,8 @@ class Evidence:
             columns["back_lm_context_gain"] = char_lm.context_gains(self.backward_lm[0], backward)
         if set(names) & set(BOTH_WAYS_FEATURES):
             columns["both_ways_worst_window"] = char_lm.both_ways_worst_windows(forward, backward)
+        if set(names) & set(DETECTOR_FEATURES):
+            columns["detector_score"] = whole_scores(*self.detector, texts)
         return np.stack([np.asarray(columns[name], dtype=np.float64) for name in names], axis=1).reshape(len(texts), len(names))
 
     def all_features(self, texts: Sequence[str]) -> np.ndarray:
@@ -674,7 +693,7 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
     lacking = [f for f in names if f not in evidence.available()]
     if lacking:
         raise ValueError(f"feature set {feature_set!r} needs {lacking}, whose weights {out_dir} lacks "
-                         f"(a left-to-right char LM in {CHAR_LM_DIR}/, a right-to-left one in {BACKWARD_LM_DIR}/)")
+                         f"(a left-to-right char LM in {CHAR_LM_DIR}/, a right-to-left one in {BACKWARD_LM_DIR}/, a detector in {DETECTOR_DIR}/)")
     sets = example_sets(sts_dir, extra_dir, prose_file, per_kind, generated_sources, seed, positives)
     features = example_features(sets, evidence, cache)
     model, threshold, report = fit_judge(features, names, accept_dev_real)
@@ -691,6 +710,8 @@ def build(out_dir: Path, data_dir: Path, sts_dir: Path, extra_dir: Path, prose_f
            if set(names) & set(LM_FEATURES) else {}),
         **({"char_lm_backward": f"{BACKWARD_LM_DIR}/: a right-to-left one (train_char_lm --reverse)"}
            if set(names) & set(BACKWARD_FEATURES) else {}),
+        **({"detector": f"{DETECTOR_DIR}/: the char LM fine-tuned to detect broken text (python -m core.roformer_sim.train_detector; "
+                        "its training_metrics.json gives the command)"} if set(names) & set(DETECTOR_FEATURES) else {}),
         "fit": {"kinds": list(FIT_KINDS), "hot_temperature": HOT_TEMPERATURE, "l2": L2, "seed": seed,
                 "per_kind": per_kind, "generated_sources": generated_sources, "positives": positives,
                 "threshold": "balanced: dev real sentences / dev generator samples" if accept_dev_real is None

@@ -223,6 +223,22 @@ def epoch_batches(lengths: np.ndarray, batch: int, seed: int, epoch: int) -> lis
     return training.length_bucketed_batches(lengths.tolist(), batch, random.Random(seed * 1_000_003 + epoch))
 
 
+def start_budget_run(net: torch.nn.Module, args, run_keys: tuple[str, ...], runtime: training.Runtime, log_file: Path):
+    """AdamW (no weight decay on vectors), the run's resumable state in ``--work`` (its budget may grow between
+    resumptions), its progress (saved, logged as a resumption, or fresh) and the autocast context of a step."""
+    decay = [p for p in net.parameters() if p.ndim >= 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                                   {"params": [p for p in net.parameters() if p.ndim < 2], "weight_decay": 0.0}],
+                                  lr=args.lr, betas=(0.9, 0.98))
+    state = training.RunState(args.work / "state.pt", training.run_config(args, run_keys), may_change=("cpu_minutes", "steps"))
+    progress = state.resume(net, optimizer, runtime) or {"step": 0, "minutes": 0.0, "best": None}
+    if progress["step"]:
+        training.log_line(runtime, log_file, event="resumed", step=progress["step"], minutes=progress["minutes"])
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.cpu_bf16 and runtime.device.type == "cpu"
+                else runtime.autocast())
+    return optimizer, state, progress, autocast
+
+
 # ----------------------------------------------------------------------------- run
 
 
@@ -251,17 +267,8 @@ def main(argv=None) -> dict | None:
         net = CharLM(CharLMConfig(len(vocab), args.block_size, args.n_layer, args.n_head, args.n_embd, reverse=args.reverse))
     net.unigram_log_probs.copy_(torch.from_numpy(unigram))
     model = training.wrap(training.Objective(net, lm_loss), runtime)
-    decay = [p for p in net.parameters() if p.ndim >= 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                                   {"params": [p for p in net.parameters() if p.ndim < 2], "weight_decay": 0.0}],
-                                  lr=args.lr, betas=(0.9, 0.98))
-    state = training.RunState(args.work / "state.pt", training.run_config(args, RUN_KEYS), may_change=("cpu_minutes", "steps"))
-    progress = state.resume(net, optimizer, runtime) or {"step": 0, "minutes": 0.0, "best": None}
+    optimizer, state, progress, autocast = start_budget_run(net, args, RUN_KEYS, runtime, log_file)
     step, before = progress["step"], progress["minutes"]
-    if step:
-        training.log_line(runtime, log_file, event="resumed", step=step, minutes=before)
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if args.cpu_bf16 and runtime.device.type == "cpu"
-                else runtime.autocast())
 
     def save() -> None:
         progress.update(step=step, minutes=round(training.budget_minutes(runtime, before), 3))
