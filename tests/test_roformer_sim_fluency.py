@@ -62,6 +62,12 @@ def test_corruptions_keep_what_they_promise(text, seed):
     assert fluency.longest_run(fluency.repeated(text, rng)) >= 3
 
 
+@given(st.text(alphabet="好，。…！", min_size=1, max_size=12), st.integers(0, 2**32))
+def test_repeats_of_a_text_with_fewer_word_characters_than_repeats(text, seed):
+    # 好…………… has one word character but is long enough for two repeats: the one it has is repeated
+    assert len(fluency.repeated(text, random.Random(seed))) >= len(text) + 2
+
+
 def test_balanced_threshold_separates_when_it_can():
     assert fluency.balanced_threshold([0.8, 0.9, 0.7], [0.1, 0.2, 0.3]) == pytest.approx(0.5)
     t = fluency.balanced_threshold([0.8, 0.9, 0.4], [0.1, 0.2, 0.5])

@@ -241,7 +241,8 @@ def spliced(first: str, second: str, rng: random.Random) -> str:
 
 def repeated(text: str, rng: random.Random) -> str:
     """One or two word characters repeated 2–4 extra times (吃 → 吃吃吃吃)."""
-    positions = sorted(rng.sample([i for i, ch in enumerate(text) if is_word_char(ch)] or [0], k=1 + (rng.random() < 0.5 and len(text) > 6)))
+    candidates = [i for i, ch in enumerate(text) if is_word_char(ch)] or [0]
+    positions = sorted(rng.sample(candidates, k=min(len(candidates), 1 + (rng.random() < 0.5 and len(text) > 6))))
     chars = list(text)
     for i in reversed(positions):
         chars[i] = chars[i] * (1 + rng.randint(2, 4))
