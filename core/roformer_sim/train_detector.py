@@ -8,7 +8,8 @@ questions, every sentence of the judge's pools and of the STS tests dropped) and
 the LM's dev lines. Broken ones: the judge's fitted kinds (``fluency.FIT_KINDS``), made fresh each step from other real
 sentences (20–30 % of the characters substituted, cut short, characters repeated) or drawn from the samples of the
 generator that ``ROFORMER_SIM_CHECKPOINT`` names, at top-p 0.95 and at temperature 1.3, from real sentences of this
-corpus (never a judge pool's). Never shuffles or splices: those are the judge's held-out kinds. Each step reads as many
+corpus (never a judge pool's); with ``--synthetic-only``, the synthetic kinds alone. Never shuffles or splices: those
+are the judge's held-out kinds. Each step reads as many
 broken as real sentences, with a binary cross-entropy on the detector's pooled break log-odds. Every ``--dev-every``
 steps the dev AUCs (held-out real sentences against held-out broken ones of each kind) are logged, and the checkpoint
 with the best mean AUC over the kinds is kept (int8). Resumable like ``train_char_lm``: the same command continues.
@@ -40,7 +41,7 @@ from core.roformer_sim.train_char_lm import read_chinese_prose_and_bank, read_pr
 
 GENERATED = {"generated": (1.0, 0.95), "generated_hot": (fluency.HOT_TEMPERATURE, 1.0)}  # (temperature, top-p)
 SYNTHETIC = tuple(k for k in fluency.FIT_KINDS if k not in GENERATED)
-RUN_KEYS = ("init", "batch", "lr", "warmup", "weight_decay", "prose_lines", "dev_real", "dev_sources", "sources", "per_source", "seed",
+RUN_KEYS = ("init", "synthetic_only", "batch", "lr", "warmup", "weight_decay", "prose_lines", "dev_real", "dev_sources", "sources", "per_source", "seed",
             "cpu_bf16")
 
 
@@ -56,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--per-source", type=int, default=8, help="generator samples per source and setting")
     p.add_argument("--work", type=Path, default=checkpoints.REPO_ROOT / "runs" / "detector" / "work", help="data cache, state, log.jsonl")
     p.add_argument("--out", type=Path, default=checkpoints.REPO_ROOT / "runs" / "detector" / "model", help="best checkpoint (int8)")
+    p.add_argument("--synthetic-only", action="store_true",
+                   help="broken sentences of the synthetic kinds only, no generator samples (whose question register a "
+                        "detector can learn instead of what is broken)")
     p.add_argument("--batch", type=int, default=64, help="real sentences per step (and as many broken ones)")
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--warmup", type=int, default=100)
@@ -110,11 +114,11 @@ def prepare(args) -> dict:
     return data
 
 
-def broken_batch(data: dict, rng: random.Random, size: int) -> list[str]:
-    """``size`` broken sentences, each of a fitted kind drawn uniformly: a synthetic one made from a random real
+def broken_batch(data: dict, rng: random.Random, size: int, kinds: tuple[str, ...] = fluency.FIT_KINDS) -> list[str]:
+    """``size`` broken sentences, each of one of ``kinds`` drawn uniformly: a synthetic one made from a random real
     sentence, or one of the generator's samples."""
     out = []
-    for kind in rng.choices(fluency.FIT_KINDS, k=size):
+    for kind in rng.choices(kinds, k=size):
         if kind in GENERATED:
             out.append(rng.choice(data["train_generated"][kind]))
         else:
@@ -122,13 +126,14 @@ def broken_batch(data: dict, rng: random.Random, size: int) -> list[str]:
     return out
 
 
-def dev_aucs(model: CharDetector, index: dict[str, int], data: dict) -> dict:
-    """AUC of the detector's whole score, dev real sentences against each kind of dev broken ones, and their mean."""
+def dev_aucs(model: CharDetector, index: dict[str, int], data: dict, kinds: tuple[str, ...] = fluency.FIT_KINDS) -> dict:
+    """AUC of the detector's whole score, dev real sentences against each kind of dev broken ones, and the mean over
+    the ``kinds`` it is trained on (what picks the checkpoint)."""
     model.eval()
     real = whole_scores(model, index, data["dev_real"])
     result = {kind: round(fluency.auc(real, whole_scores(model, index, texts)), 4) for kind, texts in data["dev"].items()}
     model.train()
-    return {**result, "mean": round(float(np.mean(list(result.values()))), 4)}
+    return {**result, "mean": round(float(np.mean([result[kind] for kind in kinds])), 4)}
 
 
 # ----------------------------------------------------------------------------- run
@@ -143,6 +148,7 @@ def main(argv=None) -> dict | None:
     training.log_line(runtime, log_file, event="data", train_real=len(data["train_real"]), dev_real=len(data["dev_real"]),
                       generator=data["generator"], **{f"train_{k}": len(v) for k, v in data["train_generated"].items()},
                       **{f"dev_{k}": len(v) for k, v in data["dev"].items()})
+    kinds = SYNTHETIC if args.synthetic_only else fluency.FIT_KINDS
     lm, index = load(args.init)
     net = CharDetector.from_lm(lm).to(runtime.device).train()
     vocab = list(index)
@@ -158,7 +164,7 @@ def main(argv=None) -> dict | None:
         return training.budget_or_step_progress(training.budget_minutes(runtime, before), args.cpu_minutes, step, args.warmup, args.steps)
 
     def check_dev() -> None:
-        result = dev_aucs(net, index, data)
+        result = dev_aucs(net, index, data, kinds)
         better = progress["best"] is None or result["mean"] > progress["best"]
         if better:
             progress["best"] = result["mean"]
@@ -169,7 +175,7 @@ def main(argv=None) -> dict | None:
     running = None
     while not (bool(args.steps and step >= args.steps) or used() >= 1.0):
         real = rng.sample(data["train_real"], args.batch)
-        texts = real + broken_batch(data, rng, args.batch)
+        texts = real + broken_batch(data, rng, args.batch, kinds)
         ids = padded(rows(texts, index, net.config.block_size)).to(runtime.device)
         target = torch.tensor([0.0] * len(real) + [1.0] * (len(texts) - len(real)), device=runtime.device)
         lr = training.warmup_cosine(step, args.lr, args.warmup, used(), floor=0.05)
@@ -194,7 +200,7 @@ def main(argv=None) -> dict | None:
         check_dev()
     save()
     best, _ = load(args.out, runtime.device, CharDetector)
-    metrics = {"dev_auc": dev_aucs(best, index, data), "steps": step, "minutes": progress["minutes"],
+    metrics = {"dev_auc": dev_aucs(best, index, data, kinds), "steps": step, "minutes": progress["minutes"],
                "generator": data["generator"], "init": str(args.init), "config": training.run_config(args, RUN_KEYS),
                "command": "python -m core.roformer_sim.train_detector " + " ".join(sys.argv[1:] if argv is None else argv)}
     (args.out / "training_metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
