@@ -99,7 +99,8 @@ BACKWARD_FEATURES = (*BACKWARD_LM_FEATURES, *BACKWARD_CONTEXT_FEATURES, *BOTH_WA
 DETECTOR_FEATURES = ("detector_score",)
 FEATURES = (*MLM_FEATURES, *WORD_FEATURES, *LM_FEATURES, *CONTEXT_FEATURES, *BACKWARD_FEATURES, *DETECTOR_FEATURES)
 # What ``compare`` fits and measures side by side, on the same texts.
-# "all" is the base set (the bundled judge's until rule 42o); "both_ways" the bundled judge's. The "without_masked_lm" sets leave out the masked LM's features: the generator was
+# "all" is the base set (the bundled judge's until rule 42o); "both_ways" the bundled judge's; "both_ways_and_detector"
+# rule 42p's (not bundled). The "without_masked_lm" sets leave out the masked LM's features: the generator was
 # initialised from that masked LM, so its samples are what it expects (alone, its features rank them at or below chance).
 BASE_FEATURES = tuple(f for f in FEATURES if f not in ("repeated_bigrams", "bigram_worst_log_prob", *CONTEXT_FEATURES, *BACKWARD_FEATURES,
                                                      *DETECTOR_FEATURES))
