@@ -70,9 +70,9 @@ from core.perturbed_masking.impact import Encoder
 from core.perturbed_masking.model import load as load_masked_lm
 from core.roformer_sim import char_lm, generate
 from core.roformer_sim.char_lm import normalize
-from core.roformer_sim.detector import CharDetector, whole_scores
 from core.roformer_sim.data import (DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, JUDGE_LINES, STS_DIR, TRAIN_FILES, raw_sentences,
                                     read_pairs, test_file)
+from core.roformer_sim.detector import CharDetector, whole_scores
 from core.roformer_sim.model import Sim, load
 
 ASSET_DIR = checkpoints.ASSETS_DIR / "roformer_sim" / "fluency"
