@@ -390,6 +390,19 @@ def test_beam_search_is_ranked_by_mean_log_prob_and_never_stammers(sim):
         assert all(generate.stammer_blocks(b[:i], set()).count(b[i]) == 0 for i in range(len(b)))
 
 
+def test_pair_log_probs_equal_decoding_step_by_step_in_any_batch(sim):
+    pairs = [("广州和深圳哪个好？", "深圳和广州哪个好"), ("我喜欢北京", "我爱北京天安门"), ("今天天气不错", "好")]
+    unsteered = lambda logits, history: logits  # noqa: E731
+    expected = []
+    for source, target in pairs:
+        tokens = sim.tokenizer.convert_tokens_to_ids(sim.tokenizer.tokenize(target))
+        expected.append(mean_log_prob(sim, generate.source_ids(sim, source), tokens, unsteered))
+    assert generate.pair_log_probs(sim, pairs) == pytest.approx(expected, abs=1e-4)  # padded together
+    assert generate.pair_log_probs(sim, pairs, batch_size=1) == pytest.approx(expected, abs=1e-4)
+    forth, back = generate.pair_log_probs(sim, [pairs[0], pairs[0][::-1]])
+    assert forth != pytest.approx(back, abs=1e-6)  # a direction, not a symmetric score
+
+
 def test_beam_paraphrases_ignore_seed_and_top_p(sim):
     beam = generate.paraphrase(sim, "我喜欢北京", n=6, k=3, seed=0, beam=True)
     assert beam == generate.paraphrase(sim, "我喜欢北京", n=6, k=3, top_p=0.3, seed=7, beam=True)

@@ -24,13 +24,26 @@ def test_paraphrase_table_and_latency(tiny_model):
     rows, note = tab.paraphrases("我喜欢北京", 8, 3, 0.95, 0, "", True, "sampling (top-p)", checkpoints.BUNDLED)
     assert 0 < len(rows) <= 3 and [r[0] for r in rows] == list(range(1, len(rows) + 1))
     assert note.startswith("我喜欢北京 → ") and "of 8 sampled" in note and " ms" in note
-    fluent = [row[5] == "✓" for row in rows]
+    fluent = [row[6] == "✓" for row in rows]
     assert fluent == sorted(fluent, reverse=True) and f"{sum(fluent)} pass the fluency judge" in note  # fluent ones first
     judge = tab.fluency_judge()
-    assert all(row[4] == round(judge.score(row[1]), 2) and (row[5] == "✓") == judge.is_fluent(row[1]) for row in rows)
+    assert all(row[5] == round(judge.score(row[1]), 2) and (row[6] == "✓") == judge.is_fluent(row[1]) for row in rows)
     assert all(row[2] == generate.changes("我喜欢北京", row[1]) for row in rows)
-    by_cosine, _ = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, "sampling (top-p)", checkpoints.BUNDLED)
-    assert [row[3] for row in by_cosine] == sorted((row[3] for row in by_cosine), reverse=True)
+    # the reader check is fitted to the bundled generator: a random replica is ordered by cosine, and says so
+    by_cosine, note = tab.paraphrases("我喜欢北京", 8, 8, 0.95, 0, "", False, "sampling (top-p)", checkpoints.BUNDLED)
+    assert [row[4] for row in by_cosine] == sorted((row[4] for row in by_cosine), reverse=True)
+    assert all(row[3] is None for row in by_cosine) and "ordered by cosine" in note
+
+
+def test_the_bundled_generator_is_ordered_by_the_reader_check():
+    checkpoints.clear_cache()
+    rows, note = tab.paraphrases("这个苹果很甜", 20, 10, 0.8, 0, "", False, "beam search", checkpoints.BUNDLED)
+    readers = [row[3] for row in rows]
+    assert len(rows) >= 5 and all(0 <= r <= 1 for r in readers) and readers == sorted(readers, reverse=True)
+    assert "ordered by the reader check" in note
+    # the reader's verdicts taught it that swapping the word that carries the meaning is worse than a particle
+    by_text = {row[1]: row[3] for row in rows}
+    assert by_text["这个苹果很甜啊"] > by_text["这个苹果很凉"] > by_text["这个苹果较甜"]
 
 
 def test_beam_search_in_the_tab(tiny_model):

@@ -75,19 +75,19 @@ def test_balanced_threshold_separates_when_it_can():
     assert (rates["tpr"] + rates["tnr"]) / 2 == pytest.approx(5 / 6, abs=1e-4)
 
 
-def test_fluent_candidates_first_keeps_cosine_order_within_each_group():
-    class LengthJudge:  # short candidates read as fluent
-        threshold = -3.0
-
-        def scores(self, texts):
-            return [-float(len(text)) for text in texts]
-
+def test_fluent_candidates_first_keeps_the_order_within_each_group():
     ranked = [("今天天气很好啊", 0.9), ("天气好", 0.8), ("今天天天天天天", 0.7), ("好", 0.6)]
-    first = fluency.judged_candidates(ranked, LengthJudge(), fluent_first=True)
+    scores = [-float(len(text)) for text, _ in ranked]  # short candidates read as fluent
+    first = fluency.judged_candidates(ranked, scores, -3.0, fluent_first=True)
     assert [row[0] for row in first] == ["天气好", "好", "今天天气很好啊", "今天天天天天天"]
-    assert [row[3] for row in first] == [True, True, False, False] and first[0][1:3] == (0.8, -3.0)
-    plain = fluency.judged_candidates(ranked, LengthJudge(), fluent_first=False)
+    assert [row[3] for row in first] == [True, True, False, False] and first[0][1:3] == (0.8, -3.0) and first[0][4] is None
+    plain = fluency.judged_candidates(ranked, scores, -3.0, fluent_first=False)
     assert [row[0] for row in plain] == [text for text, _ in ranked]
+    readers = [0.2, 0.1, 0.9, 0.5]  # the reader check's probabilities order them, best first
+    by_reader = fluency.judged_candidates(ranked, scores, -3.0, fluent_first=False, readers=readers)
+    assert [row[0] for row in by_reader] == ["今天天天天天天", "好", "今天天气很好啊", "天气好"] and by_reader[0][4] == 0.9
+    grouped = fluency.judged_candidates(ranked, scores, -3.0, fluent_first=True, readers=readers)
+    assert [row[0] for row in grouped] == ["好", "天气好", "今天天天天天天", "今天天气很好啊"]
 
 
 # ---------------------------------------------------------------- the bundled judge

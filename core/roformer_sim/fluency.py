@@ -68,7 +68,7 @@ from tqdm import tqdm
 from core import checkpoints, logistic
 from core.perturbed_masking.impact import Encoder
 from core.perturbed_masking.model import load as load_masked_lm
-from core.roformer_sim import char_lm, generate
+from core.roformer_sim import char_lm, generate, reader_check
 from core.roformer_sim.char_lm import normalize
 from core.roformer_sim.data import (DATA_DIR, DATASETS, EXTRA_DIR, EXTRA_FILES, JUDGE_LINES, STS_DIR, TRAIN_FILES, raw_sentences,
                                     read_pairs, test_file)
@@ -447,23 +447,29 @@ class FluencyJudge:
 
 
 def judged_paraphrases(sim: Sim, judge: FluencyJudge, text: str, n: int, k: int, top_p: float, seed: int,
-                       mask_positions: Sequence[int] = (), fluent_first: bool = True, copy_bias: float = 0.0,
-                       repetition_penalty: float = 0.0, beam: bool = False) -> list[tuple[str, float, float, bool]]:
-    """What the paraphrase tab shows: every candidate that changes more than punctuation ranked by cosine and judged (so
-    that fluent ones further down the cosine order can come up), the first ``k`` kept."""
+                       mask_positions: Sequence[int] = (), fluent_first: bool = False, copy_bias: float = 0.0,
+                       repetition_penalty: float = 0.0, beam: bool = False) -> list[tuple[str, float, float, bool, float | None]]:
+    """What the paraphrase tab shows: every candidate that changes more than punctuation, judged and ordered (by the
+    reader check when ``sim`` is the generator it was fitted with, else by cosine), the first ``k`` kept."""
     ranked = generate.beyond_punctuation(generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias,
                                                              repetition_penalty, beam), text)
-    return judged_candidates(ranked, judge, fluent_first)[:k]
+    scores = judge.scores([sentence for sentence, _ in ranked])
+    check = reader_check.check_for(sim)
+    readers = check.probabilities(reader_check.features(sim, text, ranked, scores)).tolist() if check and ranked else None
+    return judged_candidates(ranked, scores, judge.threshold, fluent_first, readers)[:k]
 
 
-def judged_candidates(ranked: Sequence[tuple[str, float]], judge: FluencyJudge,
-                      fluent_first: bool) -> list[tuple[str, float, float, bool]]:
-    """(sentence, cosine, fluency score, fluent) for each (sentence, cosine) of ``ranked``, best cosine first; with
-    ``fluent_first`` the candidates the judge finds fluent come first, each group still in cosine order.
+def judged_candidates(ranked: Sequence[tuple[str, float]], scores: Sequence[float], threshold: float, fluent_first: bool,
+                      readers: Sequence[float] | None = None) -> list[tuple[str, float, float, bool, float | None]]:
+    """(sentence, cosine, fluency score, fluent, reader probability or None) for each (sentence, cosine) of ``ranked``
+    (best cosine first) and its fluency score: ordered by the reader check's probability when given, else kept in cosine
+    order; with ``fluent_first`` the candidates the judge passes come first, each group still in that order.
 
     For showing candidates only: ``evaluate generate`` ranks by cosine alone, so that the judge stays a judge."""
-    scores = judge.scores([text for text, _ in ranked])
-    rows = [(text, cosine, score, score >= judge.threshold) for (text, cosine), score in zip(ranked, scores)]
+    rows = [(text, cosine, score, score >= threshold, reader)
+            for (text, cosine), score, reader in zip(ranked, scores, readers if readers is not None else [None] * len(ranked))]
+    if readers is not None:
+        rows.sort(key=lambda row: -row[4])
     return sorted(rows, key=lambda row: not row[3]) if fluent_first else rows
 
 

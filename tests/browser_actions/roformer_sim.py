@@ -33,7 +33,8 @@ def exercise(page) -> None:
     expect(page.locator(f"#tab-roformer_sim {ERROR_MARK}:visible")).to_have_count(0)  # the success took the marks off
     expect(seed).to_be_disabled()  # the example set beam search again
     expect(table).to_contain_text("fluency (judge")  # the judge's score next to the model's cosine
-    expect(latency).to_contain_text(re.compile(r"\d+ pass the fluency judge"))
+    expect(table).to_contain_text("reader check")
+    expect(latency).to_contain_text(re.compile(r"ordered by the reader check · \d+ pass the fluency judge"))
 
     decoding.filter(has_text="sampling").click()  # the other decoding, then back to the default beam search
     page.locator("#roformer_sim-text textarea").fill("今天天气不错")

@@ -1,0 +1,133 @@
+"""The order of the paraphrase tab's candidates against a reader's verdicts on every candidate (rules 42q, 42r and 42s
+in the roformer_sim card): cosine to the input (C), the round trip (R: how likely the generator finds the input given
+the candidate), R plus the forward probability (F), and the reader check (``core.roformer_sim.reader_check``) fitted on
+one set of inputs and tested on the other, and cross-validated over both.
+
+    python benchmarks/roformer_sim_order.py sheet SHEET.tsv   # every candidate of the tab's defaults, for a blind reading
+    python benchmarks/roformer_sim_order.py score             # the shares of each order, one JSON line
+
+``sheet`` writes, for the 40 dev inputs and the 40 everyday sentences (``fit_reader_check.input_sets``), every distinct
+candidate that changes more than punctuation (the tab's defaults), pooled per input and shuffled, with no score:
+``set<TAB>input number<TAB>input<TAB>candidate``. The reader's verdicts go into ``benchmarks/reader_verdicts_all_beams.tsv``
+(``set<TAB>input number<TAB>candidate<TAB>verdict``; the dev inputs are STS sentences, which are not committed).
+``score`` prints, per set and order, the reader-accepted share of the top five and the share of inputs with an accepted
+candidate there; "grouped" orders put the candidates the fluency judge passes first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import checkpoints
+from core.roformer_sim import reader_check
+from core.roformer_sim.fit_reader_check import VERDICTS, candidates, input_sets, read_inputs, read_verdicts
+from core.roformer_sim.fluency import FluencyJudge
+from core.roformer_sim.model import load
+
+TOP = 5
+COLUMN = {name: i for i, name in enumerate(reader_check.FEATURES)}
+FIXED = {"C": lambda rows: rows[:, COLUMN["cosine"]], "R": lambda rows: rows[:, COLUMN["round_trip"]],
+         "F": lambda rows: rows[:, COLUMN["round_trip"]] + rows[:, COLUMN["forward"]]}
+
+
+def write_sheet(sim, sheet: Path) -> None:
+    rng = random.Random(42)
+    lines = []
+    for name, texts in input_sets().items():
+        for i, text in enumerate(texts):
+            pool = [c for c, _ in candidates(sim, text)]
+            rng.shuffle(pool)
+            lines += [f"{name}\t{i}\t{text}\t{c}\n" for c in pool]
+    sheet.write_text("".join(lines), encoding="utf-8")
+    print(json.dumps({"candidates": len(lines)}))
+
+
+def ordered_verdicts(item: dict, values: np.ndarray, grouped: bool) -> list[int]:
+    """One input's reader verdicts with its candidates ordered by ``values``, best first (after the judge's passes when
+    ``grouped``)."""
+    ranking = sorted(range(len(values)), key=lambda j: ((not item["passes"][j]) if grouped else 0, -values[j]))
+    return [int(item["verdicts"][j]) for j in ranking]
+
+
+def top_shares(ordered: list[list[int]]) -> dict:
+    """Shares over inputs, each given as its candidates' verdicts in the order shown."""
+    tops = [verdicts[:TOP] for verdicts in ordered]
+    return {"top5_accepted": sum(map(sum, tops)), "top5_shown": sum(map(len, tops)),
+            "top5_accepted_share": round(sum(map(sum, tops)) / max(sum(map(len, tops)), 1), 4),
+            "inputs_with_accepted_in_top5": round(sum(any(top) for top in tops) / max(len(tops), 1), 4)}
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    kept, rejected = scores[labels == 1], scores[labels == 0]
+    if not len(kept) or not len(rejected):
+        return None
+    return float(((kept[:, None] > rejected[None, :]) + 0.5 * (kept[:, None] == rejected[None, :])).mean())
+
+
+def fitted_on(inputs: list[dict]) -> reader_check.ReaderCheck:
+    return reader_check.fit(np.concatenate([item["rows"] for item in inputs]), np.concatenate([item["verdicts"] for item in inputs]))
+
+
+def cross_validated(sets: dict[str, list[dict]], folds: int = 10) -> dict:
+    """Rule 42s: each input ordered by a check fitted on the other folds (fold = input number mod ``folds``) of every
+    set; the top-five shares per set and over all inputs, for L (judge's grouping kept), L0 (none) and C."""
+    ordered: dict[str, dict[str, list[list[int]]]] = {order: {name: [] for name in sets} for order in ("L", "L0", "C")}
+    for fold in range(folds):
+        check = fitted_on([item for inputs in sets.values() for i, item in enumerate(inputs) if i % folds != fold])
+        for name, inputs in sets.items():
+            for item in inputs[fold::folds]:
+                learned = check.probabilities(item["rows"])
+                for order, values, grouped in (("L", learned, True), ("L0", learned, False), ("C", FIXED["C"](item["rows"]), True)):
+                    ordered[order][name].append(ordered_verdicts(item, values, grouped))
+    return {order: {**{name: top_shares(lists) for name, lists in by_set.items()},
+                    "all": top_shares([verdicts for lists in by_set.values() for verdicts in lists])}
+            for order, by_set in ordered.items()}
+
+
+def score(sets: dict[str, list[dict]]) -> dict:
+    result = {}
+    for name, inputs in sets.items():  # rule 42q, and how well each score ranks one input's candidates (mean AUC)
+        aucs = {key: [auc(values(item["rows"]), item["verdicts"]) for item in inputs]
+                for key, values in {**FIXED, "judge": lambda rows: rows[:, COLUMN["judge"]]}.items()}
+        result[name] = {"inputs": len(inputs), "candidates": sum(len(item["verdicts"]) for item in inputs),
+                        "accepted": int(sum(item["verdicts"].sum() for item in inputs)),
+                        **{order: top_shares([ordered_verdicts(item, key(item["rows"]), True) for item in inputs])
+                           for order, key in FIXED.items()},
+                        "C_ungrouped": top_shares([ordered_verdicts(item, FIXED["C"](item["rows"]), False) for item in inputs]),
+                        "mean_auc_within_input": {key: round(float(np.mean([a for a in values if a is not None])), 3)
+                                                  for key, values in aucs.items()}}
+    for fit_set, test_set in (("dev", "everyday"), ("everyday", "dev")):  # rule 42r, and its reverse
+        check = fitted_on(sets[fit_set])
+        result[f"fitted_on_{fit_set}"] = {
+            "weights": dict(zip(reader_check.FEATURES, np.round(check.model.weights, 3).tolist())),
+            **{name: {order: top_shares([ordered_verdicts(item, check.probabilities(item["rows"]), grouped) for item in inputs])
+                      for order, grouped in (("L", True), ("L0", False))} for name, inputs in sets.items()}}
+    result["cross_validated"] = cross_validated(sets)  # rule 42s
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("task", choices=["sheet", "score"])
+    parser.add_argument("path", type=Path, nargs="?", help="sheet: the TSV to write")
+    parser.add_argument("--verdicts", type=Path, default=VERDICTS)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sim = load(checkpoints.locate("roformer_sim", None), checkpoints.device())
+    if args.task == "sheet":
+        if args.path is None:
+            parser.error("sheet needs the TSV to write")
+        write_sheet(sim, args.path)
+        return
+    print(json.dumps(score(read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
