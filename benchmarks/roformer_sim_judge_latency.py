@@ -1,6 +1,7 @@
-"""What the fluency judge adds to a paraphrase request, side by side: the tab's defaults on everyday sentences,
-decoding and cosine ranking alone vs the same plus judging every distinct candidate (``fluency.judged_paraphrases``),
-and the judged request with the tab's other decoding (sampling when the default is beam search, and back).
+"""What the fluency judge and the reader check add to a paraphrase request, side by side: the tab's defaults on everyday
+sentences, decoding and cosine ranking alone vs the same plus judging every distinct candidate
+(``fluency.judged_paraphrases`` without the reader check) vs the tab's request (judged and ordered by the reader check),
+and the tab's request with its other decoding (sampling when the default is beam search, and back).
 
     python benchmarks/roformer_sim_judge_latency.py [--threads 2] [--inputs benchmarks/everyday_sentences.txt] [--limit 10]
         [--other-judge DIR]   # also another judge folder (e.g. an earlier judge.json without the char LM), side by side
@@ -36,7 +37,7 @@ def main() -> None:
     judges = {"with_judge": judge, **({"with_other_judge": fluency.FluencyJudge(args.other_judge)} if args.other_judge else {})}
     for each in judges.values():
         fluency.judged_paraphrases(sim, each, texts[0], **settings)  # warm-up
-    plain, judged = [], {name: [] for name in judges}
+    plain, judged, checked = [], {name: [] for name in judges}, []
     other_decoding = {**settings, "beam": not settings["beam"]}
     other_times = []
     for text in texts:  # alternating, so that a busy machine slows all alike
@@ -46,19 +47,26 @@ def main() -> None:
         plain.append(time.perf_counter() - start)
         for name, each in judges.items():
             start = time.perf_counter()
-            fluency.judged_paraphrases(sim, each, text, **settings)
+            fluency.judged_paraphrases(sim, each, text, **settings, reader_order=False)
             judged[name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        fluency.judged_paraphrases(sim, judge, text, **settings)
+        checked.append(time.perf_counter() - start)
         start = time.perf_counter()
         fluency.judged_paraphrases(sim, judge, text, **other_decoding)
         other_times.append(time.perf_counter() - start)
     result = {"median_s_without_judge": round(statistics.median(plain), 3),
               **{f"median_s_{name}": round(statistics.median(times), 3) for name, times in judged.items()},
               "ratio": round(statistics.median(judged["with_judge"]) / statistics.median(plain), 2),
+              "median_s_with_judge_and_reader_check": round(statistics.median(checked), 3),
+              "ratio_reader_check": round(statistics.median(checked) / statistics.median(judged["with_judge"]), 2),
               "default_decoding": "beam search" if settings["beam"] else "sampling",
               "median_s_with_judge_other_decoding": round(statistics.median(other_times), 3), "inputs": len(texts),
               "threads": args.threads}
     print(f"median per request: {result['median_s_without_judge']} s without the judge, {result['median_s_with_judge']} s with it "
-          f"({result['ratio']}×); {result['median_s_with_judge_other_decoding']} s with the judge and the other decoding")
+          f"({result['ratio']}×), {result['median_s_with_judge_and_reader_check']} s with the judge and the reader check (the tab; "
+          f"{result['ratio_reader_check']}× the judge alone); {result['median_s_with_judge_other_decoding']} s for the tab's "
+          "request with the other decoding")
     if args.other_judge:
         result["other_judge"] = str(args.other_judge)
         result["ratio_to_other_judge"] = round(statistics.median(judged["with_judge"]) / statistics.median(judged["with_other_judge"]), 2)

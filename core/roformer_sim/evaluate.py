@@ -123,6 +123,7 @@ def dev_inputs(sts_dir: Path, per_set: int) -> list[str]:
 def evaluate_shown(sim: Sim, texts: list[str], judge: FluencyJudge, out: Path | None, settings: dict | None = None) -> dict:
     """The tab's output per input under ``settings`` (default: the tab's defaults), written to ``out`` when given, and
     the judge's shares over it."""
+    from core.roformer_sim import reader_check
     from core.roformer_sim.fluency import judged_paraphrases
 
     settings = settings or generate.TAB_DEFAULTS
@@ -142,6 +143,7 @@ def evaluate_shown(sim: Sim, texts: list[str], judge: FluencyJudge, out: Path | 
         f"share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_top{FLUENCY_TOP}": round(served_top / max(len(texts), 1), 4),
         f"share_with_passing_non_copy_cosine_{GOOD_COSINE}_in_shown": round(served_shown / max(len(texts), 1), 4),
         **settings,
+        "order": "reader check" if settings.get("reader_order", True) and reader_check.check_for(sim) else "cosine",
         "fluency_threshold": judge.threshold,
     }
 
@@ -244,7 +246,8 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
             "roformer_sim", "shown_" + (Path(args.inputs).stem if args.inputs else f"test_{args.limit or 50}_per_set"),
             label=f"the tab's default output for {result['inputs']} {named} (n = {result['n']}, "
                   + ("beam search" if result.get("beam") else f"top-p {result['top_p']:g}") + ", "
-                  f"copy bias {result.get('copy_bias', 0):g}, repetition penalty {result.get('repetition_penalty', 0):g}): "
+                  f"copy bias {result.get('copy_bias', 0):g}, repetition penalty {result.get('repetition_penalty', 0):g}, "
+                  + ("judge-passing first, then " if result.get("fluent_first") else "") + f"ordered by {result['order']}): "
                   f"shown top {FLUENCY_TOP} the fluency judge passes · inputs with a passing non-copy candidate of cosine "
                   f"≥ {GOOD_COSINE} among the top {FLUENCY_TOP} · among all {result['k']} shown",
             value=f"{result[f'top{FLUENCY_TOP}_passing_share']:.1%} · "
