@@ -11,7 +11,9 @@ candidate that changes more than punctuation (the tab's defaults), pooled per in
 ``set<TAB>input number<TAB>input<TAB>candidate``. The reader's verdicts go into ``benchmarks/reader_verdicts_all_beams.tsv``
 (``set<TAB>input number<TAB>candidate<TAB>verdict``; the dev inputs are STS sentences, which are not committed).
 ``score`` prints, per set and order, the reader-accepted share of the top five and the share of inputs with an accepted
-candidate there; "grouped" orders put the candidates the fluency judge passes first.
+candidate there; "grouped" orders put the candidates the fluency judge passes first. ``fluency_alone`` scores the
+same orders by a second reading of fluency alone (``benchmarks/reader_fluency_all_beams.tsv``), as the team's blind
+reader judges.
 """
 
 from __future__ import annotations
@@ -90,6 +92,25 @@ def cross_validated(sets: dict[str, list[dict]], folds: int = 10) -> dict:
             for order, by_set in ordered.items()}
 
 
+def fluency_shares(sets: dict[str, list[dict]], fluency: dict[tuple[str, int, str], int], folds: int = 10) -> dict:
+    """The orders of ``cross_validated`` (the check fitted on the other folds' verdicts of fluent and faithful), and the
+    judge's probability alone (J), scored by a reading of fluency alone: the share of the top five a reader who does not
+    judge content accepts."""
+    ordered: dict[str, dict[str, list[list[int]]]] = {order: {name: [] for name in sets} for order in ("L0", "C", "J")}
+    for fold in range(folds):
+        check = fitted_on([item for inputs in sets.values() for i, item in enumerate(inputs) if i % folds != fold])
+        for name, inputs in sets.items():
+            for i in range(fold, len(inputs), folds):
+                item = inputs[i]
+                fluent = {**item, "verdicts": np.array([fluency[name, i, text] for text in item["texts"]], dtype=int)}
+                for order, values, grouped in (("L0", check.probabilities(item["rows"]), False),
+                                               ("C", FIXED["C"](item["rows"]), True), ("J", item["rows"][:, COLUMN["judge"]], False)):
+                    ordered[order][name].append(ordered_verdicts(fluent, values, grouped))
+    return {order: {**{name: top_shares(lists) for name, lists in by_set.items()},
+                    "all": top_shares([verdicts for lists in by_set.values() for verdicts in lists])}
+            for order, by_set in ordered.items()}
+
+
 def score(sets: dict[str, list[dict]]) -> dict:
     result = {}
     for name, inputs in sets.items():  # rule 42q, and how well each score ranks one input's candidates (mean AUC)
@@ -117,6 +138,8 @@ def main() -> None:
     parser.add_argument("task", choices=["sheet", "score"])
     parser.add_argument("path", type=Path, nargs="?", help="sheet: the TSV to write")
     parser.add_argument("--verdicts", type=Path, default=VERDICTS)
+    parser.add_argument("--fluency", type=Path, default=Path(__file__).with_name("reader_fluency_all_beams.tsv"),
+                        help="score: a reading of fluency alone of the same candidates (same format)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -126,7 +149,8 @@ def main() -> None:
             parser.error("sheet needs the TSV to write")
         write_sheet(sim, args.path)
         return
-    print(json.dumps(score(read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())), ensure_ascii=False))
+    sets = read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())
+    print(json.dumps({**score(sets), "fluency_alone": fluency_shares(sets, read_verdicts(args.fluency))}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def read_verdicts(path: Path) -> dict[tuple[str, int, str], int]:
 
 def read_inputs(sim: Sim, judge: FluencyJudge, verdicts: dict[tuple[str, int, str], int],
                 sets: dict[str, list[str]]) -> dict[str, list[dict]]:
-    """Per set, per input: its candidates' judge verdicts (``passes``), feature rows and the reader's verdicts."""
+    """Per set, per input: its candidates (``texts``), the judge's verdicts (``passes``), feature rows and the reader's
+    verdicts."""
     read: dict[str, list[dict]] = {}
     for name, texts in sets.items():
         read[name] = []
@@ -63,7 +64,7 @@ def read_inputs(sim: Sim, judge: FluencyJudge, verdicts: dict[tuple[str, int, st
                 raise ValueError(f"no verdict for {len(missing)} candidates of {name} input {i} ({text!r}), e.g. {missing[0]!r}: "
                                  "the generator or the judge is not the one the verdicts were read for")
             scores = judge.scores([c for c, _ in ranked])
-            read[name].append({"passes": np.asarray(scores) >= judge.threshold,
+            read[name].append({"texts": [c for c, _ in ranked], "passes": np.asarray(scores) >= judge.threshold,
                                "rows": reader_check.features(sim, text, ranked, scores),
                                "verdicts": np.array([verdicts[name, i, c] for c, _ in ranked], dtype=int)})
     return read
