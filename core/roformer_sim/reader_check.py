@@ -7,7 +7,7 @@ Features: the cosine to the input, the generator's round trip (mean log probabil
 and forward probability (of the candidate given the input), the fluency judge's probability, and the size of the edit
 (characters inserted, deleted and replaced, and the change in length; punctuation ignored). The cosine and the two
 probabilities are the bundled generator's own numbers, so the check is used only with the generator it was fitted
-with (``check_for``): a Hub checkpoint keeps the cosine order. Fitted by ``fit_meaning``.
+with (``check_for``): a Hub checkpoint keeps the cosine order. Fitted by ``fit_reader_check``.
 """
 
 from __future__ import annotations
