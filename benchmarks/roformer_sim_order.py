@@ -33,21 +33,26 @@ from core.roformer_sim.fluency import FluencyJudge
 from core.roformer_sim.model import load
 
 TOP = 5
+HELD_OUT = Path(__file__).with_name("everyday_sentences_held_out.txt")  # rule 42t's 40 new inputs
 COLUMN = {name: i for i, name in enumerate(reader_check.FEATURES)}
 FIXED = {"C": lambda rows: rows[:, COLUMN["cosine"]], "R": lambda rows: rows[:, COLUMN["round_trip"]],
          "F": lambda rows: rows[:, COLUMN["round_trip"]] + rows[:, COLUMN["forward"]]}
 
 
-def write_sheet(sim, sheet: Path) -> None:
+def write_sheet(sim, sheet: Path, sets: dict[str, list[str]]) -> None:
     rng = random.Random(42)
     lines = []
-    for name, texts in input_sets().items():
+    for name, texts in sets.items():
         for i, text in enumerate(texts):
             pool = [c for c, _ in candidates(sim, text)]
             rng.shuffle(pool)
             lines += [f"{name}\t{i}\t{text}\t{c}\n" for c in pool]
     sheet.write_text("".join(lines), encoding="utf-8")
     print(json.dumps({"candidates": len(lines)}))
+
+
+def held_out_set() -> dict[str, list[str]]:
+    return {"held_out": [line.strip() for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]}
 
 
 def ordered_verdicts(item: dict, values: np.ndarray, grouped: bool) -> list[int]:
@@ -140,6 +145,8 @@ def main() -> None:
     parser.add_argument("--verdicts", type=Path, default=VERDICTS)
     parser.add_argument("--fluency", type=Path, default=Path(__file__).with_name("reader_fluency_all_beams.tsv"),
                         help="score: a reading of fluency alone of the same candidates (same format)")
+    parser.add_argument("--held-out", action="store_true",
+                        help=f"sheet: the inputs of {HELD_OUT.name} (rule 42t's test) instead of dev and everyday")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -147,7 +154,7 @@ def main() -> None:
     if args.task == "sheet":
         if args.path is None:
             parser.error("sheet needs the TSV to write")
-        write_sheet(sim, args.path)
+        write_sheet(sim, args.path, held_out_set() if args.held_out else input_sets())
         return
     sets = read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())
     print(json.dumps({**score(sets), "fluency_alone": fluency_shares(sets, read_verdicts(args.fluency))}, ensure_ascii=False))
