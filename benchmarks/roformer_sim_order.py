@@ -1,10 +1,11 @@
-"""The order of the paraphrase tab's candidates against a reader's verdicts on every candidate (rules 42q, 42r and 42s
-in the roformer_sim card): cosine to the input (C), the round trip (R: how likely the generator finds the input given
+"""The order of the paraphrase tab's candidates against a reader's verdicts on every candidate (rules 42q, 42r, 42s and
+42t in the roformer_sim card): cosine to the input (C), the round trip (R: how likely the generator finds the input given
 the candidate), R plus the forward probability (F), and the reader check (``core.roformer_sim.reader_check``) fitted on
-one set of inputs and tested on the other, and cross-validated over both.
+one set of inputs and tested on the other, cross-validated over both, and tested on new sentences.
 
-    python benchmarks/roformer_sim_order.py sheet SHEET.tsv   # every candidate of the tab's defaults, for a blind reading
-    python benchmarks/roformer_sim_order.py score             # the shares of each order, one JSON line
+    python benchmarks/roformer_sim_order.py sheet SHEET.tsv [--held-out]   # every candidate, for a blind reading
+    python benchmarks/roformer_sim_order.py score                          # the shares of each order, one JSON line
+    python benchmarks/roformer_sim_order.py held-out                       # rule 42t on the new sentences, one JSON line
 
 ``sheet`` writes, for the 40 dev inputs and the 40 everyday sentences (``fit_reader_check.input_sets``), every distinct
 candidate that changes more than punctuation (the tab's defaults), pooled per input and shuffled, with no score:
@@ -13,12 +14,15 @@ candidate that changes more than punctuation (the tab's defaults), pooled per in
 ``score`` prints, per set and order, the reader-accepted share of the top five and the share of inputs with an accepted
 candidate there; "grouped" orders put the candidates the fluency judge passes first. ``fluency_alone`` scores the
 same orders by a second reading of fluency alone (``benchmarks/reader_fluency_all_beams.tsv``), as the team's blind
-reader judges.
+reader judges. ``held-out`` orders the 40 new sentences of ``everyday_sentences_held_out.txt`` (verdicts in
+``reader_verdicts_held_out.tsv``) by C, by the check fitted on all verdicts of the other 80 inputs (L0, the bundled one),
+and by that check with one more feature, the characters a candidate appends after the input (T1).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import random
 from pathlib import Path
@@ -27,13 +31,15 @@ import numpy as np
 import torch
 
 from core import checkpoints
-from core.roformer_sim import reader_check
+from core.roformer_sim import generate, reader_check
 from core.roformer_sim.fit_reader_check import VERDICTS, candidates, input_sets, read_inputs, read_verdicts
 from core.roformer_sim.fluency import FluencyJudge
 from core.roformer_sim.model import load
+from reader_share import FINAL_PARTICLES
 
 TOP = 5
 HELD_OUT = Path(__file__).with_name("everyday_sentences_held_out.txt")  # rule 42t's 40 new inputs
+HELD_OUT_VERDICTS = Path(__file__).with_name("reader_verdicts_held_out.tsv")
 COLUMN = {name: i for i, name in enumerate(reader_check.FEATURES)}
 FIXED = {"C": lambda rows: rows[:, COLUMN["cosine"]], "R": lambda rows: rows[:, COLUMN["round_trip"]],
          "F": lambda rows: rows[:, COLUMN["round_trip"]] + rows[:, COLUMN["forward"]]}
@@ -138,9 +144,48 @@ def score(sets: dict[str, list[dict]]) -> dict:
     return result
 
 
+def appended(source: str, candidate: str) -> int:
+    """Characters the candidate adds after the input's last character, less the final particles that end them
+    (punctuation ignored): the question tails the generator learned from the bank questions (今天天气不错怎么回事: 4,
+    今天天气不错啊: 0). Rule 42t's feature; not bundled."""
+    a, b = generate.without_punctuation(source), generate.without_punctuation(candidate)
+    operations = difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+    if not operations or operations[-1][0] != "insert" or operations[-1][1] != len(a):
+        return 0
+    _, _, _, start, end = operations[-1]
+    return len(b[start:end].rstrip(FINAL_PARTICLES))
+
+
+def with_appended(read: dict[str, list[dict]], sets: dict[str, list[str]]) -> dict[str, list[dict]]:
+    """The inputs of ``read`` with one more feature column: the characters each candidate appends."""
+    return {name: [{**item, "rows": np.column_stack([item["rows"], [appended(sets[name][i], t) for t in item["texts"]]])}
+                   for i, item in enumerate(inputs)] for name, inputs in read.items()}
+
+
+def rule_42t(sim, judge: FluencyJudge) -> dict:
+    """L0 (the eight features) and T1 (L0's plus the appended characters), each fitted on all verdicts of the dev and
+    everyday inputs, and C, ordering the 40 new everyday sentences, scored by their verdicts."""
+    old_sets, new_sets = input_sets(), held_out_set()
+    old = read_inputs(sim, judge, read_verdicts(VERDICTS), old_sets)
+    new = read_inputs(sim, judge, read_verdicts(HELD_OUT_VERDICTS), new_sets)
+    old_t, new_t = with_appended(old, old_sets), with_appended(new, new_sets)
+    l0 = fitted_on([item for inputs in old.values() for item in inputs])
+    t1 = fitted_on([item for inputs in old_t.values() for item in inputs])
+    items, items_t = new["held_out"], new_t["held_out"]
+    return {"inputs": len(items), "candidates": sum(len(item["verdicts"]) for item in items),
+            "accepted": int(sum(item["verdicts"].sum() for item in items)),
+            "C": top_shares([ordered_verdicts(item, FIXED["C"](item["rows"]), True) for item in items]),
+            "L0": top_shares([ordered_verdicts(item, l0.probabilities(item["rows"]), False) for item in items]),
+            "T1": top_shares([ordered_verdicts(item, t1.probabilities(item["rows"]), False) for item in items_t]),
+            "T1_weights": dict(zip([*reader_check.FEATURES, "appended"], np.round(t1.model.weights, 3).tolist())),
+            "mean_auc_within_input": {name: round(float(np.mean([a for a in (auc(check.probabilities(item["rows"]), item["verdicts"])
+                                                                             for item in inputs) if a is not None])), 3)
+                                      for name, check, inputs in (("L0", l0, items), ("T1", t1, items_t))}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=["sheet", "score"])
+    parser.add_argument("task", choices=["sheet", "score", "held-out"])
     parser.add_argument("path", type=Path, nargs="?", help="sheet: the TSV to write")
     parser.add_argument("--verdicts", type=Path, default=VERDICTS)
     parser.add_argument("--fluency", type=Path, default=Path(__file__).with_name("reader_fluency_all_beams.tsv"),
@@ -155,6 +200,9 @@ def main() -> None:
         if args.path is None:
             parser.error("sheet needs the TSV to write")
         write_sheet(sim, args.path, held_out_set() if args.held_out else input_sets())
+        return
+    if args.task == "held-out":
+        print(json.dumps(rule_42t(sim, FluencyJudge()), ensure_ascii=False))
         return
     sets = read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())
     print(json.dumps({**score(sets), "fluency_alone": fluency_shares(sets, read_verdicts(args.fluency))}, ensure_ascii=False))
