@@ -90,7 +90,7 @@ def coherence(text_words: list[str], counts: dict[str, np.ndarray], collisions: 
 
 def judged(features: dict[str, np.ndarray]) -> dict:
     """Fitted as the judge is; rates at the threshold that accepts ``ACCEPT_DEV_REAL`` of dev real sentences."""
-    model = fluency.fit_fitted_kinds(features)
+    model = fluency.fit_real_against_fitted_kinds(features)
     p = {name: model.probabilities(rows) for name, rows in features.items()}
     threshold = float(np.quantile(p["dev/positive"], 1 - ACCEPT_DEV_REAL))
     return {"test_real_accepted": round(float(np.mean(p["test/positive"] >= threshold)), 3),

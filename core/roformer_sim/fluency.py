@@ -627,7 +627,7 @@ def example_sets(sts_dir: Path, extra_dir: Path, prose_file: Path, per_kind: int
     return sets
 
 
-def fit_fitted_kinds(features: dict[str, np.ndarray]) -> logistic.Logistic:
+def fit_real_against_fitted_kinds(features: dict[str, np.ndarray]) -> logistic.Logistic:
     """The logistic model of real (``fit/positive``) against the fitted kinds of negative (``fit/<kind>`` of
     ``FIT_KINDS``), each kind repeated to weigh as much as the positives; every column of the rows is a feature."""
     kinds = ["positive", *FIT_KINDS]
@@ -648,7 +648,7 @@ def fit_judge(all_features: dict[str, np.ndarray], names: Sequence[str] = FEATUR
         raise ValueError(f"accept_dev_real must be a share between 0 and 1, got {accept_dev_real}")
     columns = [FEATURES.index(name) for name in names]
     features = {name: rows[:, columns] for name, rows in all_features.items()}
-    model = fit_fitted_kinds(features)
+    model = fit_real_against_fitted_kinds(features)
     p = {name: model.probabilities(rows) for name, rows in features.items()}
     threshold = (balanced_threshold(p["dev/positive"], p["dev/generated"]) if accept_dev_real is None
                  else float(np.quantile(p["dev/positive"], 1 - accept_dev_real)))
