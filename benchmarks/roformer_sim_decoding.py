@@ -3,8 +3,8 @@ probability), on held-out dev inputs (``evaluate.dev_inputs``; never a test spli
 
     python benchmarks/roformer_sim_decoding.py [--checkpoint DIR] [--per-set 25] [--threads 1]
 
-For each setting (top-p, copy bias towards the input's characters, repetition penalty, sampling or beam search; n, k
-and seed as the tab's defaults; a beam search keeps n beams and ignores top-p and the seed): A = share of the shown
+For each setting (top-p, copy bias towards the input's characters, repetition penalty, sampling or beam search; n, k,
+seed, order and tail penalty as the tab's defaults; a beam search keeps n beams and ignores top-p and the seed): A = share of the shown
 top five the judge passes, B = share of inputs with a shown candidate that passes,
 has cosine >= 0.8 and is not a copy. One line per setting, then one JSON object of all of them.
 """
@@ -49,7 +49,8 @@ def main() -> None:
         r = evaluate.evaluate_shown(sim, texts, judge, None, settings)
         a = r[f"top{evaluate.FLUENCY_TOP}_passing_share"]
         b = r[f"share_with_passing_non_copy_cosine_{evaluate.GOOD_COSINE}_in_shown"]
-        results.append({"top_p": top_p, "copy_bias": copy_bias, "repetition_penalty": penalty, "beam": bool(beam), "A": a, "B": b,
+        results.append({"top_p": top_p, "copy_bias": copy_bias, "repetition_penalty": penalty, "beam": bool(beam),
+                        "tail_penalty": settings["tail_penalty"], "A": a, "B": b,
                         "A+B": round(a + b, 4), "seconds": round(time.perf_counter() - start, 1)})
         decoding = "beam search" if beam else f"top-p {top_p:<4}"
         print(f"{decoding:<11} copy bias {copy_bias:<3} penalty {penalty:<3}  A {a:.3f}  B {b:.3f}  A+B {a + b:.3f}", flush=True)

@@ -43,7 +43,7 @@ def main() -> None:
     for text in texts:  # alternating, so that a busy machine slows all alike
         start = time.perf_counter()
         generate.paraphrase(sim, text, settings["n"], settings["n"], settings["top_p"], settings["seed"], (),
-                            settings["copy_bias"], settings["repetition_penalty"], settings["beam"])
+                            settings["copy_bias"], settings["repetition_penalty"], settings["beam"], settings["tail_penalty"])
         plain.append(time.perf_counter() - start)
         for name, each in judges.items():
             start = time.perf_counter()

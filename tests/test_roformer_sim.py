@@ -415,3 +415,28 @@ def test_paraphrases_stop_at_twice_the_input_and_ten(sim, beam):
     texts = generate.sample(sim, "我喜欢北京", 8, 1.0, 0, beam=beam)
     assert texts and max(len(sim.tokenizer.tokenize(t)) for t in texts) <= 20
     assert any(len(sim.tokenizer.tokenize(t)) == 20 for t in texts)  # the random tiny model runs on to the limit
+
+
+def test_steer_to_stop_lowers_all_but_the_end_once_the_input_is_written():
+    vocabulary = ["[PAD]", "[SEP]", "今", "天", "不", "错", "怎", "么", "啊", "。", "，", "了"]
+    ids = {token: i for i, token in enumerate(vocabulary)}
+    source = torch.tensor([ids[c] for c in "今天不错了"])  # its ending is 不错: the final particle does not count
+    steer = generate.steer_to_stop(vocabulary, ids["[SEP]"], source, tail_penalty=5.0)
+    history = torch.tensor([[ids[c] for c in row] for row in ("今天不错", "天不错啊", "今天今天", "天不错，")])
+    logits = torch.zeros(4, len(vocabulary))
+    out = steer(logits, history)
+    free = [ids[t] for t in ("[SEP]", "么", "啊", "。", "了")]  # the end, final particles, a sentence end
+    others = [i for i in range(len(vocabulary)) if i not in free]
+    for row in (0, 1):  # the input's ending written (then a particle): only the end and particles stay free
+        assert torch.all(out[row, others] == -5.0) and torch.all(out[row, free] == 0.0)
+    assert torch.all(out[2] == 0.0)  # the ending not written yet
+    assert torch.all(out[3] == 0.0)  # a comma after it: that comma already paid the penalty
+    assert torch.equal(logits, torch.zeros(4, len(vocabulary)))  # pure
+
+
+def test_tail_penalty_changes_nothing_at_zero_and_runs_in_both_decodings(sim):
+    plain = generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0)
+    assert generate.paraphrase(sim, "我喜欢北京", n=8, k=3, seed=0, tail_penalty=0.0) == plain
+    for beam in (False, True):
+        texts = generate.sample(sim, "我喜欢北京", 4, 0.95, 0, beam=beam, tail_penalty=6.0)
+        assert len(texts) == 4 and all(isinstance(t, str) for t in texts)

@@ -43,7 +43,15 @@ def test_the_bundled_generator_is_ordered_by_the_reader_check():
     assert "ordered by the reader check" in note
     # the reader's verdicts taught it that swapping the word that carries the meaning is worse than a particle
     by_text = {row[1]: row[3] for row in rows}
-    assert by_text["这个苹果很甜啊"] > by_text["这个苹果很凉"] > by_text["这个苹果较甜"]
+    assert by_text["这个苹果很甜啊"] > by_text["这个苹果很凉"]
+
+
+def test_the_bundled_tab_does_not_append_questions_to_the_input():
+    """Rule 42u's tail penalty: without it the first example showed 今天天气不错什么意思 and 今天天气不错怎么回事."""
+    checkpoints.clear_cache()
+    rows, _ = tab.paraphrases("今天天气不错", 20, 10, 0.8, 0, "", False, "beam search", checkpoints.BUNDLED)
+    tails = [row[1][len("今天天气不错"):] for row in rows if row[1].startswith("今天天气不错")]
+    assert tails and all(ch in generate.FINAL_PARTICLES for tail in tails for ch in tail.strip("。！？"))
 
 
 def test_beam_search_in_the_tab(tiny_model):

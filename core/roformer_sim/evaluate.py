@@ -247,6 +247,7 @@ def record(args: argparse.Namespace, result: dict, argv: list[str] | None) -> No
             label=f"the tab's default output for {result['inputs']} {named} (n = {result['n']}, "
                   + ("beam search" if result.get("beam") else f"top-p {result['top_p']:g}") + ", "
                   f"copy bias {result.get('copy_bias', 0):g}, repetition penalty {result.get('repetition_penalty', 0):g}, "
+                  f"tail penalty {result.get('tail_penalty', 0):g}, "
                   + ("judge-passing first, then " if result.get("fluent_first") else "") + f"ordered by {result['order']}): "
                   f"shown top {FLUENCY_TOP} the fluency judge passes · inputs with a passing non-copy candidate of cosine "
                   f"≥ {GOOD_COSINE} among the top {FLUENCY_TOP} · among all {result['k']} shown",

@@ -6,7 +6,8 @@ defaults write for a set of inputs, with the bundled generator and fluency judge
 The inputs are the 40 dev inputs of ``evaluate shown --inputs dev --limit 10`` ("dev") and the 40 everyday sentences of
 ``benchmarks/everyday_sentences.txt`` ("everyday"). The verdicts file has one line per candidate,
 ``set<TAB>input number<TAB>candidate<TAB>verdict`` (1 = fluent Chinese that keeps the input's meaning); the candidates
-are regenerated here, and one without a verdict is an error (the generator or the judge changed since the reading).
+are regenerated here, with the decoding they were read for (no tail penalty, ``READ_TAIL_PENALTY``), and one without a
+verdict is an error (the generator or the judge changed since the reading).
 ``benchmarks/roformer_sim_order.py`` measures orders of the same candidates by cross-validation.
 """
 
@@ -28,6 +29,7 @@ from core.roformer_sim.model import Sim, load
 
 EVERYDAY = checkpoints.REPO_ROOT / "benchmarks" / "everyday_sentences.txt"
 VERDICTS = checkpoints.REPO_ROOT / "benchmarks" / "reader_verdicts_all_beams.tsv"
+READ_TAIL_PENALTY = 0.0  # the verdicts were read for beam search before the tab's tail penalty (rule 42u) existed
 
 
 def input_sets(everyday: Path = EVERYDAY) -> dict[str, list[str]]:
@@ -35,10 +37,12 @@ def input_sets(everyday: Path = EVERYDAY) -> dict[str, list[str]]:
     return {"dev": dev_inputs(STS_DIR, 10), "everyday": lines}
 
 
-def candidates(sim: Sim, text: str) -> list[tuple[str, float]]:
-    """Every (candidate, cosine) the tab judges with its defaults, best cosine first."""
+def candidates(sim: Sim, text: str, tail_penalty: float = READ_TAIL_PENALTY) -> list[tuple[str, float]]:
+    """Every (candidate, cosine) the tab judges with its defaults but the tail penalty (by default the one the
+    verdicts were read for), best cosine first."""
     d = generate.TAB_DEFAULTS
-    return generate.beyond_punctuation(generate.paraphrase(sim, text, d["n"], d["n"], d["top_p"], d["seed"], beam=d["beam"]), text)
+    return generate.beyond_punctuation(generate.paraphrase(sim, text, d["n"], d["n"], d["top_p"], d["seed"], beam=d["beam"],
+                                                           tail_penalty=tail_penalty), text)
 
 
 def read_verdicts(path: Path) -> dict[tuple[str, int, str], int]:

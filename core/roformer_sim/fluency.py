@@ -448,13 +448,13 @@ class FluencyJudge:
 
 def judged_paraphrases(sim: Sim, judge: FluencyJudge, text: str, n: int, k: int, top_p: float, seed: int,
                        mask_positions: Sequence[int] = (), fluent_first: bool = False, copy_bias: float = 0.0,
-                       repetition_penalty: float = 0.0, beam: bool = False,
+                       repetition_penalty: float = 0.0, beam: bool = False, tail_penalty: float = 0.0,
                        reader_order: bool = True) -> list[tuple[str, float, float, bool, float | None]]:
     """What the paraphrase tab shows: every candidate that changes more than punctuation, judged and ordered (by the
     reader check when ``reader_order`` and ``sim`` is the generator it was fitted with, else by cosine), the first ``k``
     kept."""
     ranked = generate.beyond_punctuation(generate.paraphrase(sim, text, n, max(n, k), top_p, seed, mask_positions, copy_bias,
-                                                             repetition_penalty, beam), text)
+                                                             repetition_penalty, beam, tail_penalty), text)
     scores = judge.scores([sentence for sentence, _ in ranked])
     check = reader_check.check_for(sim) if reader_order else None
     readers = check.probabilities(reader_check.features(sim, text, ranked, scores)).tolist() if check and ranked else None

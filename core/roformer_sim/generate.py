@@ -11,6 +11,7 @@ most likely continuations by beam search (the same cache, its rows reordered eac
 from __future__ import annotations
 
 import difflib
+import functools
 import unicodedata
 from typing import Callable, Sequence
 
@@ -28,9 +29,12 @@ MAX_SEED = 2**53 - 1
 # What the paraphrase tab starts with (evaluate shown measures it): beam search, chosen over sampling on held-out dev
 # inputs by the judge and cosine (benchmarks/roformer_sim_decoding.py); top-p is what sampling uses when picked. The
 # candidates are ordered by the reader check alone, not with those the fluency judge passes first (rule 42s,
-# benchmarks/roformer_sim_order.py).
+# benchmarks/roformer_sim_order.py). The tail penalty stops a candidate from appending a question to the input (rule
+# 42u, benchmarks/roformer_sim_tail_penalty.py).
+FINAL_PARTICLES = "啊呢吧呀吗么了的"  # what may end a paraphrase and still say the input (这个苹果很甜啊)
+SENTENCE_ENDS = "。！？!?…～~"
 TAB_DEFAULTS = {"n": 20, "k": 10, "top_p": 0.8, "seed": 0, "copy_bias": 0.0, "repetition_penalty": 0.0, "beam": True,
-                "fluent_first": False}
+                "tail_penalty": 6.0, "fluent_first": False}
 
 
 # ---------------------------------------------------------------- pure pieces
@@ -323,6 +327,31 @@ def steer_to_source(source: torch.Tensor, vocab_size: int, copy_bias: float, rep
     return steer
 
 
+def steer_to_stop(vocabulary: Sequence[str], sep: int, source: torch.Tensor, tail_penalty: float,
+                  ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Once a candidate has written the input's last two characters (followed by nothing but final particles or
+    sentence-final punctuation), every token but those and [SEP] (``sep``) is lowered by ``tail_penalty``: the
+    generator learned from the bank questions to append a question (今天天气不错怎么回事, 今天天气不错，什么意思), which a
+    reader takes for a change of meaning. ``vocabulary``: the token of each id. Returns new logits."""
+    free = torch.tensor([token in FINAL_PARTICLES or token in SENTENCE_ENDS for token in vocabulary], device=source.device)
+    free[sep] = True
+    content = source.tolist()
+    while content and free[content[-1]]:
+        content.pop()
+    ending = content[-2:]
+
+    def steer(logits: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        logits = logits.clone()
+        for row, written in enumerate(history.tolist()):
+            while written and free[written[-1]]:
+                written.pop()
+            if ending and written[-len(ending):] == ending:
+                logits[row, ~free] -= tail_penalty
+        return logits
+
+    return steer
+
+
 def max_paraphrase_tokens(source_tokens: int) -> int:
     """The longest paraphrase written for a source of this length: twice it and ten more. Longer text is a runaway
     (a weak model that misses [SEP]), and every character costs the fluency judge a masked-LM pass."""
@@ -340,13 +369,21 @@ def source_ids(sim: Sim, text: str, mask_positions: Sequence[int] = ()) -> torch
 
 
 def sample(sim: Sim, text: str, n: int, top_p: float, seed: int, mask_positions: Sequence[int] = (),
-           copy_bias: float = 0.0, repetition_penalty: float = 0.0, beam: bool = False) -> list[str]:
+           copy_bias: float = 0.0, repetition_penalty: float = 0.0, beam: bool = False, tail_penalty: float = 0.0) -> list[str]:
     """n raw sampled sentences (duplicates and copies included), in sampling order; with ``beam`` the n beams of
-    ``beam_search`` instead, best first (``top_p`` and ``seed`` unused)."""
+    ``beam_search`` instead, best first (``top_p`` and ``seed`` unused). The logits are steered by ``steer_to_source``
+    (copy bias, repetition penalty) and ``steer_to_stop`` (tail penalty) where those are set."""
     ids = source_ids(sim, text, mask_positions)
     words = ids[0, 1:-1]
-    steer = (steer_to_source(words[words != sim.tokenizer.mask_token_id], sim.model.config.vocab_size, copy_bias, repetition_penalty)
-             if copy_bias or repetition_penalty else None)
+    kept = words[words != sim.tokenizer.mask_token_id]
+    vocab_size = sim.model.config.vocab_size
+    steers = []
+    if copy_bias or repetition_penalty:
+        steers.append(steer_to_source(kept, vocab_size, copy_bias, repetition_penalty))
+    if tail_penalty:
+        vocabulary = sim.tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
+        steers.append(steer_to_stop(vocabulary, sim.tokenizer.sep_token_id, kept, tail_penalty))
+    steer = functools.reduce(lambda f, g: lambda logits, history: g(f(logits, history), history), steers) if steers else None
     max_new = max_paraphrase_tokens(len(words))
     if beam:
         outputs = beam_search(sim, ids, n, max_new, steer=steer)
@@ -387,13 +424,14 @@ def pair_log_probs(sim: Sim, pairs: Sequence[tuple[str, str]], batch_size: int =
 
 def paraphrase(
     sim: Sim, text: str, n: int = 20, k: int = 10, top_p: float = 0.95, seed: int = 0, mask_positions: Sequence[int] = (),
-    copy_bias: float = 0.0, repetition_penalty: float = 0.0, beam: bool = False,
+    copy_bias: float = 0.0, repetition_penalty: float = 0.0, beam: bool = False, tail_penalty: float = 0.0,
 ) -> list[tuple[str, float]]:
     """Up to k (sentence, cosine to the input) pairs, best first, from n candidates sampled in one batch (or n beams)."""
     text = check_text(text, sim)
     check_sampling(n, k, top_p)
     check_seed(seed)
-    candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions, copy_bias, repetition_penalty, beam), text)
+    candidates = distinct_candidates(sample(sim, text, n, top_p, seed, mask_positions, copy_bias, repetition_penalty, beam,
+                                            tail_penalty), text)
     if not candidates:
         return []
     vectors = encode(sim, [text] + candidates)
