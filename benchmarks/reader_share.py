@@ -18,10 +18,11 @@ import json
 import re
 from pathlib import Path
 
+from core.roformer_sim.generate import FINAL_PARTICLES
+
 TOP = 5
 # What a paraphrase may add or drop and still be the input: punctuation, then sentence-final particles.
 PUNCTUATION = re.compile(r"[\s，。！？、；：,.!?;:…]+")
-FINAL_PARTICLES = "啊呢吧呀吗么了的"
 
 
 def core_text(text: str) -> str:

@@ -1,11 +1,14 @@
-"""The order of the paraphrase tab's candidates against a reader's verdicts on every candidate (rules 42q, 42r, 42s and
-42t in the roformer_sim card): cosine to the input (C), the round trip (R: how likely the generator finds the input given
-the candidate), R plus the forward probability (F), and the reader check (``core.roformer_sim.reader_check``) fitted on
-one set of inputs and tested on the other, cross-validated over both, and tested on new sentences.
+"""The order and the decoding of the paraphrase tab's candidates against a reader's verdicts on every candidate (rules
+42q, 42r, 42s, 42t and 42u in the roformer_sim card): cosine to the input (C), the round trip (R: how likely the
+generator finds the input given the candidate), R plus the forward probability (F), and the reader check
+(``core.roformer_sim.reader_check``) fitted on one set of inputs and tested on the other, cross-validated over both, and
+tested on new sentences; then the tail penalty (``generate.steer_to_stop``) on more new sentences.
 
     python benchmarks/roformer_sim_order.py sheet SHEET.tsv [--held-out]   # every candidate, for a blind reading
     python benchmarks/roformer_sim_order.py score                          # the shares of each order, one JSON line
     python benchmarks/roformer_sim_order.py held-out                       # rule 42t on the new sentences, one JSON line
+    python benchmarks/roformer_sim_order.py sheet SHEET.tsv --decoding     # both decodings' candidates, for a blind reading
+    python benchmarks/roformer_sim_order.py tail-penalty                   # rule 42u, one JSON line
 
 ``sheet`` writes, for the 40 dev inputs and the 40 everyday sentences (``fit_reader_check.input_sets``), every distinct
 candidate that changes more than punctuation (the tab's defaults), pooled per input and shuffled, with no score:
@@ -16,7 +19,10 @@ candidate there; "grouped" orders put the candidates the fluency judge passes fi
 same orders by a second reading of fluency alone (``benchmarks/reader_fluency_all_beams.tsv``), as the team's blind
 reader judges. ``held-out`` orders the 40 new sentences of ``everyday_sentences_held_out.txt`` (verdicts in
 ``reader_verdicts_held_out.tsv``) by C, by the check fitted on all verdicts of the other 80 inputs (L0, the bundled one),
-and by that check with one more feature, the characters a candidate appends after the input (T1).
+and by that check with one more feature, the characters a candidate appends after the input (T1). ``tail-penalty``
+orders the 40 sentences of ``everyday_sentences_decoding.txt`` as the tab does, with the candidates of its beam search
+without the tail penalty (D0) and with ``TAIL_PENALTY`` (D1), scored by ``reader_verdicts_decoding.tsv`` (read from the
+union of both decodings' candidates, with no mark of which decoding wrote them).
 """
 
 from __future__ import annotations
@@ -35,30 +41,50 @@ from core.roformer_sim import generate, reader_check
 from core.roformer_sim.fit_reader_check import VERDICTS, candidates, input_sets, read_inputs, read_verdicts
 from core.roformer_sim.fluency import FluencyJudge
 from core.roformer_sim.model import load
-from reader_share import FINAL_PARTICLES
 
 TOP = 5
 HELD_OUT = Path(__file__).with_name("everyday_sentences_held_out.txt")  # rule 42t's 40 new inputs
 HELD_OUT_VERDICTS = Path(__file__).with_name("reader_verdicts_held_out.tsv")
+DECODING = Path(__file__).with_name("everyday_sentences_decoding.txt")  # rule 42u's 40 new inputs
+DECODING_VERDICTS = Path(__file__).with_name("reader_verdicts_decoding.tsv")
+TAIL_PENALTY = 6.0  # rule 42u's D1, fixed before the reading
 COLUMN = {name: i for i, name in enumerate(reader_check.FEATURES)}
 FIXED = {"C": lambda rows: rows[:, COLUMN["cosine"]], "R": lambda rows: rows[:, COLUMN["round_trip"]],
          "F": lambda rows: rows[:, COLUMN["round_trip"]] + rows[:, COLUMN["forward"]]}
 
 
-def write_sheet(sim, sheet: Path, sets: dict[str, list[str]]) -> None:
+def read_candidates(sim, text: str) -> list[str]:
+    """The candidates the verdicts of the dev, everyday and held-out sentences were read for (no tail penalty)."""
+    return [c for c, _ in candidates(sim, text)]
+
+
+def both_decodings(sim, text: str) -> list[str]:
+    """Rule 42u's sheet: the candidates of D0 (no tail penalty) and D1 (``TAIL_PENALTY``), each once."""
+    return list(dict.fromkeys(c for penalty in (0.0, TAIL_PENALTY) for c, _ in candidates(sim, text, penalty)))
+
+
+def write_sheet(sim, sheet: Path, sets: dict[str, list[str]], pool_of=read_candidates) -> None:
     rng = random.Random(42)
     lines = []
     for name, texts in sets.items():
         for i, text in enumerate(texts):
-            pool = [c for c, _ in candidates(sim, text)]
+            pool = pool_of(sim, text)
             rng.shuffle(pool)
             lines += [f"{name}\t{i}\t{text}\t{c}\n" for c in pool]
     sheet.write_text("".join(lines), encoding="utf-8")
     print(json.dumps({"candidates": len(lines)}))
 
 
+def lines_of(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def held_out_set() -> dict[str, list[str]]:
-    return {"held_out": [line.strip() for line in HELD_OUT.read_text(encoding="utf-8").splitlines() if line.strip()]}
+    return {"held_out": lines_of(HELD_OUT)}
+
+
+def decoding_set() -> dict[str, list[str]]:
+    return {"decoding": lines_of(DECODING)}
 
 
 def ordered_verdicts(item: dict, values: np.ndarray, grouped: bool) -> list[int]:
@@ -153,7 +179,7 @@ def appended(source: str, candidate: str) -> int:
     if not operations or operations[-1][0] != "insert" or operations[-1][1] != len(a):
         return 0
     _, _, _, start, end = operations[-1]
-    return len(b[start:end].rstrip(FINAL_PARTICLES))
+    return len(b[start:end].rstrip(generate.FINAL_PARTICLES))
 
 
 def with_appended(read: dict[str, list[dict]], sets: dict[str, list[str]]) -> dict[str, list[dict]]:
@@ -183,15 +209,32 @@ def rule_42t(sim, judge: FluencyJudge) -> dict:
                                       for name, check, inputs in (("L0", l0, items), ("T1", t1, items_t))}}
 
 
+def rule_42u(sim, judge: FluencyJudge) -> dict:
+    """D0 (the tab's beam search without the tail penalty) and D1 (with ``TAIL_PENALTY``), each ordered by the bundled
+    reader check as the tab orders, on the 40 sentences of ``DECODING``, scored by their verdicts."""
+    check, verdicts = reader_check.load(), read_verdicts(DECODING_VERDICTS)
+    ordered: dict[str, list[list[int]]] = {"D0": [], "D1": []}
+    for i, text in enumerate(decoding_set()["decoding"]):
+        for name, penalty in (("D0", 0.0), ("D1", TAIL_PENALTY)):
+            ranked = candidates(sim, text, penalty)
+            scores = judge.scores([c for c, _ in ranked])
+            item = {"passes": np.asarray(scores) >= judge.threshold,
+                    "verdicts": np.array([verdicts["decoding", i, c] for c, _ in ranked], dtype=int)}
+            ordered[name].append(ordered_verdicts(item, check.probabilities(reader_check.features(sim, text, ranked, scores)), False))
+    return {"inputs": len(ordered["D0"]), "tail_penalty": TAIL_PENALTY, **{name: top_shares(lists) for name, lists in ordered.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=["sheet", "score", "held-out"])
+    parser.add_argument("task", choices=["sheet", "score", "held-out", "tail-penalty"])
     parser.add_argument("path", type=Path, nargs="?", help="sheet: the TSV to write")
     parser.add_argument("--verdicts", type=Path, default=VERDICTS)
     parser.add_argument("--fluency", type=Path, default=Path(__file__).with_name("reader_fluency_all_beams.tsv"),
                         help="score: a reading of fluency alone of the same candidates (same format)")
     parser.add_argument("--held-out", action="store_true",
                         help=f"sheet: the inputs of {HELD_OUT.name} (rule 42t's test) instead of dev and everyday")
+    parser.add_argument("--decoding", action="store_true",
+                        help=f"sheet: the inputs of {DECODING.name} with both decodings' candidates (rule 42u's test)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -199,10 +242,13 @@ def main() -> None:
     if args.task == "sheet":
         if args.path is None:
             parser.error("sheet needs the TSV to write")
-        write_sheet(sim, args.path, held_out_set() if args.held_out else input_sets())
+        if args.decoding:
+            write_sheet(sim, args.path, decoding_set(), both_decodings)
+        else:
+            write_sheet(sim, args.path, held_out_set() if args.held_out else input_sets())
         return
-    if args.task == "held-out":
-        print(json.dumps(rule_42t(sim, FluencyJudge()), ensure_ascii=False))
+    if args.task in ("held-out", "tail-penalty"):
+        print(json.dumps((rule_42t if args.task == "held-out" else rule_42u)(sim, FluencyJudge()), ensure_ascii=False))
         return
     sets = read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())
     print(json.dumps({**score(sets), "fluency_alone": fluency_shares(sets, read_verdicts(args.fluency))}, ensure_ascii=False))

@@ -30,7 +30,7 @@ MAX_SEED = 2**53 - 1
 # inputs by the judge and cosine (benchmarks/roformer_sim_decoding.py); top-p is what sampling uses when picked. The
 # candidates are ordered by the reader check alone, not with those the fluency judge passes first (rule 42s,
 # benchmarks/roformer_sim_order.py). The tail penalty stops a candidate from appending a question to the input (rule
-# 42u, benchmarks/roformer_sim_tail_penalty.py).
+# 42u, benchmarks/roformer_sim_order.py tail-penalty).
 FINAL_PARTICLES = "啊呢吧呀吗么了的"  # what may end a paraphrase and still say the input (这个苹果很甜啊)
 SENTENCE_ENDS = "。！？!?…～~"
 TAB_DEFAULTS = {"n": 20, "k": 10, "top_p": 0.8, "seed": 0, "copy_bias": 0.0, "repetition_penalty": 0.0, "beam": True,
