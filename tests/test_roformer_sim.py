@@ -432,6 +432,8 @@ def test_steer_to_stop_lowers_all_but_the_end_once_the_input_is_written():
     assert torch.all(out[2] == 0.0)  # the ending not written yet
     assert torch.all(out[3] == 0.0)  # a comma after it: that comma already paid the penalty
     assert torch.equal(logits, torch.zeros(4, len(vocabulary)))  # pure
+    masked = generate.steer_to_stop(vocabulary, ids["[SEP]"], torch.tensor([ids["今"], ids["天"], 0]), tail_penalty=5.0)
+    assert torch.all(masked(logits, history) == 0.0)  # an ending still to fill in (a mask, id 0 here) is never reached
 
 
 def test_tail_penalty_changes_nothing_at_zero_and_runs_in_both_decodings(sim):

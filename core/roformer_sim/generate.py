@@ -382,7 +382,9 @@ def sample(sim: Sim, text: str, n: int, top_p: float, seed: int, mask_positions:
         steers.append(steer_to_source(kept, vocab_size, copy_bias, repetition_penalty))
     if tail_penalty:
         vocabulary = sim.tokenizer.convert_ids_to_tokens(list(range(vocab_size)))
-        steers.append(steer_to_stop(vocabulary, sim.tokenizer.sep_token_id, kept, tail_penalty))
+        # the input with its [MASK]s: one among its last two characters is never written, so the penalty stays off
+        # and the masked ending is filled in
+        steers.append(steer_to_stop(vocabulary, sim.tokenizer.sep_token_id, words, tail_penalty))
     steer = functools.reduce(lambda f, g: lambda logits, history: g(f(logits, history), history), steers) if steers else None
     max_new = max_paraphrase_tokens(len(words))
     if beam:
