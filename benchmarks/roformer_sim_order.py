@@ -9,6 +9,8 @@ tested on new sentences; then the tail penalty (``generate.steer_to_stop``) on m
     python benchmarks/roformer_sim_order.py held-out                       # rule 42t on the new sentences, one JSON line
     python benchmarks/roformer_sim_order.py sheet SHEET.tsv --decoding     # both decodings' candidates, for a blind reading
     python benchmarks/roformer_sim_order.py tail-penalty                   # rule 42u, one JSON line
+    python benchmarks/roformer_sim_order.py sheet SHEET.tsv --recheck      # D1 on rule 42t's sentences, for a reading
+    python benchmarks/roformer_sim_order.py recheck                        # the check after rule 42u, one JSON line
 
 ``sheet`` writes, for the 40 dev inputs and the 40 everyday sentences (``fit_reader_check.input_sets``), every distinct
 candidate that changes more than punctuation (the tab's defaults), pooled per input and shuffled, with no score:
@@ -22,7 +24,8 @@ reader judges. ``held-out`` orders the 40 new sentences of ``everyday_sentences_
 and by that check with one more feature, the characters a candidate appends after the input (T1). ``tail-penalty``
 orders the 40 sentences of ``everyday_sentences_decoding.txt`` as the tab does, with the candidates of its beam search
 without the tail penalty (D0) and with ``TAIL_PENALTY`` (D1), scored by ``reader_verdicts_decoding.tsv`` (read from the
-union of both decodings' candidates, with no mark of which decoding wrote them).
+union of both decodings' candidates, with no mark of which decoding wrote them). ``recheck`` scores D0 and D1 on rule
+42t's sentences, D1's new candidates by ``reader_verdicts_held_out_tail_penalty.tsv``, which also re-reads as many old ones.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ HELD_OUT_VERDICTS = Path(__file__).with_name("reader_verdicts_held_out.tsv")
 DECODING = Path(__file__).with_name("everyday_sentences_decoding.txt")  # rule 42u's 40 new inputs
 DECODING_VERDICTS = Path(__file__).with_name("reader_verdicts_decoding.tsv")
 TAIL_PENALTY = 6.0  # rule 42u's D1, fixed before the reading
+RECHECK_VERDICTS = Path(__file__).with_name("reader_verdicts_held_out_tail_penalty.tsv")  # D1 on rule 42t's sentences
 COLUMN = {name: i for i, name in enumerate(reader_check.FEATURES)}
 FIXED = {"C": lambda rows: rows[:, COLUMN["cosine"]], "R": lambda rows: rows[:, COLUMN["round_trip"]],
          "F": lambda rows: rows[:, COLUMN["round_trip"]] + rows[:, COLUMN["forward"]]}
@@ -61,6 +65,14 @@ def read_candidates(sim, text: str) -> list[str]:
 def both_decodings(sim, text: str) -> list[str]:
     """Rule 42u's sheet: the candidates of D0 (no tail penalty) and D1 (``TAIL_PENALTY``), each once."""
     return list(dict.fromkeys(c for penalty in (0.0, TAIL_PENALTY) for c, _ in candidates(sim, text, penalty)))
+
+
+def recheck_pool(sim, text: str, already_read: set[str], rng: random.Random) -> list[str]:
+    """The check after rule 42u: D1's candidates of a held-out sentence not read yet, and as many of its D0 candidates
+    read before (at random), to be read again (test-retest)."""
+    new = [c for c, _ in candidates(sim, text, TAIL_PENALTY) if c not in already_read]
+    old = read_candidates(sim, text)
+    return new + rng.sample(old, min(len(new), len(old)))
 
 
 def write_sheet(sim, sheet: Path, sets: dict[str, list[str]], pool_of=read_candidates) -> None:
@@ -224,9 +236,30 @@ def rule_42u(sim, judge: FluencyJudge) -> dict:
     return {"inputs": len(ordered["D0"]), "tail_penalty": TAIL_PENALTY, **{name: top_shares(lists) for name, lists in ordered.items()}}
 
 
+def recheck(sim, judge: FluencyJudge) -> dict:
+    """D0 and D1 on rule 42t's 40 sentences, each ordered by the bundled check, scored by the first reading and, for the
+    candidates only D1 writes, by the second; and how often the second reading agrees with the first on the candidates
+    read twice."""
+    check, first, second = reader_check.load(), read_verdicts(HELD_OUT_VERDICTS), read_verdicts(RECHECK_VERDICTS)
+    ordered: dict[str, list[list[int]]] = {"D0": [], "D1": []}
+    for i, text in enumerate(held_out_set()["held_out"]):
+        for name, penalty in (("D0", 0.0), ("D1", TAIL_PENALTY)):
+            ranked = candidates(sim, text, penalty)
+            scores = judge.scores([c for c, _ in ranked])
+            item = {"passes": np.asarray(scores) >= judge.threshold,
+                    "verdicts": np.array([first.get(("held_out", i, c), second.get(("held_out", i, c), -1)) for c, _ in ranked])}
+            if (item["verdicts"] < 0).any():
+                raise ValueError(f"held-out input {i}: a candidate without a verdict (the generator changed since the reading)")
+            ordered[name].append(ordered_verdicts(item, check.probabilities(reader_check.features(sim, text, ranked, scores)), False))
+    twice = [key for key in second if key in first]
+    return {"inputs": len(ordered["D0"]), "tail_penalty": TAIL_PENALTY, **{name: top_shares(lists) for name, lists in ordered.items()},
+            "read_twice": len(twice), "same_verdict_twice": round(sum(first[k] == second[k] for k in twice) / max(len(twice), 1), 4),
+            "accepted_first_reading_of_those": sum(first[k] for k in twice), "accepted_second_reading": sum(second[k] for k in twice)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=["sheet", "score", "held-out", "tail-penalty"])
+    parser.add_argument("task", choices=["sheet", "score", "held-out", "tail-penalty", "recheck"])
     parser.add_argument("path", type=Path, nargs="?", help="sheet: the TSV to write")
     parser.add_argument("--verdicts", type=Path, default=VERDICTS)
     parser.add_argument("--fluency", type=Path, default=Path(__file__).with_name("reader_fluency_all_beams.tsv"),
@@ -235,6 +268,8 @@ def main() -> None:
                         help=f"sheet: the inputs of {HELD_OUT.name} (rule 42t's test) instead of dev and everyday")
     parser.add_argument("--decoding", action="store_true",
                         help=f"sheet: the inputs of {DECODING.name} with both decodings' candidates (rule 42u's test)")
+    parser.add_argument("--recheck", action="store_true",
+                        help=f"sheet: D1's unread candidates of {HELD_OUT.name} with as many read ones again (after rule 42u)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -244,11 +279,16 @@ def main() -> None:
             parser.error("sheet needs the TSV to write")
         if args.decoding:
             write_sheet(sim, args.path, decoding_set(), both_decodings)
+        elif args.recheck:
+            first, rng = read_verdicts(HELD_OUT_VERDICTS), random.Random(42)
+            write_sheet(sim, args.path, held_out_set(),
+                        lambda sim, text: recheck_pool(sim, text, {c for (_, _, c) in first}, rng))
         else:
             write_sheet(sim, args.path, held_out_set() if args.held_out else input_sets())
         return
-    if args.task in ("held-out", "tail-penalty"):
-        print(json.dumps((rule_42t if args.task == "held-out" else rule_42u)(sim, FluencyJudge()), ensure_ascii=False))
+    if args.task in ("held-out", "tail-penalty", "recheck"):
+        task = {"held-out": rule_42t, "tail-penalty": rule_42u, "recheck": recheck}[args.task]
+        print(json.dumps(task(sim, FluencyJudge()), ensure_ascii=False))
         return
     sets = read_inputs(sim, FluencyJudge(), read_verdicts(args.verdicts), input_sets())
     print(json.dumps({**score(sets), "fluency_alone": fluency_shares(sets, read_verdicts(args.fluency))}, ensure_ascii=False))
