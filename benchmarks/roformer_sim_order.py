@@ -221,38 +221,35 @@ def rule_42t(sim, judge: FluencyJudge) -> dict:
                                       for name, check, inputs in (("L0", l0, items), ("T1", t1, items_t))}}
 
 
-def rule_42u(sim, judge: FluencyJudge) -> dict:
+def decodings_ordered(sim, judge: FluencyJudge, name: str, texts: list[str], verdicts: dict[tuple[str, int, str], int]) -> dict:
     """D0 (the tab's beam search without the tail penalty) and D1 (with ``TAIL_PENALTY``), each ordered by the bundled
-    reader check as the tab orders, on the 40 sentences of ``DECODING``, scored by their verdicts."""
-    check, verdicts = reader_check.load(), read_verdicts(DECODING_VERDICTS)
+    reader check as the tab orders, scored by ``verdicts`` of set ``name``: the top-five shares of each."""
+    check = reader_check.load()
     ordered: dict[str, list[list[int]]] = {"D0": [], "D1": []}
-    for i, text in enumerate(decoding_set()["decoding"]):
-        for name, penalty in (("D0", 0.0), ("D1", TAIL_PENALTY)):
+    for i, text in enumerate(texts):
+        for decoding, penalty in (("D0", 0.0), ("D1", TAIL_PENALTY)):
             ranked = candidates(sim, text, penalty)
+            missing = [c for c, _ in ranked if (name, i, c) not in verdicts]
+            if missing:
+                raise ValueError(f"{name} input {i}: no verdict for {missing[0]!r} (the generator changed since the reading)")
             scores = judge.scores([c for c, _ in ranked])
             item = {"passes": np.asarray(scores) >= judge.threshold,
-                    "verdicts": np.array([verdicts["decoding", i, c] for c, _ in ranked], dtype=int)}
-            ordered[name].append(ordered_verdicts(item, check.probabilities(reader_check.features(sim, text, ranked, scores)), False))
-    return {"inputs": len(ordered["D0"]), "tail_penalty": TAIL_PENALTY, **{name: top_shares(lists) for name, lists in ordered.items()}}
+                    "verdicts": np.array([verdicts[name, i, c] for c, _ in ranked], dtype=int)}
+            ordered[decoding].append(ordered_verdicts(item, check.probabilities(reader_check.features(sim, text, ranked, scores)), False))
+    return {"inputs": len(texts), "tail_penalty": TAIL_PENALTY, **{decoding: top_shares(lists) for decoding, lists in ordered.items()}}
+
+
+def rule_42u(sim, judge: FluencyJudge) -> dict:
+    """D0 and D1 on the 40 sentences of ``DECODING``, scored by their verdicts."""
+    return decodings_ordered(sim, judge, "decoding", decoding_set()["decoding"], read_verdicts(DECODING_VERDICTS))
 
 
 def recheck(sim, judge: FluencyJudge) -> dict:
-    """D0 and D1 on rule 42t's 40 sentences, each ordered by the bundled check, scored by the first reading and, for the
-    candidates only D1 writes, by the second; and how often the second reading agrees with the first on the candidates
-    read twice."""
-    check, first, second = reader_check.load(), read_verdicts(HELD_OUT_VERDICTS), read_verdicts(RECHECK_VERDICTS)
-    ordered: dict[str, list[list[int]]] = {"D0": [], "D1": []}
-    for i, text in enumerate(held_out_set()["held_out"]):
-        for name, penalty in (("D0", 0.0), ("D1", TAIL_PENALTY)):
-            ranked = candidates(sim, text, penalty)
-            scores = judge.scores([c for c, _ in ranked])
-            item = {"passes": np.asarray(scores) >= judge.threshold,
-                    "verdicts": np.array([first.get(("held_out", i, c), second.get(("held_out", i, c), -1)) for c, _ in ranked])}
-            if (item["verdicts"] < 0).any():
-                raise ValueError(f"held-out input {i}: a candidate without a verdict (the generator changed since the reading)")
-            ordered[name].append(ordered_verdicts(item, check.probabilities(reader_check.features(sim, text, ranked, scores)), False))
+    """D0 and D1 on rule 42t's 40 sentences, scored by the first reading and, for the candidates only D1 writes, by the
+    second; and how often the second reading agrees with the first on the candidates read twice."""
+    first, second = read_verdicts(HELD_OUT_VERDICTS), read_verdicts(RECHECK_VERDICTS)
     twice = [key for key in second if key in first]
-    return {"inputs": len(ordered["D0"]), "tail_penalty": TAIL_PENALTY, **{name: top_shares(lists) for name, lists in ordered.items()},
+    return {**decodings_ordered(sim, judge, "held_out", held_out_set()["held_out"], {**second, **first}),
             "read_twice": len(twice), "same_verdict_twice": round(sum(first[k] == second[k] for k in twice) / max(len(twice), 1), 4),
             "accepted_first_reading_of_those": sum(first[k] for k in twice), "accepted_second_reading": sum(second[k] for k in twice)}
 
